@@ -1,0 +1,48 @@
+//! The specification: plain loops, one multiply and one add per term, sums in index order.
+
+use super::{bias_activation, Dims, Kernels};
+use crate::activation::Activation;
+
+/// Plain-loop reference kernels.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reference;
+
+impl Kernels for Reference {
+    fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        let (n, m) = (d.inputs, d.outputs);
+        for s in 0..d.batch {
+            for j in 0..m {
+                let mut acc = 0.0f32;
+                for k in 0..n {
+                    acc += x[s * n + k] * w[j * n + k];
+                }
+                y[s * m + j] = acc;
+            }
+        }
+        bias_activation(y, b, act);
+    }
+
+    fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        let (n, m) = (d.inputs, d.outputs);
+        for s in 0..d.batch {
+            for j in 0..m {
+                for k in 0..n {
+                    d_w[j * n + k] += delta[s * m + j] * x[s * n + k];
+                }
+            }
+        }
+    }
+
+    fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        let (n, m) = (d.inputs, d.outputs);
+        for s in 0..d.batch {
+            for k in 0..n {
+                let mut acc = 0.0f32;
+                for j in 0..m {
+                    acc += delta[s * m + j] * w[j * n + k];
+                }
+                d_x[s * n + k] = acc;
+            }
+        }
+    }
+}

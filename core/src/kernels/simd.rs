@@ -1,0 +1,246 @@
+//! 8-lane SIMD kernels (`wide::f32x8`, fused multiply-add on AVX2 + FMA).
+//!
+//! Two register-blocked micro-kernels cover all three products:
+//!
+//! - forward, `y[s][j] = x[s] . W[j]`: dot products along `inputs` (both operands
+//!   contiguous), blocked 4 samples x 3 outputs = 12 vector accumulators, so each loaded
+//!   vector of `x` feeds three FMAs and each vector of `W` four;
+//! - `d_w += delta^T x` and `d_x = delta W` are the same shape, `C[r][k] (+)= sum_m A(r, m)
+//!   B[m][k]` with `B` rows contiguous along `k`: a 4-row x 16-column tile of `C` lives in 8
+//!   accumulators while `m` runs; `A(r, m)` is broadcast. Columns are the outer loop so the
+//!   16-column strip of `B` stays in L1 across row tiles.
+//!
+//! Sums are reordered (8 lanes, then a horizontal add) and fused, so results differ from
+//! [`super::Reference`] in the last bits; the tests bound the difference.
+
+use super::{bias_activation, Dims, Kernels};
+use crate::activation::Activation;
+use wide::f32x8;
+
+/// SIMD kernels (`wide`), FMA where the target has it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Simd;
+
+const LANES: usize = 8;
+
+/// Loads 8 floats from `p`.
+///
+/// # Safety
+/// `p..p+8` must be inside one live `f32` allocation.
+#[inline(always)]
+unsafe fn load(p: *const f32) -> f32x8 {
+    // SAFETY: the caller guarantees 8 readable floats; unaligned read is allowed.
+    f32x8::from(unsafe { core::ptr::read_unaligned(p as *const [f32; LANES]) })
+}
+
+/// Stores 8 floats to `p`.
+///
+/// # Safety
+/// `p..p+8` must be inside one live, exclusively borrowed `f32` allocation.
+#[inline(always)]
+unsafe fn store(p: *mut f32, v: f32x8) {
+    // SAFETY: the caller guarantees 8 writable floats; unaligned write is allowed.
+    unsafe { core::ptr::write_unaligned(p as *mut [f32; LANES], v.to_array()) }
+}
+
+/// `out[i][j] = x_i . w_j` for MR rows of `x` and NR rows of `w`, all of length `n`.
+///
+/// # Safety
+/// `x` points to MR rows and `w` to NR rows of `n` floats each, at stride `n`.
+#[inline(always)]
+unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f32, n: usize) -> [[f32; NR]; MR] {
+    let mut acc = [[f32x8::ZERO; NR]; MR];
+    let n8 = n - n % LANES;
+    let mut k = 0;
+    while k < n8 {
+        // SAFETY: k + 8 <= n, rows are inside the blocks the caller vouched for.
+        let xv: [f32x8; MR] = core::array::from_fn(|i| unsafe { load(x.add(i * n + k)) });
+        for j in 0..NR {
+            // SAFETY: as above, for row j of w.
+            let wv = unsafe { load(w.add(j * n + k)) };
+            for i in 0..MR {
+                acc[i][j] = xv[i].mul_add(wv, acc[i][j]);
+            }
+        }
+        k += LANES;
+    }
+    let mut out = [[0.0f32; NR]; MR];
+    for i in 0..MR {
+        for j in 0..NR {
+            let mut s = acc[i][j].reduce_add();
+            for kk in n8..n {
+                // SAFETY: kk < n.
+                s += unsafe { *x.add(i * n + kk) * *w.add(j * n + kk) };
+            }
+            out[i][j] = s;
+        }
+    }
+    out
+}
+
+/// Writes the MR x NR block of `y` (row stride `m`) starting at sample `s`, output `j`.
+///
+/// # Safety
+/// Rows `s..s+MR` of x/y and `j..j+NR` of w exist for the dims `d`.
+#[inline(always)]
+unsafe fn forward_block<const MR: usize, const NR: usize>(d: Dims, x: &[f32], w: &[f32], y: &mut [f32], s: usize, j: usize) {
+    let n = d.inputs;
+    // SAFETY: forwarded from the caller.
+    let blk = unsafe { dot_block::<MR, NR>(x.as_ptr().add(s * n), w.as_ptr().add(j * n), n) };
+    for (i, row) in blk.iter().enumerate() {
+        let base = (s + i) * d.outputs + j;
+        y[base..base + NR].copy_from_slice(row);
+    }
+}
+
+const FMR: usize = 4;
+const FNR: usize = 3;
+
+/// Runs `forward_block` for every block with `mr` and `nr` known only at run time.
+///
+/// # Safety
+/// As for [`forward_block`].
+#[inline(always)]
+unsafe fn forward_any(d: Dims, x: &[f32], w: &[f32], y: &mut [f32], s: usize, j: usize, mr: usize, nr: usize) {
+    macro_rules! go {
+        ($($a:literal $b:literal),*) => {
+            match (mr, nr) {
+                // SAFETY: forwarded from the caller.
+                $(($a, $b) => unsafe { forward_block::<$a, $b>(d, x, w, y, s, j) },)*
+                _ => {}
+            }
+        };
+    }
+    go!(4 3, 4 2, 4 1, 3 3, 3 2, 3 1, 2 3, 2 2, 2 1, 1 3, 1 2, 1 1);
+}
+
+/// `C[r][k] = (C[r][k] if accumulate else 0) + sum_m A(r, m) B[m][k]` for rows `r0..r0+RB`
+/// and columns `k0..k0+8*CV`, with `A(r, m) = a[r * a_rs + m * a_ms]`.
+///
+/// # Safety
+/// All indices touched are in bounds of `c` (rows x n), `a` and `b` (m_len x n).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_block<const RB: usize, const CV: usize>(
+    c: *mut f32, n: usize, r0: usize, k0: usize, a: *const f32, a_rs: usize, a_ms: usize, b: *const f32, m_len: usize, accumulate: bool,
+) {
+    let mut acc = [[f32x8::ZERO; CV]; RB];
+    if accumulate {
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (v, slot) in row.iter_mut().enumerate() {
+                // SAFETY: tile inside C (caller).
+                *slot = unsafe { load(c.add((r0 + r) * n + k0 + v * LANES)) };
+            }
+        }
+    }
+    for m in 0..m_len {
+        // SAFETY: row m of B, columns k0..k0+8*CV (caller).
+        let bv: [f32x8; CV] = core::array::from_fn(|v| unsafe { load(b.add(m * n + k0 + v * LANES)) });
+        for (r, row) in acc.iter_mut().enumerate() {
+            // SAFETY: A(r0 + r, m) in bounds (caller).
+            let av = f32x8::splat(unsafe { *a.add((r0 + r) * a_rs + m * a_ms) });
+            for (slot, bv) in row.iter_mut().zip(bv.iter()) {
+                *slot = av.mul_add(*bv, *slot);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (v, val) in row.iter().enumerate() {
+            // SAFETY: tile inside C (caller).
+            unsafe { store(c.add((r0 + r) * n + k0 + v * LANES), *val) };
+        }
+    }
+}
+
+/// Scalar column `k` of the panel product for rows `r0..r1` (the tail past the last full
+/// vector).
+///
+/// # Safety
+/// As for [`panel_block`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_column(c: *mut f32, n: usize, r0: usize, r1: usize, k: usize, a: *const f32, a_rs: usize, a_ms: usize, b: *const f32, m_len: usize, accumulate: bool) {
+    for r in r0..r1 {
+        // SAFETY: in bounds (caller).
+        unsafe {
+            let mut s = if accumulate { *c.add(r * n + k) } else { 0.0 };
+            for m in 0..m_len {
+                s += *a.add(r * a_rs + m * a_ms) * *b.add(m * n + k);
+            }
+            *c.add(r * n + k) = s;
+        }
+    }
+}
+
+/// The whole panel product over `rows` x `n`.
+///
+/// # Safety
+/// `c` holds rows x n floats; `A(r, m)` is valid for `r < rows`, `m < m_len`; `b` holds
+/// m_len x n floats.
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel(c: &mut [f32], rows: usize, n: usize, a: &[f32], a_rs: usize, a_ms: usize, b: &[f32], m_len: usize, accumulate: bool) {
+    const RB: usize = 4;
+    let (cp, ap, bp) = (c.as_mut_ptr(), a.as_ptr(), b.as_ptr());
+    let mut k0 = 0;
+    macro_rules! rows_loop {
+        ($cv:literal) => {{
+            let mut r0 = 0;
+            while r0 + RB <= rows {
+                // SAFETY: tile in bounds: r0 + RB <= rows, k0 + 8*CV <= n.
+                unsafe { panel_block::<RB, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, accumulate) };
+                r0 += RB;
+            }
+            while r0 < rows {
+                // SAFETY: as above for a single row.
+                unsafe { panel_block::<1, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, accumulate) };
+                r0 += 1;
+            }
+        }};
+    }
+    while k0 + 2 * LANES <= n {
+        rows_loop!(2);
+        k0 += 2 * LANES;
+    }
+    if k0 + LANES <= n {
+        rows_loop!(1);
+        k0 += LANES;
+    }
+    for k in k0..n {
+        // SAFETY: k < n, rows in range.
+        unsafe { panel_column(cp, n, 0, rows, k, ap, a_rs, a_ms, bp, m_len, accumulate) };
+    }
+}
+
+impl Kernels for Simd {
+    fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        if d.outputs == 0 || d.batch == 0 {
+            return;
+        }
+        let mut s = 0;
+        while s < d.batch {
+            let mr = FMR.min(d.batch - s);
+            let mut j = 0;
+            while j < d.outputs {
+                let nr = FNR.min(d.outputs - j);
+                // SAFETY: lengths were checked by `Kernels::dense_forward`:
+                // x = batch*inputs, w = outputs*inputs, y = batch*outputs; s+mr <= batch, j+nr <= outputs.
+                unsafe { forward_any(d, x, w, y, s, j, mr, nr) };
+                j += nr;
+            }
+            s += mr;
+        }
+        bias_activation(y, b, act);
+    }
+
+    fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        // C = d_w (outputs x inputs), A(j, s) = delta[s * outputs + j], B = x (batch x inputs).
+        // SAFETY: lengths were checked by `Kernels::weight_grad`.
+        unsafe { panel(d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, true) }
+    }
+
+    fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        // C = d_x (batch x inputs), A(s, j) = delta[s * outputs + j], B = W (outputs x inputs).
+        // SAFETY: lengths were checked by `Kernels::input_grad`.
+        unsafe { panel(d_x, d.batch, d.inputs, delta, d.outputs, 1, w, d.outputs, false) }
+    }
+}

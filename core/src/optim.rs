@@ -1,0 +1,228 @@
+//! Optimizers over the flat arenas: one loop over `params`, `grads` and `state`.
+//!
+//! With `g` the gradient, `w` a parameter, `lr` the learning rate:
+//!
+//! - SGD: `w -= lr g`
+//! - momentum (classical): `v = mu v + g; w -= lr v`
+//! - Nesterov: `v = mu v + g; w -= lr (g + mu v)` (the look-ahead form used by PyTorch)
+//! - Adam: `m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+//!   w -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)`
+//!
+//! Regularization adds its gradient to the weights' gradients before the step
+//! ([`Topology::add_penalty_grads`]); clipping rescales all gradients together
+//! ([`clip_global_norm`]).
+
+use crate::error::{check_len, Buffer, Error, Hyper};
+use crate::topology::Topology;
+
+/// An optimization rule and its hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Rule {
+    /// Plain stochastic gradient descent.
+    Sgd {
+        /// Learning rate.
+        lr: f32,
+    },
+    /// Heavy-ball momentum, classical or Nesterov.
+    Momentum {
+        /// Learning rate.
+        lr: f32,
+        /// Momentum coefficient in [0, 1).
+        mu: f32,
+        /// Nesterov look-ahead.
+        nesterov: bool,
+    },
+    /// Adam (Kingma & Ba) with bias correction.
+    Adam {
+        /// Learning rate.
+        lr: f32,
+        /// First-moment decay in [0, 1).
+        beta1: f32,
+        /// Second-moment decay in [0, 1).
+        beta2: f32,
+        /// Denominator guard > 0.
+        eps: f32,
+    },
+}
+
+impl Rule {
+    /// Adam with the usual defaults (beta1 0.9, beta2 0.999, eps 1e-8).
+    pub const fn adam(lr: f32) -> Rule {
+        Rule::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+    }
+
+    /// Optimizer state length for `params` parameters (usable in array types).
+    pub const fn state_len(self, params: usize) -> usize {
+        match self {
+            Rule::Sgd { .. } => 0,
+            Rule::Momentum { .. } => params,
+            Rule::Adam { .. } => 2 * params,
+        }
+    }
+
+    /// The learning rate.
+    pub fn lr(self) -> f32 {
+        match self {
+            Rule::Sgd { lr } | Rule::Momentum { lr, .. } | Rule::Adam { lr, .. } => lr,
+        }
+    }
+
+    fn validate(self) -> Result<(), Error> {
+        let bad = |which| Err(Error::BadHyperparameter { which });
+        let unit = |v: f32| (0.0..1.0).contains(&v);
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad(Hyper::LearningRate);
+        }
+        match self {
+            Rule::Sgd { .. } => Ok(()),
+            Rule::Momentum { mu, .. } if !unit(mu) => bad(Hyper::Momentum),
+            Rule::Momentum { .. } => Ok(()),
+            Rule::Adam { beta1, beta2, .. } if !unit(beta1) || !unit(beta2) => bad(Hyper::Beta),
+            Rule::Adam { eps, .. } if !(eps.is_finite() && eps > 0.0) => bad(Hyper::Epsilon),
+            Rule::Adam { .. } => Ok(()),
+        }
+    }
+}
+
+/// An optimizer: a [`Rule`] plus its step count (Adam's bias correction needs it). The
+/// per-parameter state lives in a caller slice of [`Rule::state_len`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optimizer {
+    rule: Rule,
+    steps: u64,
+}
+
+impl Optimizer {
+    /// Validates the hyperparameters.
+    pub fn new(rule: Rule) -> Result<Optimizer, Error> {
+        rule.validate()?;
+        Ok(Optimizer { rule, steps: 0 })
+    }
+
+    /// Resumes at a step count (checkpoints).
+    pub fn with_steps(rule: Rule, steps: u64) -> Result<Optimizer, Error> {
+        Ok(Optimizer { steps, ..Optimizer::new(rule)? })
+    }
+
+    /// The rule.
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Changes the learning rate (schedules).
+    pub fn set_lr(&mut self, lr: f32) -> Result<(), Error> {
+        let mut r = self.rule;
+        match &mut r {
+            Rule::Sgd { lr: l } | Rule::Momentum { lr: l, .. } | Rule::Adam { lr: l, .. } => *l = lr,
+        }
+        r.validate()?;
+        self.rule = r;
+        Ok(())
+    }
+
+    /// One update of `params` from `grads`, using and updating `state`.
+    pub fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<(), Error> {
+        let n = params.len();
+        check_len(Buffer::Grads, n, grads.len())?;
+        check_len(Buffer::State, self.rule.state_len(n), state.len())?;
+        self.steps += 1;
+        match self.rule {
+            Rule::Sgd { lr } => {
+                for (w, &g) in params.iter_mut().zip(grads) {
+                    *w -= lr * g;
+                }
+            }
+            Rule::Momentum { lr, mu, nesterov } => {
+                for ((w, &g), v) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
+                    *v = mu * *v + g;
+                    *w -= lr * if nesterov { g + mu * *v } else { *v };
+                }
+            }
+            Rule::Adam { lr, beta1, beta2, eps } => {
+                let t = self.steps.min(i32::MAX as u64) as i32;
+                let c1 = 1.0 / (1.0 - libm::powf(beta1, t as f32));
+                let c2 = 1.0 / (1.0 - libm::powf(beta2, t as f32));
+                let (m, v) = state.split_at_mut(n);
+                for (((w, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m = beta1 * *m + (1.0 - beta1) * g;
+                    *v = beta2 * *v + (1.0 - beta2) * g * g;
+                    *w -= lr * (*m * c1) / (libm::sqrtf(*v * c2) + eps);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Global L2 norm of `grads` (summed in order, so the value is reproducible).
+pub fn global_norm(grads: &[f32]) -> f32 {
+    libm::sqrtf(grads.iter().map(|g| g * g).sum::<f32>())
+}
+
+/// Clipping by global norm: if `|g| > max_norm`, scales every gradient by `max_norm / |g|`
+/// (the direction is kept). Returns the norm before clipping.
+pub fn clip_global_norm(grads: &mut [f32], max_norm: f32) -> Result<f32, Error> {
+    if !(max_norm.is_finite() && max_norm > 0.0) {
+        return Err(Error::BadHyperparameter { which: Hyper::ClipNorm });
+    }
+    let norm = global_norm(grads);
+    if norm > max_norm {
+        let s = max_norm / norm;
+        grads.iter_mut().for_each(|g| *g *= s);
+    }
+    Ok(norm)
+}
+
+impl Topology {
+    /// Adds the gradient of `l1 sum |W| + l2/2 sum W^2` (weights only; biases are not
+    /// penalized) to `grads`: `g_W += l1 sign(W) + l2 W`.
+    pub fn add_penalty_grads(&self, params: &[f32], grads: &mut [f32], l1: f32, l2: f32) -> Result<(), Error> {
+        check_reg(l1, l2)?;
+        check_len(Buffer::Params, self.params_len(), params.len())?;
+        check_len(Buffer::Grads, self.params_len(), grads.len())?;
+        for l in 0..self.layers().len() {
+            let Some(r) = self.param_range(l) else { break };
+            for (g, &w) in grads[r.w..r.b].iter_mut().zip(&params[r.w..r.b]) {
+                let sign = if w > 0.0 {
+                    1.0
+                } else if w < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                *g += l1 * sign + l2 * w;
+            }
+        }
+        Ok(())
+    }
+
+    /// The penalty `l1 sum |W| + l2/2 sum W^2` over the weights (for reporting the loss).
+    pub fn penalty(&self, params: &[f32], l1: f32, l2: f32) -> Result<f32, Error> {
+        check_reg(l1, l2)?;
+        check_len(Buffer::Params, self.params_len(), params.len())?;
+        let mut p = 0.0;
+        for l in 0..self.layers().len() {
+            let Some(r) = self.param_range(l) else { break };
+            for &w in &params[r.w..r.b] {
+                p += l1 * libm::fabsf(w) + 0.5 * l2 * w * w;
+            }
+        }
+        Ok(p)
+    }
+}
+
+fn check_reg(l1: f32, l2: f32) -> Result<(), Error> {
+    let ok = |v: f32| v.is_finite() && v >= 0.0;
+    if ok(l1) && ok(l2) {
+        Ok(())
+    } else {
+        Err(Error::BadHyperparameter { which: Hyper::Regularization })
+    }
+}
