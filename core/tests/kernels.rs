@@ -1,0 +1,223 @@
+//! Every optimized kernel against its scalar twin: odd sizes (0..=17), large shapes,
+//! guard regions around outputs to catch stray writes, NaN-filled outputs to catch
+//! unwritten ones, bit-exact on integer-valued data, bounded on random data.
+
+use myelin_core::kernels::{Dims, Kernels, Portable, Reference, Simd};
+use myelin_core::{Activation, Rng};
+
+const GUARD: usize = 19;
+const SENTINEL: f32 = -12345.678;
+
+/// A buffer of `n` values with sentinel guards on both sides.
+struct Guarded(Vec<f32>, usize);
+
+impl Guarded {
+    fn new(n: usize, fill: f32) -> Guarded {
+        let mut v = vec![SENTINEL; n + 2 * GUARD];
+        v[GUARD..GUARD + n].fill(fill);
+        Guarded(v, n)
+    }
+    fn from(data: &[f32]) -> Guarded {
+        let mut g = Guarded::new(data.len(), 0.0);
+        g.inner_mut().copy_from_slice(data);
+        g
+    }
+    fn inner(&self) -> &[f32] {
+        &self.0[GUARD..GUARD + self.1]
+    }
+    fn inner_mut(&mut self) -> &mut [f32] {
+        &mut self.0[GUARD..GUARD + self.1]
+    }
+    fn check_guards(&self, what: &str) {
+        let n = self.1;
+        assert!(self.0[..GUARD].iter().all(|&v| v == SENTINEL), "{what}: write before the buffer");
+        assert!(self.0[GUARD + n..].iter().all(|&v| v == SENTINEL), "{what}: write after the buffer");
+    }
+}
+
+fn ints(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.below(7) as f32 - 3.0).collect()
+}
+
+fn reals(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.uniform_in(-1.0, 1.0)).collect()
+}
+
+struct Case {
+    d: Dims,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    delta: Vec<f32>,
+    g0: Vec<f32>,
+}
+
+fn case(rng: &mut Rng, d: Dims, integer: bool) -> Case {
+    let gen = |rng: &mut Rng, n| if integer { ints(rng, n) } else { reals(rng, n) };
+    Case {
+        x: gen(rng, d.batch * d.inputs),
+        w: gen(rng, d.outputs * d.inputs),
+        b: gen(rng, d.outputs),
+        delta: gen(rng, d.batch * d.outputs),
+        g0: gen(rng, d.outputs * d.inputs),
+        d,
+    }
+}
+
+/// Results of the three products for one kernel set.
+struct Out {
+    y: Vec<f32>,
+    d_w: Vec<f32>,
+    d_x: Vec<f32>,
+}
+
+fn run<K: Kernels>(k: &K, c: &Case, act: Activation) -> Out {
+    let d = c.d;
+    let mut y = Guarded::new(d.batch * d.outputs, f32::NAN);
+    k.dense_forward(d, &c.x, &c.w, &c.b, y.inner_mut(), act).unwrap();
+    y.check_guards("dense_forward");
+    assert!(y.inner().iter().all(|v| !v.is_nan()), "dense_forward left an output unwritten {d:?}");
+    let mut d_w = Guarded::from(&c.g0);
+    k.weight_grad(d, &c.delta, &c.x, d_w.inner_mut()).unwrap();
+    d_w.check_guards("weight_grad");
+    let mut d_x = Guarded::new(d.batch * d.inputs, f32::NAN);
+    k.input_grad(d, &c.delta, &c.w, d_x.inner_mut()).unwrap();
+    d_x.check_guards("input_grad");
+    assert!(d_x.inner().iter().all(|v| !v.is_nan()), "input_grad left an output unwritten {d:?}");
+    Out { y: y.inner().to_vec(), d_w: d_w.inner().to_vec(), d_x: d_x.inner().to_vec() }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+fn all_dims() -> Vec<Dims> {
+    let mut v = Vec::new();
+    for inputs in 0..=17 {
+        for outputs in 0..=17 {
+            for batch in [1, 2, 5] {
+                v.push(Dims { batch, inputs, outputs });
+            }
+        }
+    }
+    for batch in 0..=17 {
+        v.push(Dims { batch, inputs: 9, outputs: 7 });
+    }
+    v.extend([
+        Dims { batch: 64, inputs: 784, outputs: 128 },
+        Dims { batch: 1, inputs: 784, outputs: 128 },
+        Dims { batch: 7, inputs: 300, outputs: 33 },
+        Dims { batch: 13, inputs: 64, outputs: 32 },
+    ]);
+    v
+}
+
+#[test]
+fn simd_and_portable_bit_exact_on_integer_data() {
+    let mut rng = Rng::new(1);
+    for d in all_dims() {
+        let c = case(&mut rng, d, true);
+        for act in [Activation::Identity, Activation::Relu, Activation::Tanh] {
+            let r = run(&Reference, &c, act);
+            for (name, o) in [("simd", run(&Simd, &c, act)), ("portable", run(&Portable, &c, act))] {
+                assert_eq!(bits(&o.y), bits(&r.y), "{name} forward {d:?} {act:?}");
+                assert_eq!(bits(&o.d_w), bits(&r.d_w), "{name} weight_grad {d:?}");
+                assert_eq!(bits(&o.d_x), bits(&r.d_x), "{name} input_grad {d:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn portable_is_bit_identical_to_reference_on_real_data() {
+    let mut rng = Rng::new(2);
+    for d in all_dims() {
+        let c = case(&mut rng, d, false);
+        for act in [Activation::Identity, Activation::Sigmoid, Activation::LeakyRelu, Activation::Softmax] {
+            let r = run(&Reference, &c, act);
+            let p = run(&Portable, &c, act);
+            assert_eq!(bits(&p.y), bits(&r.y), "forward {d:?} {act:?}");
+            assert_eq!(bits(&p.d_w), bits(&r.d_w), "weight_grad {d:?}");
+            assert_eq!(bits(&p.d_x), bits(&r.d_x), "input_grad {d:?}");
+        }
+    }
+}
+
+/// |simd - reference| <= C * eps * sum_k |a_k b_k| (+ eps |initial| for accumulation): the
+/// classic bound for a reordered sum of n products is (n-ish) eps times the sum of absolute
+/// products; we print the worst observed ratio diff / (eps * sum|products|).
+#[test]
+fn simd_within_reordering_bound_on_real_data() {
+    let mut rng = Rng::new(3);
+    let eps = f32::EPSILON as f64;
+    let mut worst: f64 = 0.0;
+    for d in all_dims() {
+        let c = case(&mut rng, d, false);
+        let r = run(&Reference, &c, Activation::Identity);
+        let s = run(&Simd, &c, Activation::Identity);
+        let (n, m) = (d.inputs, d.outputs);
+        let mut check = |got: f32, want: f32, abs_sum: f64, terms: usize, what: &str| {
+            let diff = (got as f64 - want as f64).abs();
+            let scale = eps * abs_sum.max(f64::MIN_POSITIVE);
+            let ratio = diff / scale;
+            worst = worst.max(ratio);
+            assert!(ratio <= 2.0 * (terms as f64 + 2.0), "{what} {d:?}: diff {diff:e} vs eps*sum|p| {scale:e}");
+        };
+        for s_ in 0..d.batch {
+            for j in 0..m {
+                let abs: f64 = (0..n).map(|k| (c.x[s_ * n + k] * c.w[j * n + k]).abs() as f64).sum::<f64>() + c.b[j].abs() as f64;
+                check(s.y[s_ * m + j], r.y[s_ * m + j], abs, n, "forward");
+            }
+            for k in 0..n {
+                let abs: f64 = (0..m).map(|j| (c.delta[s_ * m + j] * c.w[j * n + k]).abs() as f64).sum();
+                check(s.d_x[s_ * n + k], r.d_x[s_ * n + k], abs, m, "input_grad");
+            }
+        }
+        for j in 0..m {
+            for k in 0..n {
+                let abs: f64 = (0..d.batch).map(|b| (c.delta[b * m + j] * c.x[b * n + k]).abs() as f64).sum::<f64>() + c.g0[j * n + k].abs() as f64;
+                check(s.d_w[j * n + k], r.d_w[j * n + k], abs, d.batch, "weight_grad");
+            }
+        }
+    }
+    println!("worst |simd - reference| / (eps * sum|products|) = {worst:.3}");
+}
+
+#[test]
+fn bias_grad_and_activation_backward_agree_across_kernels() {
+    let mut rng = Rng::new(4);
+    for d in all_dims().into_iter().filter(|d| d.outputs > 0) {
+        let c = case(&mut rng, d, false);
+        let mut outs = Vec::new();
+        for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+            let mut d_b = c.b.clone();
+            k.bias_grad(d, &c.delta, &mut d_b).unwrap();
+            let mut delta = c.delta.clone();
+            let y: Vec<f32> = c.delta.iter().map(|v| v.abs() * 0.9).collect();
+            k.activation_backward(Activation::Sigmoid, &y, &mut delta, d.outputs).unwrap();
+            outs.push((bits(&d_b), bits(&delta)));
+        }
+        assert!(outs.windows(2).all(|w| w[0] == w[1]), "{d:?}");
+    }
+}
+
+#[test]
+fn kernels_reject_wrong_lengths() {
+    let d = Dims { batch: 2, inputs: 3, outputs: 4 };
+    let (x, w, b, mut y) = (vec![0.0; 6], vec![0.0; 12], vec![0.0; 4], vec![0.0; 8]);
+    for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+        assert!(k.dense_forward(d, &x[..5], &w, &b, &mut y, Activation::Relu).is_err());
+        assert!(k.dense_forward(d, &x, &w[..11], &b, &mut y, Activation::Relu).is_err());
+        assert!(k.dense_forward(d, &x, &w, &b[..3], &mut y, Activation::Relu).is_err());
+        assert!(k.dense_forward(d, &x, &w, &b, &mut y[..7], Activation::Relu).is_err());
+        let mut g = vec![0.0; 12];
+        assert!(k.weight_grad(d, &y[..7], &x, &mut g).is_err());
+        assert!(k.weight_grad(d, &y, &x, &mut g[..11]).is_err());
+        let mut dx = vec![0.0; 6];
+        assert!(k.input_grad(d, &y, &w, &mut dx[..5]).is_err());
+        let mut db = vec![0.0; 3];
+        assert!(k.bias_grad(d, &y, &mut db).is_err());
+        let huge = Dims { batch: usize::MAX, inputs: 3, outputs: 4 };
+        assert!(k.dense_forward(huge, &x, &w, &b, &mut y, Activation::Relu).is_err());
+    }
+}
