@@ -172,15 +172,41 @@ unsafe fn panel_column(c: *mut f32, n: usize, r0: usize, r1: usize, k: usize, a:
     }
 }
 
-/// The whole panel product over `rows` x `n`.
+/// Rows of `B` (and columns of `A`) per pass: 64 rows of a 16-column strip of `B` (4 KB)
+/// plus the `A` elements they meet stay in L1 however large the batch is.
+const MB: usize = 64;
+
+/// The whole panel product over `rows` x `n`, in passes of [`MB`] values of `m` (the first
+/// pass initializes `C` unless accumulating; the others add to it).
 ///
 /// # Safety
 /// `c` holds rows x n floats; `A(r, m)` is valid for `r < rows`, `m < m_len`; `b` holds
 /// m_len x n floats.
 #[allow(clippy::too_many_arguments)]
 unsafe fn panel(c: &mut [f32], rows: usize, n: usize, a: &[f32], a_rs: usize, a_ms: usize, b: &[f32], m_len: usize, accumulate: bool) {
+    if m_len == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let mut m0 = 0;
+    while m0 < m_len {
+        let mb = MB.min(m_len - m0);
+        // SAFETY: rows m0..m0+mb of B and columns m0.. of A are in bounds (caller).
+        unsafe { panel_pass(c, rows, n, a.as_ptr().add(m0 * a_ms), a_rs, a_ms, b.as_ptr().add(m0 * n), mb, accumulate || m0 > 0) };
+        m0 += mb;
+    }
+}
+
+/// One pass of [`panel`] over `m_len` rows of `B`.
+///
+/// # Safety
+/// As for [`panel`], with `ap`/`bp` already offset to the pass.
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_pass(c: &mut [f32], rows: usize, n: usize, ap: *const f32, a_rs: usize, a_ms: usize, bp: *const f32, m_len: usize, accumulate: bool) {
     const RB: usize = 4;
-    let (cp, ap, bp) = (c.as_mut_ptr(), a.as_ptr(), b.as_ptr());
+    let cp = c.as_mut_ptr();
     let mut k0 = 0;
     macro_rules! rows_loop {
         ($cv:literal) => {{
