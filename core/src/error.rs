@@ -119,17 +119,15 @@ impl fmt::Display for Error {
                 write!(f, "{got} layers, at most {} supported", crate::MAX_LAYERS)
             }
             Error::ZeroSizedLayer { layer } => write!(f, "layer {layer} has zero inputs or outputs"),
-            Error::LayerMismatch { layer, expected, got } => write!(
-                f,
-                "layer {layer} takes {got} inputs but the previous layer gives {expected}"
-            ),
+            Error::LayerMismatch { layer, expected, got } => {
+                write!(f, "layer {layer} takes {got} inputs but the previous layer gives {expected}")
+            }
             Error::SoftmaxNotLast { layer } => {
                 write!(f, "softmax on layer {layer}: only the output layer may use softmax")
             }
-            Error::StepInNetwork { layer } => write!(
-                f,
-                "step activation on layer {layer}: it has no gradient; use the perceptron"
-            ),
+            Error::StepInNetwork { layer } => {
+                write!(f, "step activation on layer {layer}: it has no gradient; use the perceptron")
+            }
             Error::LossNeedsActivation => write!(
                 f,
                 "loss/activation mismatch: cross-entropy needs softmax outputs, \

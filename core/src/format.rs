@@ -127,7 +127,9 @@ impl fmt::Display for FormatError {
         match *self {
             Truncated { needed, got } => write!(f, "truncated: {got} bytes, need at least {needed}"),
             BadMagic => write!(f, "not a myelin model file (bad magic)"),
-            UnsupportedVersion { got } => write!(f, "format version {got} is not supported (this build reads {VERSION})"),
+            UnsupportedVersion { got } => {
+                write!(f, "format version {got} is not supported (this build reads {VERSION})")
+            }
             ChecksumMismatch { stored, computed } => {
                 write!(f, "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupted")
             }
@@ -292,7 +294,8 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     if stored_params != params {
         return Err(FormatError::ParamCount { expected: params, got: stored_params });
     }
-    let std_floats = if flags & FLAG_STANDARDIZE != 0 { inputs.checked_mul(2).ok_or(FormatError::InvalidTopology)? } else { 0 };
+    let std_floats =
+        if flags & FLAG_STANDARDIZE != 0 { inputs.checked_mul(2).ok_or(FormatError::InvalidTopology)? } else { 0 };
     let floats = std_floats.checked_add(params).ok_or(FormatError::InvalidTopology)?;
     let expected = floats.checked_mul(4).and_then(|f| f.checked_add(header + 4)).ok_or(FormatError::InvalidTopology)?;
     if bytes.len() != expected {
@@ -325,7 +328,12 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
 }
 
 /// Writes a model file into `out`; returns the bytes written ([`encoded_len`]).
-pub fn write(topology: &Topology, params: &[f32], standardize: Option<Standardize<'_>>, out: &mut [u8]) -> Result<usize, crate::Error> {
+pub fn write(
+    topology: &Topology,
+    params: &[f32],
+    standardize: Option<Standardize<'_>>,
+    out: &mut [u8],
+) -> Result<usize, crate::Error> {
     use crate::error::{check_len, Buffer};
     check_len(Buffer::Params, topology.params_len(), params.len())?;
     if let Some(s) = &standardize {
@@ -363,7 +371,10 @@ pub fn write(topology: &Topology, params: &[f32], standardize: Option<Standardiz
 
 /// File length for `topology`, with or without standardization.
 pub fn encoded_len(topology: &Topology, standardize: bool) -> Result<usize, crate::Error> {
-    let floats = topology.params_len().checked_add(if standardize { 2 * topology.inputs() } else { 0 }).ok_or(crate::Error::TooLarge)?;
+    let floats = topology
+        .params_len()
+        .checked_add(if standardize { 2 * topology.inputs() } else { 0 })
+        .ok_or(crate::Error::TooLarge)?;
     floats
         .checked_mul(4)
         .and_then(|f| f.checked_add(FIXED_HEADER + LAYER_ENTRY * topology.layers().len() + 4))

@@ -98,10 +98,9 @@ impl Loss {
             Loss::BinaryCrossEntropy => -pairs
                 .map(|(&y, &t)| t * libm::logf(y.max(MIN_PROB)) + (1.0 - t) * libm::logf((1.0 - y).max(MIN_PROB)))
                 .sum::<f32>(),
-            Loss::CrossEntropy => -pairs
-                .filter(|(_, &t)| t != 0.0)
-                .map(|(&y, &t)| t * libm::logf(y.max(MIN_PROB)))
-                .sum::<f32>(),
+            Loss::CrossEntropy => {
+                -pairs.filter(|(_, &t)| t != 0.0).map(|(&y, &t)| t * libm::logf(y.max(MIN_PROB))).sum::<f32>()
+            }
         }
     }
 

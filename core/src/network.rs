@@ -47,7 +47,13 @@ impl Topology {
     /// them). With `dropout`, hidden outputs are multiplied by a fresh inverted-dropout mask
     /// (0 with probability `rate`, else `1/(1-rate)`), so inference needs no rescaling.
     pub fn forward<K: Kernels + ?Sized>(
-        &self, k: &K, params: &[f32], x: &[f32], batch: usize, work: &mut [f32], mut dropout: Option<&mut Dropout>,
+        &self,
+        k: &K,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+        work: &mut [f32],
+        mut dropout: Option<&mut Dropout>,
     ) -> Result<Pass, Error> {
         self.check_batch(params, x, batch)?;
         let lay = self.work_layout(batch)?;
@@ -98,7 +104,14 @@ impl Topology {
     /// `d_w += delta^T x`, `d_b += sum delta`, `d_x = delta W`, then
     /// `delta_below = d_x * mask * f'(y_below)`.
     pub fn backward<K: Kernels + ?Sized>(
-        &self, k: &K, pass: &Pass, params: &[f32], x: &[f32], t: &[f32], work: &mut [f32], grads: &mut [f32],
+        &self,
+        k: &K,
+        pass: &Pass,
+        params: &[f32],
+        x: &[f32],
+        t: &[f32],
+        work: &mut [f32],
+        grads: &mut [f32],
     ) -> Result<(), Error> {
         let batch = pass.batch;
         self.check_batch(params, x, batch)?;
@@ -148,7 +161,14 @@ impl Topology {
 
     /// Inference: outputs (batch, outputs) of `x` (batch, inputs), using a workspace of
     /// [`Topology::inference_len`] (two ping-pong buffers); returns a view into `work`.
-    pub fn predict<'w, K: Kernels + ?Sized>(&self, k: &K, params: &[f32], x: &[f32], batch: usize, work: &'w mut [f32]) -> Result<&'w [f32], Error> {
+    pub fn predict<'w, K: Kernels + ?Sized>(
+        &self,
+        k: &K,
+        params: &[f32],
+        x: &[f32],
+        batch: usize,
+        work: &'w mut [f32],
+    ) -> Result<&'w [f32], Error> {
         self.check_batch(params, x, batch)?;
         check_len(Buffer::Workspace, self.inference_len(batch)?, work.len())?;
         let half = self.max_width() * batch;

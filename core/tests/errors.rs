@@ -50,7 +50,10 @@ fn network_buffer_errors() {
     assert!(t.outputs_of(&pass, &w[1..]).is_err());
     assert!(t.health(&pass, &w, &g[1..]).is_err());
     let mut inf = vec![0.0; t.inference_len(2).unwrap() - 1];
-    assert_eq!(t.predict(&k, &p, &x, 2, &mut inf).err(), Some(Error::BadLength { buffer: Buffer::Workspace, expected: 12, got: 11 }));
+    assert_eq!(
+        t.predict(&k, &p, &x, 2, &mut inf).err(),
+        Some(Error::BadLength { buffer: Buffer::Workspace, expected: 12, got: 11 })
+    );
     assert!(t.init_params(&mut g[1..], Init::HeUniform, &mut Rng::new(0)).is_err());
 }
 
@@ -65,7 +68,10 @@ fn optimizer_errors() {
     assert_eq!(Optimizer::new(Rule::Adam { lr: 0.1, beta1: 0.9, beta2: 0.9, eps: 0.0 }), h(Hyper::Epsilon));
     let mut o = Optimizer::new(Rule::adam(0.1)).unwrap();
     let (mut p, g) = (vec![0.0; 4], vec![0.0; 4]);
-    assert_eq!(o.step(&mut p, &g[..3], &mut [0.0; 8]), Err(Error::BadLength { buffer: Buffer::Grads, expected: 4, got: 3 }));
+    assert_eq!(
+        o.step(&mut p, &g[..3], &mut [0.0; 8]),
+        Err(Error::BadLength { buffer: Buffer::Grads, expected: 4, got: 3 })
+    );
     assert_eq!(o.step(&mut p, &g, &mut [0.0; 7]), Err(Error::BadLength { buffer: Buffer::State, expected: 8, got: 7 }));
     assert_eq!(o.steps(), 0, "a failed step is not counted");
     assert!(o.set_lr(-1.0).is_err());

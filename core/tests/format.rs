@@ -4,7 +4,13 @@
 use myelin_core::format::{self, crc32, FormatError, Standardize};
 use myelin_core::*;
 
-fn model(sizes: &[usize], hidden: Activation, output: Activation, loss: Loss, std: bool) -> (Topology, Vec<f32>, Vec<u8>) {
+fn model(
+    sizes: &[usize],
+    hidden: Activation,
+    output: Activation,
+    loss: Loss,
+    std: bool,
+) -> (Topology, Vec<f32>, Vec<u8>) {
     let topo = Topology::dense(sizes, hidden, output, loss).unwrap();
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::XavierNormal, &mut Rng::new(5)).unwrap();
@@ -33,8 +39,16 @@ fn as_bytes(v: &[u32], len: usize) -> &[u8] {
 fn round_trip_every_activation_and_loss() {
     let k = Native::default();
     let mut combos = 0;
-    for hidden in [Activation::Identity, Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu] {
-        for output in [Activation::Identity, Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu, Activation::Softmax] {
+    for hidden in [Activation::Identity, Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu]
+    {
+        for output in [
+            Activation::Identity,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Relu,
+            Activation::LeakyRelu,
+            Activation::Softmax,
+        ] {
             for loss in Loss::ALL {
                 if !loss.accepts(output) {
                     continue;
@@ -46,7 +60,10 @@ fn round_trip_every_activation_and_loss() {
                     let m = format::parse(view, &mut []).unwrap();
                     assert_eq!(m.topology, topo);
                     assert_eq!(m.params, &p[..]);
-                    assert!(std::ptr::eq(m.params.as_ptr() as *const u8, view[view.len() - 4 - 4 * p.len()..].as_ptr()), "aligned: borrowed in place");
+                    assert!(
+                        std::ptr::eq(m.params.as_ptr() as *const u8, view[view.len() - 4 - 4 * p.len()..].as_ptr()),
+                        "aligned: borrowed in place"
+                    );
                     assert_eq!(m.standardize.is_some(), std);
                     let mut again = vec![0u8; bytes.len()];
                     format::write(&m.topology, m.params, m.standardize, &mut again).unwrap();
@@ -118,7 +135,10 @@ fn every_error_variant_from_a_crafted_file() {
     assert_eq!(craft(&|b| b[12] = 1), Err(FormatError::ParamCount { expected: 13, got: 1 }));
     assert_eq!(craft(&|b| b.insert(40, 0)), Err(FormatError::Length { expected: 112, got: 113 }));
     assert_eq!(craft(&|b| b[20] = 200), Err(FormatError::ParamCount { expected: 607, got: 13 }));
-    assert_eq!(craft(&|b| b[40..44].copy_from_slice(&f32::NAN.to_le_bytes())), Err(FormatError::NonFinite { index: 0 }));
+    assert_eq!(
+        craft(&|b| b[40..44].copy_from_slice(&f32::NAN.to_le_bytes())),
+        Err(FormatError::NonFinite { index: 0 })
+    );
     assert_eq!(craft(&|b| b[48..52].copy_from_slice(&0.0f32.to_le_bytes())), Err(FormatError::NonFinite { index: 2 }));
     // Huge claimed sizes: rejected from the header, nothing allocated or read.
     assert!(craft(&|b| b[20..24].copy_from_slice(&u32::MAX.to_le_bytes())).is_err());

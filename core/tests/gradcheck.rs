@@ -5,8 +5,16 @@
 use myelin_core::kernels::{Portable, Reference, Simd};
 use myelin_core::*;
 
-const HIDDEN: [Activation; 5] = [Activation::Identity, Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu];
-const OUTPUT: [Activation; 6] = [Activation::Identity, Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu, Activation::Softmax];
+const HIDDEN: [Activation; 5] =
+    [Activation::Identity, Activation::Sigmoid, Activation::Tanh, Activation::Relu, Activation::LeakyRelu];
+const OUTPUT: [Activation; 6] = [
+    Activation::Identity,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Relu,
+    Activation::LeakyRelu,
+    Activation::Softmax,
+];
 
 fn f64_act(a: Activation, z: &mut [f64]) {
     match a {
@@ -46,7 +54,9 @@ fn f64_loss(topo: &Topology, p: &[f64], x: &[f32], t: &[f32], batch: usize) -> f
         total += match topo.loss() {
             Loss::Sse => 0.5 * a.iter().zip(tt).map(|(y, &t)| (y - t as f64).powi(2)).sum::<f64>(),
             Loss::Mse => a.iter().zip(tt).map(|(y, &t)| (y - t as f64).powi(2)).sum::<f64>() / o,
-            Loss::BinaryCrossEntropy => -a.iter().zip(tt).map(|(y, &t)| t as f64 * y.ln() + (1.0 - t as f64) * (1.0 - y).ln()).sum::<f64>(),
+            Loss::BinaryCrossEntropy => {
+                -a.iter().zip(tt).map(|(y, &t)| t as f64 * y.ln() + (1.0 - t as f64) * (1.0 - y).ln()).sum::<f64>()
+            }
             Loss::CrossEntropy => -a.iter().zip(tt).map(|(y, &t)| t as f64 * y.ln()).sum::<f64>(),
             _ => unreachable!(),
         };
@@ -63,10 +73,12 @@ fn check(topo: &Topology, seed: u64, worst: &mut f64) {
     params.iter_mut().for_each(|p| *p += rng.uniform_in(-0.1, 0.1));
     let x: Vec<f32> = (0..batch * topo.inputs()).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
     let t: Vec<f32> = match topo.loss() {
-        Loss::CrossEntropy => (0..batch).flat_map(|_| {
-            let c = rng.below(topo.outputs() as u32) as usize;
-            (0..topo.outputs()).map(move |j| if j == c { 1.0 } else { 0.0 })
-        }).collect(),
+        Loss::CrossEntropy => (0..batch)
+            .flat_map(|_| {
+                let c = rng.below(topo.outputs() as u32) as usize;
+                (0..topo.outputs()).map(move |j| if j == c { 1.0 } else { 0.0 })
+            })
+            .collect(),
         Loss::BinaryCrossEntropy => (0..batch * topo.outputs()).map(|_| rng.below(2) as f32).collect(),
         _ => (0..batch * topo.outputs()).map(|_| rng.uniform_in(-1.0, 1.0)).collect(),
     };

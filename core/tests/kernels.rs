@@ -165,7 +165,8 @@ fn simd_within_reordering_bound_on_real_data() {
         };
         for s_ in 0..d.batch {
             for j in 0..m {
-                let abs: f64 = (0..n).map(|k| (c.x[s_ * n + k] * c.w[j * n + k]).abs() as f64).sum::<f64>() + c.b[j].abs() as f64;
+                let abs: f64 =
+                    (0..n).map(|k| (c.x[s_ * n + k] * c.w[j * n + k]).abs() as f64).sum::<f64>() + c.b[j].abs() as f64;
                 check(s.y[s_ * m + j], r.y[s_ * m + j], abs, n, "forward");
             }
             for k in 0..n {
@@ -175,7 +176,8 @@ fn simd_within_reordering_bound_on_real_data() {
         }
         for j in 0..m {
             for k in 0..n {
-                let abs: f64 = (0..d.batch).map(|b| (c.delta[b * m + j] * c.x[b * n + k]).abs() as f64).sum::<f64>() + c.g0[j * n + k].abs() as f64;
+                let abs: f64 = (0..d.batch).map(|b| (c.delta[b * m + j] * c.x[b * n + k]).abs() as f64).sum::<f64>()
+                    + c.g0[j * n + k].abs() as f64;
                 check(s.d_w[j * n + k], r.d_w[j * n + k], abs, d.batch, "weight_grad");
             }
         }
@@ -210,12 +212,12 @@ fn kernels_reject_wrong_lengths() {
         assert!(k.dense_forward(d, &x, &w[..11], &b, &mut y, Activation::Relu).is_err());
         assert!(k.dense_forward(d, &x, &w, &b[..3], &mut y, Activation::Relu).is_err());
         assert!(k.dense_forward(d, &x, &w, &b, &mut y[..7], Activation::Relu).is_err());
-        let mut g = vec![0.0; 12];
+        let mut g = [0.0; 12];
         assert!(k.weight_grad(d, &y[..7], &x, &mut g).is_err());
         assert!(k.weight_grad(d, &y, &x, &mut g[..11]).is_err());
-        let mut dx = vec![0.0; 6];
+        let mut dx = [0.0; 6];
         assert!(k.input_grad(d, &y, &w, &mut dx[..5]).is_err());
-        let mut db = vec![0.0; 3];
+        let mut db = [0.0; 3];
         assert!(k.bias_grad(d, &y, &mut db).is_err());
         let huge = Dims { batch: usize::MAX, inputs: 3, outputs: 4 };
         assert!(k.dense_forward(huge, &x, &w, &b, &mut y, Activation::Relu).is_err());

@@ -3,7 +3,15 @@
 
 use myelin_core::*;
 
-fn train(topo: &Topology, x: &[f32], t: &[f32], batch: usize, rule: Rule, steps: usize, seed: u64) -> (Vec<f32>, f32, f32) {
+fn train(
+    topo: &Topology,
+    x: &[f32],
+    t: &[f32],
+    batch: usize,
+    rule: Rule,
+    steps: usize,
+    seed: u64,
+) -> (Vec<f32>, f32, f32) {
     let k = Native::default();
     let mut params = vec![0.0; topo.params_len()];
     let mut grads = vec![0.0; topo.params_len()];
@@ -78,10 +86,10 @@ fn perceptron_learns_a_separable_set() {
 #[test]
 fn small_regression_fits_a_sine() {
     let n = 32;
-    let x: Vec<f32> = (0..n).map(|i| i as f32 / (n - 1) as f32 * 6.283).collect();
+    let x: Vec<f32> = (0..n).map(|i| i as f32 / (n - 1) as f32 * std::f32::consts::TAU).collect();
     let t: Vec<f32> = x.iter().map(|v| v.sin()).collect();
     let topo = Topology::dense(&[1, 16, 16, 1], Activation::Tanh, Activation::Identity, Loss::Mse).unwrap();
-    let xs: Vec<f32> = x.iter().map(|v| v / 6.283 * 2.0 - 1.0).collect();
+    let xs: Vec<f32> = x.iter().map(|v| v / std::f32::consts::TAU * 2.0 - 1.0).collect();
     let (_, first, last) = train(&topo, &xs, &t, n, Rule::adam(0.01), 3000, 5);
     assert!(last < 0.005 && last < first / 20.0, "MSE {first} -> {last}");
 }

@@ -69,7 +69,15 @@ pub trait Kernels {
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]);
 
     /// Fused dense forward over a batch: `y = act(x W^T + b)`.
-    fn dense_forward(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) -> Result<(), Error> {
+    fn dense_forward(
+        &self,
+        d: Dims,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        y: &mut [f32],
+        act: Activation,
+    ) -> Result<(), Error> {
         let (xs, ws, ys) = d.lens()?;
         check_len(Buffer::Input, xs, x.len())?;
         check_len(Buffer::Weights, ws, w.len())?;
@@ -87,7 +95,11 @@ pub trait Kernels {
             Activation::Identity => {}
             Activation::Softmax => {
                 if width == 0 || y.len() % width != 0 {
-                    return Err(Error::BadLength { buffer: Buffer::Delta, expected: y.len() - y.len() % width.max(1), got: y.len() });
+                    return Err(Error::BadLength {
+                        buffer: Buffer::Delta,
+                        expected: y.len() - y.len() % width.max(1),
+                        got: y.len(),
+                    });
                 }
                 for (yr, dr) in y.chunks_exact(width).zip(delta.chunks_exact_mut(width)) {
                     softmax_backward(yr, dr);
@@ -182,10 +194,22 @@ impl Backend {
 macro_rules! dispatch {
     ($self:ident, $k:ident => $e:expr) => {
         match $self {
-            Backend::Reference => { let $k = Reference; $e }
-            Backend::Portable => { let $k = Portable; $e }
-            Backend::Simd => { let $k = Simd; $e }
-            Backend::Native => { let $k = Native::default(); $e }
+            Backend::Reference => {
+                let $k = Reference;
+                $e
+            }
+            Backend::Portable => {
+                let $k = Portable;
+                $e
+            }
+            Backend::Simd => {
+                let $k = Simd;
+                $e
+            }
+            Backend::Native => {
+                let $k = Native::default();
+                $e
+            }
         }
     };
 }

@@ -51,7 +51,9 @@ impl Kernels for Portable {
                 let mut rows = w.chunks_exact(n);
                 let mut out = yr.chunks_exact_mut(4);
                 for o in &mut out {
-                    if let (Some(w0), Some(w1), Some(w2), Some(w3)) = (rows.next(), rows.next(), rows.next(), rows.next()) {
+                    if let (Some(w0), Some(w1), Some(w2), Some(w3)) =
+                        (rows.next(), rows.next(), rows.next(), rows.next())
+                    {
                         o.copy_from_slice(&dot4(xr, w0, w1, w2, w3));
                     }
                 }
@@ -72,7 +74,8 @@ impl Kernels for Portable {
             // d_w[j][k] += delta[s][j] x[s][k], four samples per pass, in sample order.
             let mut s = 0;
             while s + 4 <= d.batch {
-                let (d0, d1, d2, d3) = (delta[s * m + j], delta[(s + 1) * m + j], delta[(s + 2) * m + j], delta[(s + 3) * m + j]);
+                let (d0, d1, d2, d3) =
+                    (delta[s * m + j], delta[(s + 1) * m + j], delta[(s + 2) * m + j], delta[(s + 3) * m + j]);
                 let xs = &x[s * n..(s + 4) * n];
                 let (x0, rest) = xs.split_at(n);
                 let (x1, rest) = rest.split_at(n);

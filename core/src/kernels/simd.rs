@@ -48,6 +48,7 @@ unsafe fn store(p: *mut f32, v: f32x8) {
 /// # Safety
 /// `x` points to MR rows and `w` to NR rows of `n` floats each, at stride `n`.
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // i, j index two arrays in lockstep
 unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f32, n: usize) -> [[f32; NR]; MR] {
     let mut acc = [[f32x8::ZERO; NR]; MR];
     let n8 = n - n % LANES;
@@ -83,7 +84,14 @@ unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f
 /// # Safety
 /// Rows `s..s+MR` of x/y and `j..j+NR` of w exist for the dims `d`.
 #[inline(always)]
-unsafe fn forward_block<const MR: usize, const NR: usize>(d: Dims, x: &[f32], w: &[f32], y: &mut [f32], s: usize, j: usize) {
+unsafe fn forward_block<const MR: usize, const NR: usize>(
+    d: Dims,
+    x: &[f32],
+    w: &[f32],
+    y: &mut [f32],
+    s: usize,
+    j: usize,
+) {
     let n = d.inputs;
     // SAFETY: forwarded from the caller.
     let blk = unsafe { dot_block::<MR, NR>(x.as_ptr().add(s * n), w.as_ptr().add(j * n), n) };
@@ -122,7 +130,16 @@ unsafe fn forward_any(d: Dims, x: &[f32], w: &[f32], y: &mut [f32], s: usize, j:
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn panel_block<const RB: usize, const CV: usize>(
-    c: *mut f32, n: usize, r0: usize, k0: usize, a: *const f32, a_rs: usize, a_ms: usize, b: *const f32, m_len: usize, accumulate: bool,
+    c: *mut f32,
+    n: usize,
+    r0: usize,
+    k0: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_ms: usize,
+    b: *const f32,
+    m_len: usize,
+    accumulate: bool,
 ) {
     let mut acc = [[f32x8::ZERO; CV]; RB];
     if accumulate {
@@ -159,7 +176,19 @@ unsafe fn panel_block<const RB: usize, const CV: usize>(
 /// As for [`panel_block`].
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel_column(c: *mut f32, n: usize, r0: usize, r1: usize, k: usize, a: *const f32, a_rs: usize, a_ms: usize, b: *const f32, m_len: usize, accumulate: bool) {
+unsafe fn panel_column(
+    c: *mut f32,
+    n: usize,
+    r0: usize,
+    r1: usize,
+    k: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_ms: usize,
+    b: *const f32,
+    m_len: usize,
+    accumulate: bool,
+) {
     for r in r0..r1 {
         // SAFETY: in bounds (caller).
         unsafe {
@@ -183,7 +212,17 @@ const MB: usize = 64;
 /// `c` holds rows x n floats; `A(r, m)` is valid for `r < rows`, `m < m_len`; `b` holds
 /// m_len x n floats.
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel(c: &mut [f32], rows: usize, n: usize, a: &[f32], a_rs: usize, a_ms: usize, b: &[f32], m_len: usize, accumulate: bool) {
+unsafe fn panel(
+    c: &mut [f32],
+    rows: usize,
+    n: usize,
+    a: &[f32],
+    a_rs: usize,
+    a_ms: usize,
+    b: &[f32],
+    m_len: usize,
+    accumulate: bool,
+) {
     if m_len == 0 {
         if !accumulate {
             c.fill(0.0);
@@ -194,7 +233,19 @@ unsafe fn panel(c: &mut [f32], rows: usize, n: usize, a: &[f32], a_rs: usize, a_
     while m0 < m_len {
         let mb = MB.min(m_len - m0);
         // SAFETY: rows m0..m0+mb of B and columns m0.. of A are in bounds (caller).
-        unsafe { panel_pass(c, rows, n, a.as_ptr().add(m0 * a_ms), a_rs, a_ms, b.as_ptr().add(m0 * n), mb, accumulate || m0 > 0) };
+        unsafe {
+            panel_pass(
+                c,
+                rows,
+                n,
+                a.as_ptr().add(m0 * a_ms),
+                a_rs,
+                a_ms,
+                b.as_ptr().add(m0 * n),
+                mb,
+                accumulate || m0 > 0,
+            )
+        };
         m0 += mb;
     }
 }
@@ -204,7 +255,17 @@ unsafe fn panel(c: &mut [f32], rows: usize, n: usize, a: &[f32], a_rs: usize, a_
 /// # Safety
 /// As for [`panel`], with `ap`/`bp` already offset to the pass.
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel_pass(c: &mut [f32], rows: usize, n: usize, ap: *const f32, a_rs: usize, a_ms: usize, bp: *const f32, m_len: usize, accumulate: bool) {
+unsafe fn panel_pass(
+    c: &mut [f32],
+    rows: usize,
+    n: usize,
+    ap: *const f32,
+    a_rs: usize,
+    a_ms: usize,
+    bp: *const f32,
+    m_len: usize,
+    accumulate: bool,
+) {
     const RB: usize = 4;
     let cp = c.as_mut_ptr();
     let mut k0 = 0;
