@@ -1,0 +1,214 @@
+//! `myelin bench`: the agreed CPU workloads (`../shared/peers/common.py`), measured the same
+//! way as the peers so their figures can be put side by side.
+//!
+//! Synthetic 60,000 x 784 float32 uniform in [0, 1), labels 0..9, He-uniform init, zero
+//! biases, SGD lr 0.1, softmax cross-entropy, sequential mini-batches with the last partial
+//! batch included; training: 1 warm-up epoch then the median of 3; inference: batch-1024
+//! throughput and batch-1 latency. The values are myelin's own (seeded) draws, not numpy's.
+
+use crate::data::{Dataset, Targets};
+use crate::error::Result;
+use crate::gemm::Gemm;
+use crate::trainer::Trainer;
+use myelin_core::{Activation, Init, Kernels, Loss, Optimizer, Rng, Rule, Topology};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Samples in the synthetic set.
+pub const SAMPLES: usize = 60_000;
+/// The workloads: (name, layer sizes, training batch).
+pub const WORKLOADS: [(&str, &[usize], usize); 2] =
+    [("mlp_784_128_10", &[784, 128, 10], 64), ("mlp_784_512_512_10", &[784, 512, 512, 10], 256)];
+
+/// Training FLOPs per sample: forward + backward (= 3x forward) minus the first layer's
+/// input gradient, which nobody computes (`train_exact` in common.py).
+pub fn train_flops(sizes: &[usize]) -> f64 {
+    let s: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+    (6 * s - 2 * sizes[0] * sizes[1]) as f64
+}
+
+/// Forward FLOPs per sample.
+pub fn forward_flops(sizes: &[usize]) -> f64 {
+    2.0 * sizes.windows(2).map(|w| w[0] * w[1]).sum::<usize>() as f64
+}
+
+/// The synthetic dataset.
+pub fn synthetic() -> Dataset {
+    let mut r = Rng::new(0);
+    let x = (0..SAMPLES * 784).map(|_| r.uniform()).collect();
+    let labels = (0..SAMPLES).map(|_| r.below(10)).collect();
+    Dataset { x, features: 784, targets: Targets::Classes { labels, classes: 10, names: vec![] } }
+}
+
+/// Results for one workload at one thread count.
+#[derive(Clone, Debug, Serialize)]
+pub struct Figures {
+    /// Workload name.
+    pub workload: String,
+    /// Threads used.
+    pub threads: usize,
+    /// Training samples per second (median epoch).
+    pub train_samples_per_s: f64,
+    /// Achieved training GFLOP/s (train_exact FLOPs).
+    pub train_gflops: f64,
+    /// Epoch wall times.
+    pub epoch_seconds: Vec<f64>,
+    /// Mean loss of the last timed epoch's last step.
+    pub last_loss: f64,
+    /// Batch-1024 inference samples per second (median of rounds).
+    pub infer_b1024_samples_per_s: f64,
+    /// Achieved inference GFLOP/s.
+    pub infer_gflops: f64,
+    /// Batch-1 latency in microseconds (median of rounds).
+    pub infer_b1_us: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn topology(sizes: &[usize]) -> Result<Topology> {
+    Topology::dense(sizes, Activation::Relu, Activation::Softmax, Loss::CrossEntropy)
+        .map_err(crate::Error::core("benchmark topology"))
+}
+
+/// Trains one workload for `1 + epochs` epochs on `threads` threads.
+pub fn train_workload(
+    data: &Dataset,
+    sizes: &[usize],
+    batch: usize,
+    threads: usize,
+    epochs: usize,
+) -> Result<(Vec<f64>, f64)> {
+    let topo = topology(sizes)?;
+    let mut params = vec![0.0; topo.params_len()];
+    topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
+    let opt = Optimizer::new(Rule::Sgd { lr: 0.1 }).map_err(crate::Error::core("optimizer"))?;
+    let mut tr = Trainer::new(topo, params, opt, batch, shard_for(batch), threads, 0)?;
+    let order: Vec<usize> = (0..data.len()).collect();
+    let mut times = Vec::new();
+    let mut last = 0.0;
+    for e in 0..=epochs {
+        let t0 = Instant::now();
+        for (s, b) in order.chunks(batch).enumerate() {
+            last = tr.step(data, b, e as u64, s as u64)?;
+        }
+        if e > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok((times, last as f64))
+}
+
+/// Shard size used for a batch: half the batch, so two cores get one shard each.
+pub fn shard_for(batch: usize) -> usize {
+    batch.div_ceil(2)
+}
+
+/// Inference throughput (samples/s) at batch 1024 and latency (us) at batch 1.
+pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result<(f64, f64)> {
+    let topo = topology(sizes)?;
+    let mut params = vec![0.0; topo.params_len()];
+    topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| crate::Error::Usage(e.to_string()))?;
+    let k = Gemm::default();
+    let batch: usize = 1024;
+    let parts = threads.max(1);
+    let per = batch.div_ceil(parts);
+    let mut works: Vec<Vec<f32>> = (0..parts).map(|_| vec![0.0; topo.inference_len(per).unwrap_or(0)]).collect();
+    let x = &data.x[..batch * 784];
+    let mut run = || {
+        pool.install(|| {
+            works.par_iter_mut().enumerate().for_each(|(i, w)| {
+                let n = per.min(batch - i * per);
+                let xs = &x[i * per * 784..(i * per + n) * 784];
+                let len = topo.inference_len(n).unwrap_or(0);
+                let _ = std::hint::black_box(topo.predict(&k, &params, xs, n, &mut w[..len]));
+            })
+        })
+    };
+    let rounds = 5;
+    let mut rates = Vec::new();
+    run();
+    let reps = 64;
+    for _ in 0..rounds {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            run();
+        }
+        rates.push((batch * reps) as f64 / t0.elapsed().as_secs_f64());
+    }
+    // Batch-1 latency: one thread is all a single sample can use.
+    let native = myelin_core::Native::default();
+    let mut w1 = vec![0.0; topo.inference_len(1).unwrap_or(0)];
+    let mut one = |k: &dyn Kernels| {
+        let _ = std::hint::black_box(topo.predict(k, &params, &x[..784], 1, &mut w1));
+    };
+    for _ in 0..200 {
+        one(&native);
+    }
+    let mut lat = Vec::new();
+    for _ in 0..7 {
+        let t0 = Instant::now();
+        for _ in 0..1000 {
+            one(&native);
+        }
+        lat.push(t0.elapsed().as_secs_f64() / 1000.0 * 1e6);
+    }
+    Ok((median(rates), median(lat)))
+}
+
+/// Measured single-call sgemm rate (GFLOP/s) on the given shape, for reference.
+pub fn sgemm_rate(m: usize, k: usize, n: usize) -> f64 {
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let mut c = vec![0.0f32; m * n];
+    let d = myelin_core::kernels::Dims { batch: m, inputs: k, outputs: n };
+    let g = Gemm { always: true };
+    let bias = vec![0.0; n];
+    let mut reps = 1;
+    loop {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            let _ = g.dense_forward(d, &a, &b, &bias, &mut c, Activation::Identity);
+        }
+        let dt = t0.elapsed().as_secs_f64();
+        if dt > 0.2 {
+            return 2.0 * (m * k * n * reps) as f64 / dt / 1e9;
+        }
+        reps *= 2;
+    }
+}
+
+/// Runs the named workloads at each thread count.
+pub fn run(names: &[String], threads: &[usize], epochs: usize) -> Result<Vec<Figures>> {
+    let data = synthetic();
+    let mut out = Vec::new();
+    for (name, sizes, batch) in WORKLOADS {
+        if !names.is_empty() && !names.iter().any(|n| n == name) {
+            continue;
+        }
+        for &t in threads {
+            let (times, last) = train_workload(&data, sizes, batch, t, epochs)?;
+            let med = median(times.clone());
+            let sps = SAMPLES as f64 / med;
+            let (ips, lat) =
+                if sizes == [784, 128, 10] { infer_workload(&data, sizes, t)? } else { (f64::NAN, f64::NAN) };
+            out.push(Figures {
+                workload: name.to_string(),
+                threads: t,
+                train_samples_per_s: sps,
+                train_gflops: sps * train_flops(sizes) / 1e9,
+                epoch_seconds: times,
+                last_loss: last,
+                infer_b1024_samples_per_s: ips,
+                infer_gflops: ips * forward_flops(sizes) / 1e9,
+                infer_b1_us: lat,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,113 @@
+//! The runner's error type: what went wrong, where, and (via [`Error::hint`]) what to do.
+
+use std::path::PathBuf;
+
+/// Everything the runner can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "writing", ...).
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A data file is malformed.
+    #[error("{path}:{line}: {msg}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (or record) number; 0 for the header.
+        line: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A dataset's shape does not fit the model or the request.
+    #[error("{op}: expected {expected}, got {got}")]
+    Shape {
+        /// What was being done.
+        op: &'static str,
+        /// What was needed.
+        expected: String,
+        /// What was found.
+        got: String,
+    },
+    /// The core rejected an argument.
+    #[error("{op}: {source}")]
+    Core {
+        /// What was being done.
+        op: &'static str,
+        /// The core's error.
+        source: myelin_core::Error,
+    },
+    /// A model or checkpoint file is invalid.
+    #[error("{path}: {source}")]
+    Model {
+        /// The file.
+        path: PathBuf,
+        /// The format error.
+        source: myelin_core::format::FormatError,
+    },
+    /// Training diverged: a loss or gradient became NaN or infinite.
+    #[error("training diverged at epoch {epoch}, step {step}: {what}")]
+    Diverged {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Step within the epoch (1-based).
+        step: usize,
+        /// What became non-finite.
+        what: String,
+    },
+    /// A bad command-line or configuration value.
+    #[error("{0}")]
+    Usage(String),
+    /// The CPU lacks instructions this build was compiled for.
+    #[error("this build of myelin uses {missing} instructions, which this CPU lacks")]
+    Cpu {
+        /// The missing feature list.
+        missing: String,
+    },
+    /// Anything from a third-party format (safetensors, JSON, TOML).
+    #[error("{path}: {msg}")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// The library's message.
+        msg: String,
+    },
+}
+
+impl Error {
+    /// A line telling the user what to try, where one helps.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                "check the path; `myelin train` with no --data uses the shipped digits"
+            }
+            Error::Model { .. } => {
+                "the file is not an intact myelin model: re-export it or restore it from a checkpoint"
+            }
+            Error::Diverged { .. } => "lower --lr, or add --clip-norm 1.0 to bound each step's gradient",
+            Error::Cpu { .. } => "rebuild without the x86-64-v3 flags in .cargo/config.toml for this machine",
+            Error::Shape { .. } => "`myelin inspect MODEL` shows the inputs and outputs a model expects",
+            _ => return None,
+        })
+    }
+
+    /// Shorthand for an I/O error with context.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { op, path: path.into(), source }
+    }
+
+    /// Shorthand for a core error with context.
+    pub fn core(op: &'static str) -> impl FnOnce(myelin_core::Error) -> Error {
+        move |source| Error::Core { op, source }
+    }
+}
+
+/// Result with the runner's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

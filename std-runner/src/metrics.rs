@@ -1,0 +1,97 @@
+//! Evaluation figures: accuracy, per-class precision/recall, confusion matrix; RMSE/MAE.
+
+use crate::data::{Dataset, Targets};
+use myelin_core::argmax;
+use serde::Serialize;
+
+/// Classification report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassReport {
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Precision per class (NaN-free: 0 when never predicted).
+    pub precision: Vec<f64>,
+    /// Recall per class (0 when absent).
+    pub recall: Vec<f64>,
+}
+
+/// Regression report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegressionReport {
+    /// Root mean squared error over all targets.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// RMSE of always predicting the targets' mean (the baseline to beat).
+    pub rmse_mean_predictor: f64,
+}
+
+/// Classification report of `outputs` (samples, classes) against `data`'s labels.
+pub fn classify(data: &Dataset, outputs: &[f32]) -> ClassReport {
+    let k = data.target_width();
+    let mut confusion = vec![vec![0usize; k]; k];
+    let mut correct = 0;
+    for (i, row) in outputs.chunks_exact(k.max(1)).enumerate() {
+        let (Some(t), p) = (data.label(i), argmax(row)) else { continue };
+        confusion[t as usize][p] += 1;
+        correct += (t as usize == p) as usize;
+    }
+    let col = |j: usize| confusion.iter().map(|r| r[j]).sum::<usize>();
+    let precision = (0..k).map(|j| ratio(confusion[j][j], col(j))).collect();
+    let recall = (0..k).map(|j| ratio(confusion[j][j], confusion[j].iter().sum())).collect();
+    ClassReport { accuracy: ratio(correct, data.len()), confusion, precision, recall }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Regression report of `outputs` against `data`'s values. `unscale` maps model outputs and
+/// targets back to data units (target standardization), identity if `None`.
+pub fn regress(data: &Dataset, outputs: &[f32]) -> RegressionReport {
+    let Targets::Values { values, width } = &data.targets else {
+        return RegressionReport { rmse: f64::NAN, mae: f64::NAN, rmse_mean_predictor: f64::NAN };
+    };
+    let n = values.len().max(1) as f64;
+    let (mut se, mut ae) = (0.0, 0.0);
+    for (&y, &t) in outputs.iter().zip(values) {
+        let d = y as f64 - t as f64;
+        se += d * d;
+        ae += d.abs();
+    }
+    let w = (*width).max(1);
+    let mut means = vec![0.0f64; w];
+    for (i, &t) in values.iter().enumerate() {
+        means[i % w] += t as f64;
+    }
+    let rows = (values.len() / w).max(1) as f64;
+    means.iter_mut().for_each(|m| *m /= rows);
+    let base: f64 = values.iter().enumerate().map(|(i, &t)| (t as f64 - means[i % w]).powi(2)).sum();
+    RegressionReport { rmse: (se / n).sqrt(), mae: ae / n, rmse_mean_predictor: (base / n).sqrt() }
+}
+
+impl ClassReport {
+    /// A plain-text table: accuracy, per-class precision/recall, confusion matrix.
+    pub fn table(&self, names: &[String]) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "accuracy {:.2}% ({} classes)", 100.0 * self.accuracy, self.precision.len());
+        let _ = writeln!(s, "{:>8} {:>9} {:>7}", "class", "precision", "recall");
+        for (j, (p, r)) in self.precision.iter().zip(&self.recall).enumerate() {
+            let name = names.get(j).cloned().unwrap_or_else(|| j.to_string());
+            let _ = writeln!(s, "{name:>8} {:>8.1}% {:>6.1}%", 100.0 * p, 100.0 * r);
+        }
+        let _ = writeln!(s, "confusion matrix (rows: true class, columns: predicted)");
+        for row in &self.confusion {
+            let cells: Vec<String> = row.iter().map(|c| format!("{c:>5}")).collect();
+            let _ = writeln!(s, "{}", cells.join(""));
+        }
+        s
+    }
+}

@@ -1,0 +1,104 @@
+//! Saving and loading trained models: the core's model file (`.myelin`) plus a JSON sidecar
+//! (`.json`) with what the core does not need but a user does (CSV schema, class names,
+//! target scaling, the spec that trained it). Every write is atomic.
+
+use crate::data::csv::Schema;
+use crate::data::Standardizer;
+use crate::error::{Error, Result};
+use crate::spec::TrainSpec;
+use myelin_core::format;
+use myelin_core::Topology;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What accompanies a model file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Where the data came from (`digits`, `mnist:DIR`, `csv:PATH`).
+    pub source: String,
+    /// CSV schema (CSV data only).
+    pub schema: Option<Schema>,
+    /// Class names, class order (classification).
+    pub classes: Vec<String>,
+    /// Regression targets are standardized for training: (mean, std) per target.
+    pub target_scale: Option<(Vec<f32>, Vec<f32>)>,
+    /// The spec that trained it.
+    pub spec: Option<TrainSpec>,
+}
+
+/// A model loaded into owned memory.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    /// The network.
+    pub topo: Topology,
+    /// Parameters.
+    pub params: Vec<f32>,
+    /// Input standardization.
+    pub standardizer: Option<Standardizer>,
+    /// Sidecar.
+    pub meta: Meta,
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
+/// rename over the target, fsync the directory. Readers see the old file or the new one,
+/// never a mix, even if the process is killed mid-write.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("writing", path, e)
+    })
+}
+
+/// Encodes a model file in memory.
+pub fn encode(topo: &Topology, params: &[f32], std: Option<&Standardizer>) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; format::encoded_len(topo, std.is_some()).map_err(Error::core("sizing the model file"))?];
+    format::write(topo, params, std.map(Standardizer::view), &mut out).map_err(Error::core("encoding the model"))?;
+    Ok(out)
+}
+
+/// The sidecar path for a model path.
+pub fn meta_path(model: &Path) -> PathBuf {
+    model.with_extension("json")
+}
+
+/// Saves model and sidecar atomically.
+pub fn save(path: &Path, topo: &Topology, params: &[f32], std: Option<&Standardizer>, meta: &Meta) -> Result<()> {
+    write_atomic(path, &encode(topo, params, std)?)?;
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::Foreign { path: path.into(), msg: e.to_string() })?;
+    write_atomic(&meta_path(path), &json)
+}
+
+/// Decodes model-file bytes into owned memory.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<(Topology, Vec<f32>, Option<Standardizer>)> {
+    let mut scratch = vec![0.0f32; bytes.len() / 4];
+    let m = format::parse(bytes, &mut scratch).map_err(|source| Error::Model { path: path.into(), source })?;
+    let std = m.standardize.map(|s| Standardizer { mean: s.mean.to_vec(), std: s.std.to_vec() });
+    Ok((m.topology, m.params.to_vec(), std))
+}
+
+/// Loads a model and its sidecar (absent sidecar: defaults).
+pub fn load(path: &Path) -> Result<Saved> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+    let (topo, params, standardizer) = decode(&bytes, path)?;
+    let mp = meta_path(path);
+    let meta = match std::fs::read(&mp) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Foreign { path: mp, msg: e.to_string() })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
+        Err(e) => return Err(Error::io("reading", mp, e)),
+    };
+    Ok(Saved { topo, params, standardizer, meta })
+}

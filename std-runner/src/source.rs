@@ -1,0 +1,132 @@
+//! Where training data comes from, and turning it into train/validation/test sets with the
+//! scaling the model will carry.
+
+use crate::data::{csv, digits, idx, Dataset, Standardizer, Targets};
+use crate::error::{Error, Result};
+use crate::modelfile::Meta;
+use crate::spec::TrainSpec;
+use std::path::PathBuf;
+
+/// A data source.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// The shipped digits (fixed split).
+    Digits,
+    /// A directory with the four MNIST IDX files.
+    Mnist(PathBuf),
+    /// CSV training file, optional test file (otherwise the last 20% of rows), options.
+    Csv {
+        /// Training file.
+        train: PathBuf,
+        /// Test file.
+        test: Option<PathBuf>,
+        /// Columns and task.
+        options: csv::Options,
+    },
+}
+
+/// Data ready for training: scaled, split.
+pub struct Prepared {
+    /// Training part.
+    pub train: Dataset,
+    /// Validation part (may be empty).
+    pub val: Dataset,
+    /// Test part.
+    pub test: Dataset,
+    /// Input standardization, fitted on `train`.
+    pub standardizer: Option<Standardizer>,
+    /// Sidecar metadata (schema, classes, target scaling).
+    pub meta: Meta,
+}
+
+/// Loads the raw (train, test) pair and the metadata describing it.
+pub fn load(source: &Source) -> Result<(Dataset, Dataset, Meta)> {
+    match source {
+        Source::Digits => {
+            let (tr, te) = digits::train_test()?;
+            let classes = (0..10).map(|d| d.to_string()).collect();
+            Ok((tr, te, Meta { source: "digits".into(), classes, ..Meta::default() }))
+        }
+        Source::Mnist(dir) => {
+            let (tr, te) = idx::load_mnist_dir(dir)?;
+            let classes = (0..tr.target_width()).map(|d| d.to_string()).collect();
+            Ok((tr, te, Meta { source: format!("mnist:{}", dir.display()), classes, ..Meta::default() }))
+        }
+        Source::Csv { train, test, options } => {
+            let text = csv::read_text(train)?;
+            let schema = csv::fit(&text, train, options)?;
+            let all = csv::encode(&text, train, &schema)?;
+            let (tr, te) = match test {
+                Some(t) => (all, csv::encode(&csv::read_text(t)?, t, &schema)?),
+                None => {
+                    let cut = all.len() - all.len() / 5;
+                    all.split_at(cut)
+                }
+            };
+            let meta = Meta {
+                source: format!("csv:{}", train.display()),
+                classes: schema.classes.clone(),
+                schema: Some(schema),
+                ..Meta::default()
+            };
+            Ok((tr, te, meta))
+        }
+    }
+}
+
+/// Target scaling for regression: (mean, std) per target column.
+fn target_scale(d: &Dataset) -> Option<(Vec<f32>, Vec<f32>)> {
+    let Targets::Values { values, width } = &d.targets else { return None };
+    let s = Standardizer::fit(&Dataset { x: values.clone(), features: *width, targets: d.targets.clone() });
+    Some((s.mean, s.std))
+}
+
+/// Scales regression targets in place: `t' = (t - mean) / std`.
+pub fn scale_targets(d: &mut Dataset, scale: &(Vec<f32>, Vec<f32>)) {
+    if let Targets::Values { values, width } = &mut d.targets {
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = (*v - scale.0[i % *width]) / scale.1[i % *width];
+        }
+    }
+}
+
+/// Maps model outputs back to data units: `y = y' std + mean`.
+pub fn unscale_outputs(y: &mut [f32], scale: &(Vec<f32>, Vec<f32>)) {
+    let w = scale.0.len().max(1);
+    for (i, v) in y.iter_mut().enumerate() {
+        *v = *v * scale.1[i % w] + scale.0[i % w];
+    }
+}
+
+/// Loads, splits off validation, fits and applies scaling.
+pub fn prepare(source: &Source, spec: &TrainSpec) -> Result<Prepared> {
+    let (all_train, mut test, mut meta) = load(source)?;
+    if all_train.is_empty() {
+        return Err(Error::Usage("the training data has no samples".into()));
+    }
+    let (mut train, mut val) = all_train.split_random(spec.val_fraction, spec.seed)?;
+    if spec.augment {
+        let side = match source {
+            Source::Digits => Some(8),
+            Source::Mnist(_) => Some(28),
+            Source::Csv { .. } => None,
+        };
+        if let Some(s) = side {
+            train = crate::data::augment_shifts(&train, s, s);
+        }
+    }
+    let standardizer = spec.standardize.then(|| Standardizer::fit(&train));
+    if let Some(s) = &standardizer {
+        for d in [&mut train, &mut val, &mut test] {
+            s.apply(d);
+        }
+    }
+    if let Some(scale) = target_scale(&train) {
+        scale_targets(&mut train, &scale);
+        scale_targets(&mut val, &scale);
+        // Test targets stay in data units: reports compare unscaled outputs against them.
+        meta.target_scale = Some(scale);
+    }
+    meta.spec = Some(spec.clone());
+    Ok(Prepared { train, val, test, standardizer, meta })
+}

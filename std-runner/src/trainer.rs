@@ -1,0 +1,249 @@
+//! Data-parallel training over fixed-size shards, bit-identical for any thread count.
+//!
+//! A mini-batch of `B` samples is cut into shards of `shard` samples (the last may be
+//! smaller); the cut depends only on `B` and `shard`, never on the number of threads. Each
+//! shard gathers its rows, runs the core's forward and backward into its *own* arena and
+//! yields `g_s`, the gradient of its mean loss. The batch gradient is
+//! `g = sum_s (n_s / B) g_s`, summed per parameter in shard order; dropout masks come from a
+//! stream derived from (seed, epoch, step, shard). Which thread runs a shard therefore
+//! cannot change a single bit. Shards run in parallel only when each carries enough work to
+//! repay a fork/join (~10 us here); otherwise they run one after another, same bits.
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gemm::Gemm;
+use myelin_core::{Dropout, Health, Kernels, Optimizer, Pass, Rng, Topology};
+use rayon::prelude::*;
+
+/// Floating-point work per shard below which shards run sequentially.
+const MIN_PARALLEL_FLOPS: usize = 2_000_000;
+/// Parameters per chunk when reducing shard gradients in parallel.
+const REDUCE_CHUNK: usize = 1 << 14;
+
+/// One shard's arena: gathered inputs and targets, workspace, gradient.
+struct Shard {
+    x: Vec<f32>,
+    t: Vec<f32>,
+    work: Vec<f32>,
+    grads: Vec<f32>,
+    n: usize,
+    loss: f32,
+    pass: Option<Pass>,
+}
+
+/// Training state: parameters, optimizer and the per-shard arenas (reused every step).
+pub struct Trainer {
+    /// The network shape.
+    pub topo: Topology,
+    /// The parameter arena.
+    pub params: Vec<f32>,
+    /// The optimizer.
+    pub opt: Optimizer,
+    /// Optimizer state (`Rule::state_len`).
+    pub state: Vec<f32>,
+    grads: Vec<f32>,
+    shards: Vec<Shard>,
+    shard_size: usize,
+    batch: usize,
+    kernels: Gemm,
+    pool: rayon::ThreadPool,
+    /// Dropout rate on hidden layers.
+    pub dropout: f32,
+    /// L1 and L2 coefficients.
+    pub l1: f32,
+    /// L2 coefficient.
+    pub l2: f32,
+    /// Global gradient-norm clip.
+    pub clip_norm: Option<f32>,
+    seed: u64,
+}
+
+impl Trainer {
+    /// A trainer for `topo` with batches of up to `batch` samples cut into `shard`-sample
+    /// shards, running on `threads` threads (0: all cores).
+    pub fn new(
+        topo: Topology,
+        params: Vec<f32>,
+        opt: Optimizer,
+        batch: usize,
+        shard: usize,
+        threads: usize,
+        seed: u64,
+    ) -> Result<Trainer> {
+        let n = topo.params_len();
+        if params.len() != n {
+            return Err(Error::Shape {
+                op: "loading parameters",
+                expected: format!("{n}"),
+                got: format!("{}", params.len()),
+            });
+        }
+        let shard_size = shard.clamp(1, batch.max(1));
+        let count = batch.div_ceil(shard_size);
+        let work = topo.workspace_len(shard_size).map_err(Error::core("sizing the workspace"))?;
+        let shards = (0..count)
+            .map(|_| Shard {
+                x: vec![0.0; shard_size * topo.inputs()],
+                t: vec![0.0; shard_size * topo.outputs()],
+                work: vec![0.0; work],
+                grads: vec![0.0; n],
+                n: 0,
+                loss: 0.0,
+                pass: None,
+            })
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+        let state = vec![0.0; opt.rule().state_len(n)];
+        Ok(Trainer {
+            topo,
+            params,
+            opt,
+            state,
+            grads: vec![0.0; n],
+            shards,
+            shard_size,
+            batch,
+            kernels: Gemm::default(),
+            pool,
+            dropout: 0.0,
+            l1: 0.0,
+            l2: 0.0,
+            clip_norm: None,
+            seed,
+        })
+    }
+
+    /// Threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Forces every product through sgemm (or not), for measurements.
+    pub fn set_gemm_always(&mut self, always: bool) {
+        self.kernels.always = always;
+    }
+
+    /// One optimizer step on the samples `idx` of `data`; returns the batch's mean loss.
+    /// `epoch` and `step` number the dropout streams.
+    pub fn step(&mut self, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<f32> {
+        let b = idx.len();
+        if b == 0 || b > self.batch {
+            return Err(Error::Shape {
+                op: "training step",
+                expected: format!("1..={} samples", self.batch),
+                got: format!("{b}"),
+            });
+        }
+        let used = b.div_ceil(self.shard_size);
+        let (topo, params, kernels) = (&self.topo, &self.params, &self.kernels);
+        let (seed, dropout, size) = (self.seed, self.dropout, self.shard_size);
+        let run = |(s, shard): (usize, &mut Shard)| -> Result<()> {
+            let part = &idx[s * size..((s + 1) * size).min(b)];
+            shard.n = part.len();
+            let (fi, fo) = (topo.inputs(), topo.outputs());
+            for (r, &i) in part.iter().enumerate() {
+                shard.x[r * fi..(r + 1) * fi].copy_from_slice(data.row(i));
+                data.target_row(i, &mut shard.t[r * fo..(r + 1) * fo]);
+            }
+            let n = part.len();
+            let (x, t) = (&shard.x[..n * fi], &shard.t[..n * fo]);
+            let work = &mut shard.work[..topo.workspace_len(n).map_err(Error::core("workspace"))?];
+            let stream = (epoch << 40) ^ (step << 12) ^ s as u64;
+            let mut drop = if dropout > 0.0 {
+                Some(Dropout::new(dropout, Rng::stream(seed, stream)).map_err(Error::core("dropout"))?)
+            } else {
+                None
+            };
+            let pass = topo.forward(kernels, params, x, n, work, drop.as_mut()).map_err(Error::core("forward"))?;
+            shard.loss = topo.loss_of(&pass, work, t).map_err(Error::core("loss"))?;
+            shard.grads.fill(0.0);
+            topo.backward(kernels, &pass, params, x, t, work, &mut shard.grads).map_err(Error::core("backward"))?;
+            shard.pass = Some(pass);
+            Ok(())
+        };
+        let flops_per_shard = 6 * size * topo.macs();
+        let shards = &mut self.shards[..used];
+        if used > 1 && self.pool.current_num_threads() > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS {
+            self.pool.install(|| shards.par_iter_mut().enumerate().try_for_each(run))?;
+        } else {
+            shards.iter_mut().enumerate().try_for_each(run)?;
+        }
+
+        // g = sum_s (n_s / B) g_s, per parameter in shard order.
+        let inv_b = 1.0 / b as f32;
+        let loss = shards.iter().fold(0.0f32, |acc, s| acc + s.loss * (s.n as f32 * inv_b));
+        let grads: &mut [f32] = if used == 1 {
+            &mut self.shards[0].grads
+        } else {
+            let shards = &self.shards[..used];
+            let reduce = |(c, out): (usize, &mut [f32])| {
+                let off = c * REDUCE_CHUNK;
+                out.copy_from_slice(&shards[0].grads[off..off + out.len()]);
+                let w0 = shards[0].n as f32 * inv_b;
+                out.iter_mut().for_each(|g| *g *= w0);
+                for s in &shards[1..] {
+                    let w = s.n as f32 * inv_b;
+                    out.iter_mut().zip(&s.grads[off..]).for_each(|(g, &v)| *g += w * v);
+                }
+            };
+            if self.grads.len() >= 4 * REDUCE_CHUNK && self.pool.current_num_threads() > 1 {
+                self.pool.install(|| self.grads.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce));
+            } else {
+                self.grads.chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce);
+            }
+            &mut self.grads
+        };
+        if self.l1 > 0.0 || self.l2 > 0.0 {
+            self.topo
+                .add_penalty_grads(&self.params, grads, self.l1, self.l2)
+                .map_err(Error::core("regularization"))?;
+        }
+        if let Some(c) = self.clip_norm {
+            myelin_core::clip_global_norm(grads, c).map_err(Error::core("clipping"))?;
+        }
+        self.opt.step(&mut self.params, grads, &mut self.state).map_err(Error::core("optimizer step"))?;
+        Ok(loss)
+    }
+
+    /// Gradient health of the last step's first shard.
+    pub fn health(&self) -> Option<Health> {
+        let s = self.shards.first()?;
+        let pass = s.pass?;
+        let len = self.topo.workspace_len(pass.batch).ok()?;
+        self.topo.health(&pass, &s.work[..len], &s.grads).ok()
+    }
+
+    /// Global norm of the last step's summed gradient (before clipping when single-shard).
+    pub fn last_grad_norm(&self) -> f32 {
+        let used = self.shards.iter().filter(|s| s.pass.is_some()).count();
+        if used <= 1 {
+            self.shards.first().map_or(0.0, |s| myelin_core::global_norm(&s.grads))
+        } else {
+            myelin_core::global_norm(&self.grads)
+        }
+    }
+
+    /// Outputs for every sample of `data` (row-major, `outputs` wide), in chunks.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<f32>> {
+        predict(&self.topo, &self.params, &self.kernels, data)
+    }
+}
+
+/// Outputs of `topo` with `params` for every sample of `data`.
+pub fn predict<K: Kernels + Sync>(topo: &Topology, params: &[f32], k: &K, data: &Dataset) -> Result<Vec<f32>> {
+    const CHUNK: usize = 256;
+    let (fi, fo) = (topo.inputs(), topo.outputs());
+    let mut out = vec![0.0; data.len() * fo];
+    let mut work = vec![0.0; topo.inference_len(CHUNK).map_err(Error::core("sizing"))?];
+    for (c, o) in out.chunks_mut(CHUNK * fo).enumerate() {
+        let n = o.len() / fo;
+        let x = &data.x[c * CHUNK * fi..(c * CHUNK + n) * fi];
+        let len = topo.inference_len(n).map_err(Error::core("sizing"))?;
+        let y = topo.predict(k, params, x, n, &mut work[..len]).map_err(Error::core("predict"))?;
+        o.copy_from_slice(y);
+    }
+    Ok(out)
+}
