@@ -114,7 +114,7 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| crate::Error::Usage(e.to_string()))?;
-    let k = Gemm::default();
+    let k = Gemm::from_env();
     let batch: usize = 1024;
     let parts = threads.max(1);
     let per = batch.div_ceil(parts);
@@ -167,7 +167,7 @@ pub fn sgemm_rate(m: usize, k: usize, n: usize) -> f64 {
     let b = vec![0.25f32; k * n];
     let mut c = vec![0.0f32; m * n];
     let d = myelin_core::kernels::Dims { batch: m, inputs: k, outputs: n };
-    let g = Gemm { always: true };
+    let g = Gemm { mode: crate::gemm::Mode::Always };
     let bias = vec![0.0; n];
     let mut reps = 1;
     loop {

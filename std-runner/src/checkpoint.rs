@@ -36,9 +36,9 @@ pub struct EpochMetrics {
     pub val_accuracy: Option<f64>,
     /// Test accuracy (classification) or RMSE (regression) in data units.
     pub test_metric: Option<f64>,
-    /// Global gradient norm at the epoch's last step.
+    /// Global gradient norm at the end of the epoch, on up to 512 validation samples.
     pub grad_norm: f64,
-    /// Per-layer gradient norms at the epoch's last step.
+    /// Per-layer gradient norms (same probe).
     pub layer_grad_norms: Vec<f64>,
     /// Per-layer dead-ReLU fractions.
     pub dead_fraction: Vec<f64>,

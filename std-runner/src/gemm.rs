@@ -18,19 +18,51 @@
 use myelin_core::kernels::{bias_activation, Dims, Kernels, Native};
 use myelin_core::Activation;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 /// Below this many multiply-accumulates a product runs on the core's kernels.
 pub const MIN_GEMM_MACS: usize = 1 << 18;
+
+/// sgemm calls made by this process (lets tests prove which path ran).
+pub static SGEMM_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+/// Which products go through sgemm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Large products (>= [`MIN_GEMM_MACS`]) through sgemm, small ones on the core.
+    #[default]
+    Auto,
+    /// Every product through sgemm.
+    Always,
+    /// Every product on the core's kernels.
+    Never,
+}
 
 /// Kernels backed by `matrixmultiply` for large products.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gemm {
-    /// Force every product through sgemm (tests, measurements).
-    pub always: bool,
+    /// The path choice.
+    pub mode: Mode,
 }
 
 impl Gemm {
+    /// The choice from the environment: `MYELIN_GEMM=auto|always|never` (default auto), so
+    /// tests and measurements can force a path without rebuilding.
+    pub fn from_env() -> Gemm {
+        let mode = match std::env::var("MYELIN_GEMM").as_deref() {
+            Ok("always") => Mode::Always,
+            Ok("never") => Mode::Never,
+            _ => Mode::Auto,
+        };
+        Gemm { mode }
+    }
+
     fn use_gemm(&self, d: Dims) -> bool {
-        self.always || d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs) >= MIN_GEMM_MACS
+        match self.mode {
+            Mode::Always => true,
+            Mode::Never => false,
+            Mode::Auto => d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs) >= MIN_GEMM_MACS,
+        }
     }
 }
 
@@ -58,6 +90,7 @@ fn sgemm(
         }
         return;
     }
+    SGEMM_CALLS.fetch_add(1, Ordering::Relaxed);
     // SAFETY: the core's `Kernels` provided methods checked every length against `Dims`
     // before calling the `_impl`s below: a holds m x k, b holds k x n and c holds m x n
     // elements at the given strides, and c does not alias a or b (distinct borrows).

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 /// Train, evaluate and export multi-layer perceptrons; benchmark them.
 #[derive(Parser)]
-#[command(name = "myelin", version, about, long_about = None)]
+#[command(name = "myelin", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -405,7 +405,7 @@ fn scaled_test(model: &Saved, source: &Source) -> Result<Dataset> {
 }
 
 fn outputs(model: &Saved, d: &Dataset) -> Result<Vec<f32>> {
-    let mut y = myelin::trainer::predict(&model.topo, &model.params, &myelin::gemm::Gemm::default(), d)?;
+    let mut y = myelin::trainer::predict(&model.topo, &model.params, &myelin::gemm::Gemm::from_env(), d)?;
     if let Some(s) = &model.meta.target_scale {
         source::unscale_outputs(&mut y, s);
     }

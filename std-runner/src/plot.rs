@@ -35,7 +35,13 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, hist: &[EpochMetrics],
             .y_label_area_size(60)
             .build_cartesian_2d(1f64..n, 0f64..lmax)
             .map_err(|x| e(&x))?;
-        chart.configure_mesh().x_desc("epoch").y_desc("loss").draw().map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_desc("loss")
+            .draw()
+            .map_err(|x| e(&x))?;
         chart
             .draw_series(LineSeries::new(h.iter().map(|m| (m.epoch as f64, m.train_loss)), style(BLUE)))
             .map_err(|x| e(&x))?
@@ -66,7 +72,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, hist: &[EpochMetrics],
             .y_label_area_size(60)
             .build_cartesian_2d(1f64..n, (lo - pad)..(hi + pad))
             .map_err(|x| e(&x))?;
-        chart.configure_mesh().x_desc("epoch").draw().map_err(|x| e(&x))?;
+        chart.configure_mesh().x_desc("epoch").x_label_formatter(&|v| format!("{v:.0}")).draw().map_err(|x| e(&x))?;
         if h.iter().any(|m| m.val_accuracy.is_some()) {
             chart
                 .draw_series(LineSeries::new(

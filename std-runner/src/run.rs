@@ -273,7 +273,7 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
     modelfile::save(&model_path, &topo, &final_params, p.standardizer.as_ref(), &p.meta)?;
     let _ = std::fs::remove_file(opts.out.join("best-so-far.myelin"));
     let _ = std::fs::remove_file(opts.out.join("best-so-far.json"));
-    let outputs = crate::trainer::predict(&topo, &final_params, &crate::gemm::Gemm::default(), &p.test)?;
+    let outputs = crate::trainer::predict(&topo, &final_params, &crate::gemm::Gemm::from_env(), &p.test)?;
     let (test, baseline) = test_metric(&p, outputs);
     crate::plot::curves(&opts.out.join("curves"), &state.history, if classify { "accuracy" } else { "test RMSE" })?;
     Ok(Summary {
@@ -311,8 +311,9 @@ fn epoch_metrics(
         (Some(dataset_loss(&tr.topo, &out, &p.val)), acc)
     };
     let test = if p.test.is_empty() { None } else { Some(test_metric(p, tr.predict(&p.test)?).0) };
-    let h = tr.health();
-    let layers = h.as_ref().map(|h| h.layers().to_vec()).unwrap_or_default();
+    let probe = if p.val.is_empty() { &p.train } else { &p.val };
+    let h = tr.health_on(probe)?;
+    let layers = h.layers().to_vec();
     Ok(EpochMetrics {
         restart: state.restart,
         epoch,
@@ -320,7 +321,7 @@ fn epoch_metrics(
         val_loss,
         val_accuracy,
         test_metric: test,
-        grad_norm: tr.last_grad_norm() as f64,
+        grad_norm: layers.iter().map(|l| (l.grad_norm as f64).powi(2)).sum::<f64>().sqrt(),
         layer_grad_norms: layers.iter().map(|l| l.grad_norm as f64).collect(),
         dead_fraction: layers.iter().map(|l| l.dead_fraction as f64).collect(),
         saturated_fraction: layers.iter().map(|l| l.saturated_fraction as f64).collect(),

@@ -12,7 +12,7 @@
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gemm::Gemm;
-use myelin_core::{Dropout, Health, Kernels, Optimizer, Pass, Rng, Topology};
+use myelin_core::{Dropout, Health, Kernels, Optimizer, Rng, Topology};
 use rayon::prelude::*;
 
 /// Floating-point work per shard below which shards run sequentially.
@@ -28,7 +28,6 @@ struct Shard {
     grads: Vec<f32>,
     n: usize,
     loss: f32,
-    pass: Option<Pass>,
 }
 
 /// Training state: parameters, optimizer and the per-shard arenas (reused every step).
@@ -89,7 +88,6 @@ impl Trainer {
                 grads: vec![0.0; n],
                 n: 0,
                 loss: 0.0,
-                pass: None,
             })
             .collect();
         let pool = rayon::ThreadPoolBuilder::new()
@@ -106,7 +104,7 @@ impl Trainer {
             shards,
             shard_size,
             batch,
-            kernels: Gemm::default(),
+            kernels: Gemm::from_env(),
             pool,
             dropout: 0.0,
             l1: 0.0,
@@ -121,9 +119,9 @@ impl Trainer {
         self.pool.current_num_threads()
     }
 
-    /// Forces every product through sgemm (or not), for measurements.
-    pub fn set_gemm_always(&mut self, always: bool) {
-        self.kernels.always = always;
+    /// Chooses which products go through sgemm.
+    pub fn set_gemm_mode(&mut self, mode: crate::gemm::Mode) {
+        self.kernels.mode = mode;
     }
 
     /// One optimizer step on the samples `idx` of `data`; returns the batch's mean loss.
@@ -161,7 +159,6 @@ impl Trainer {
             shard.loss = topo.loss_of(&pass, work, t).map_err(Error::core("loss"))?;
             shard.grads.fill(0.0);
             topo.backward(kernels, &pass, params, x, t, work, &mut shard.grads).map_err(Error::core("backward"))?;
-            shard.pass = Some(pass);
             Ok(())
         };
         let flops_per_shard = 6 * size * topo.macs();
@@ -208,22 +205,28 @@ impl Trainer {
         Ok(loss)
     }
 
-    /// Gradient health of the last step's first shard.
-    pub fn health(&self) -> Option<Health> {
-        let s = self.shards.first()?;
-        let pass = s.pass?;
-        let len = self.topo.workspace_len(pass.batch).ok()?;
-        self.topo.health(&pass, &s.work[..len], &s.grads).ok()
-    }
-
-    /// Global norm of the last step's summed gradient (before clipping when single-shard).
-    pub fn last_grad_norm(&self) -> f32 {
-        let used = self.shards.iter().filter(|s| s.pass.is_some()).count();
-        if used <= 1 {
-            self.shards.first().map_or(0.0, |s| myelin_core::global_norm(&s.grads))
-        } else {
-            myelin_core::global_norm(&self.grads)
+    /// Gradient health measured on up to 512 samples of `data` (a fresh forward and backward
+    /// pass at the current parameters; no update): a unit counts as dead only if it is
+    /// inactive on every one of them.
+    pub fn health_on(&self, data: &Dataset) -> Result<Health> {
+        let n = data.len().min(512);
+        if n == 0 {
+            return Err(Error::Usage("health needs at least one sample".into()));
         }
+        let (fi, fo) = (self.topo.inputs(), self.topo.outputs());
+        let mut t = vec![0.0; n * fo];
+        for (i, row) in t.chunks_exact_mut(fo).enumerate() {
+            data.target_row(i, row);
+        }
+        let x = &data.x[..n * fi];
+        let mut work = vec![0.0; self.topo.workspace_len(n).map_err(Error::core("workspace"))?];
+        let mut grads = vec![0.0; self.topo.params_len()];
+        let pass =
+            self.topo.forward(&self.kernels, &self.params, x, n, &mut work, None).map_err(Error::core("forward"))?;
+        self.topo
+            .backward(&self.kernels, &pass, &self.params, x, &t, &mut work, &mut grads)
+            .map_err(Error::core("backward"))?;
+        self.topo.health(&pass, &work, &grads).map_err(Error::core("health"))
     }
 
     /// Outputs for every sample of `data` (row-major, `outputs` wide), in chunks.
