@@ -560,7 +560,11 @@ fn inspect(path: &Path) -> Result<()> {
 }
 
 fn export(a: ExportArgs) -> Result<()> {
-    let m = modelfile::load(&a.model)?;
+    let mut m = modelfile::load(&a.model)?;
+    if let Some(scale) = &m.meta.target_scale {
+        // The exported file must stand alone: its outputs in data units.
+        m.params = modelfile::fold_target_scale(&m.topo, &m.params, scale)?;
+    }
     match a.format.as_str() {
         "myelin" => modelfile::write_atomic(&a.out, &modelfile::encode(&m.topo, &m.params, m.standardizer.as_ref())?)?,
         "safetensors" => interop::export(&a.out, &m.topo, &m.params)?,

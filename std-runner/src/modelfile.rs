@@ -102,3 +102,25 @@ pub fn load(path: &Path) -> Result<Saved> {
     };
     Ok(Saved { topo, params, standardizer, meta })
 }
+
+/// Folds regression target scaling into the output layer, so the model alone outputs data
+/// units: `y = y' s + m` with `y' = x W^T + b` becomes `W <- s W` (row-wise), `b <- s b + m`.
+/// Only exact for an identity output; other outputs are an error.
+pub fn fold_target_scale(topo: &Topology, params: &[f32], scale: &(Vec<f32>, Vec<f32>)) -> Result<Vec<f32>> {
+    if topo.output_activation() != myelin_core::Activation::Identity {
+        return Err(Error::Usage(
+            "the model's targets were standardized for training and its output activation is not identity: \
+             the scaling cannot be folded into the file; use `myelin predict`, which applies it"
+                .into(),
+        ));
+    }
+    let last = topo.layers().len() - 1;
+    let r = topo.param_range(last).ok_or_else(|| Error::Usage("empty model".into()))?;
+    let n_in = topo.layers()[last].inputs;
+    let mut p = params.to_vec();
+    for (j, (m, s)) in scale.0.iter().zip(&scale.1).enumerate() {
+        p[r.w + j * n_in..r.w + (j + 1) * n_in].iter_mut().for_each(|w| *w *= s);
+        p[r.b + j] = p[r.b + j] * s + m;
+    }
+    Ok(p)
+}

@@ -14,19 +14,36 @@ use crate::activation::Activation;
 pub struct Portable;
 
 /// Four dot products `x . w_i` sharing the loads of `x`; each sum in index order.
+///
+/// `k` advances four at a time over contiguous 4-element pieces of `x` and of each row, so
+/// a target with multi-register loads (Cortex-M `vldm`) fetches each piece in one
+/// instruction: 5 loads per 16 multiply-accumulates instead of 20.
 #[inline(always)]
 fn dot4(x: &[f32], w0: &[f32], w1: &[f32], w2: &[f32], w3: &[f32]) -> [f32; 4] {
     let n = x.len();
     let (w0, w1, w2, w3) = (&w0[..n], &w1[..n], &w2[..n], &w3[..n]);
-    let (mut a0, mut a1, mut a2, mut a3) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-    for k in 0..n {
-        let xv = x[k];
-        a0 += xv * w0[k];
-        a1 += xv * w1[k];
-        a2 += xv * w2[k];
-        a3 += xv * w3[k];
+    let mut acc = [0.0f32; 4];
+    let body = n - n % 4;
+    let quads = x[..body]
+        .chunks_exact(4)
+        .zip(w0[..body].chunks_exact(4))
+        .zip(w1[..body].chunks_exact(4))
+        .zip(w2[..body].chunks_exact(4))
+        .zip(w3[..body].chunks_exact(4));
+    for ((((xq, q0), q1), q2), q3) in quads {
+        for (a, q) in acc.iter_mut().zip([q0, q1, q2, q3]) {
+            *a += xq[0] * q[0];
+            *a += xq[1] * q[1];
+            *a += xq[2] * q[2];
+            *a += xq[3] * q[3];
+        }
     }
-    [a0, a1, a2, a3]
+    for k in body..n {
+        for (a, w) in acc.iter_mut().zip([w0, w1, w2, w3]) {
+            *a += x[k] * w[k];
+        }
+    }
+    acc
 }
 
 #[inline(always)]

@@ -1,0 +1,80 @@
+//! The MicroFlow comparison: a 1-16-16-1 ReLU network approximating sin(x) on [0, 2 pi],
+//! trained on the host, run here. Reports instructions per inference and the largest error
+//! over 64 points; scripts/firmware-size reports its flash and RAM.
+//!
+//! With `--features no-engine` the same program runs without myelin (it prints a constant),
+//! giving the baseline that the engine's flash share is measured against.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use myelin_embedded_demo::{exit, hprintln, Counter, RAM_END};
+
+#[allow(dead_code)]
+mod consts {
+    include!("../../models/sine.rs");
+}
+
+myelin_embedded_demo::handlers!();
+
+const POINTS: usize = 64;
+
+#[cfg(not(feature = "no-engine"))]
+fn model_sin(counter: &Counter, x: f32, instructions: &mut u64) -> Option<f32> {
+    use consts::{INFERENCE_LEN, SIZES};
+    use myelin_core::{format, kernels::Portable};
+    static MODEL: &[u8] = myelin_core::include_model!("../../models/sine.myelin");
+    let m = format::parse(MODEL, &mut []).ok()?;
+    if m.topology.inputs() != SIZES[0] {
+        return None;
+    }
+    let mut work = [0.0f32; INFERENCE_LEN];
+    let mut v = [x];
+    if let Some(s) = m.standardize {
+        s.apply(&mut v);
+    }
+    let t0 = counter.now();
+    let y = m.topology.predict(&Portable, m.params, &v, 1, &mut work).ok()?[0];
+    *instructions += counter.since(t0);
+    Some(y)
+}
+
+#[cfg(feature = "no-engine")]
+fn model_sin(_: &Counter, x: f32, _: &mut u64) -> Option<f32> {
+    Some(core::hint::black_box(x) * 0.0)
+}
+
+/// sin(x) by a short Taylor series after range reduction to [-pi, pi]: the reference the
+/// network is compared against, without pulling a math library into the footprint.
+fn sin_ref(x: f32) -> f32 {
+    let pi = core::f32::consts::PI;
+    let r = if x > pi { x - 2.0 * pi } else { x };
+    let r2 = r * r;
+    r * (1.0
+        - r2 / 6.0
+            * (1.0 - r2 / 20.0 * (1.0 - r2 / 42.0 * (1.0 - r2 / 72.0 * (1.0 - r2 / 110.0 * (1.0 - r2 / 156.0))))))
+}
+
+#[entry]
+fn main() -> ! {
+    myelin_embedded_demo::paint_stack();
+    let Some(p) = cortex_m::Peripherals::take() else { exit(false) };
+    let counter = Counter::new(p.SYST);
+    let (mut worst, mut instructions) = (0.0f32, 0u64);
+    for i in 0..POINTS {
+        let x = 2.0 * core::f32::consts::PI * i as f32 / (POINTS - 1) as f32;
+        let Some(y) = model_sin(&counter, x, &mut instructions) else {
+            hprintln!("model rejected");
+            exit(false)
+        };
+        let e = y - sin_ref(x);
+        worst = worst.max(if e < 0.0 { -e } else { e });
+    }
+    let stack = myelin_embedded_demo::stack_used(RAM_END);
+    hprintln!("sine 1-16-16-1: max |error| {} x1e-6 over {} points", (worst * 1e6) as u32, POINTS);
+    hprintln!("instructions per inference {}", instructions / POINTS as u64);
+    hprintln!("stack used {} bytes", stack);
+    let ok = cfg!(feature = "no-engine") || worst < 0.05;
+    hprintln!("{}", if ok { "PASS" } else { "FAIL" });
+    exit(ok)
+}

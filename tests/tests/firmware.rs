@@ -1,0 +1,73 @@
+//! The firmware and the host agree bit for bit: the digits model exported by `myelin`, run on
+//! the same 360 digits through the core's portable kernels on the host, gives the same
+//! predictions and the same output bits as the Cortex-M4 in QEMU. The x86 SIMD path fuses
+//! multiply-adds and reorders sums, so it is compared within a tolerance (largest difference
+//! printed).
+
+use myelin_core::kernels::{Portable, Simd};
+use myelin_core::{argmax, format, Kernels};
+use myelin_tests::{fnv1a, root, FNV_START};
+use std::process::Command;
+
+struct HostRun {
+    correct: usize,
+    hash: u32,
+    outputs: Vec<f32>,
+}
+
+fn host<K: Kernels>(k: &K) -> HostRun {
+    let dir = root().join("embedded-demo/models");
+    let bytes = std::fs::read(dir.join("digits.myelin")).unwrap();
+    let test = std::fs::read(dir.join("digits-test.bin")).unwrap();
+    let mut scratch = vec![0.0; bytes.len() / 4];
+    let m = format::parse(&bytes, &mut scratch).unwrap();
+    let std = m.standardize.unwrap();
+    let mut work = vec![0.0; m.topology.inference_len(1).unwrap()];
+    let (mut correct, mut hash, mut outputs) = (0, FNV_START, vec![]);
+    for s in test.chunks_exact(65) {
+        let mut x: Vec<f32> = s[..64].iter().map(|&p| p as f32).collect();
+        std.apply(&mut x);
+        let y = m.topology.predict(k, m.params, &x, 1, &mut work).unwrap();
+        hash = fnv1a(hash, y);
+        correct += (argmax(y) == s[64] as usize) as usize;
+        outputs.extend_from_slice(y);
+    }
+    HostRun { correct, hash, outputs }
+}
+
+fn qemu_available() -> bool {
+    let ok = Command::new("qemu-system-arm").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("MYELIN_REQUIRE_QEMU").is_some() {
+        panic!("qemu-system-arm is required (scripts/setup installs it)");
+    }
+    ok
+}
+
+#[test]
+fn firmware_outputs_are_bit_identical_to_the_host() {
+    let portable = host(&Portable);
+    let simd = host(&Simd);
+    let worst = portable.outputs.iter().zip(&simd.outputs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    println!(
+        "host portable: {} / 360 correct, fnv1a {:#010x}; SIMD path: {} correct, max |diff| to portable {worst:e}",
+        portable.correct, portable.hash, simd.correct
+    );
+    assert!(worst < 1e-5);
+    if !qemu_available() {
+        eprintln!("SKIPPED: qemu-system-arm not found; the firmware side was not run");
+        return;
+    }
+    let o = Command::new("cargo")
+        .args(["run", "--release", "--quiet"])
+        .current_dir(root().join("embedded-demo"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "firmware failed:\n{out}");
+    let want_acc = format!("{} correct", portable.correct);
+    let want_hash = format!("outputs fnv1a {:#010x}", portable.hash);
+    assert!(out.contains(&want_acc), "firmware accuracy differs from the host ({want_acc}):\n{out}");
+    assert!(out.contains(&want_hash), "firmware output bits differ from the host ({want_hash}):\n{out}");
+}
