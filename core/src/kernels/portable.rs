@@ -72,6 +72,9 @@ impl Kernels for Portable {
                         (rows.next(), rows.next(), rows.next(), rows.next())
                     {
                         o.copy_from_slice(&dot4(xr, w0, w1, w2, w3));
+                        // Only with the gate-demonstration feature: the same work twice.
+                        #[cfg(feature = "regression-demo")]
+                        core::hint::black_box(dot4(core::hint::black_box(xr), w0, w1, w2, w3));
                     }
                 }
                 for (o, wr) in out.into_remainder().iter_mut().zip(rows) {
