@@ -20,6 +20,16 @@ use crate::activation::{softmax_backward, Activation};
 /// Smallest probability fed to `ln`, so a saturated output gives a large finite loss.
 const MIN_PROB: f32 = 1e-30;
 
+/// `max(p, MIN_PROB)` that keeps NaN (f32::max would turn a NaN output into a finite
+/// loss and hide a diverged network).
+fn floor(p: f32) -> f32 {
+    if p < MIN_PROB {
+        MIN_PROB
+    } else {
+        p
+    }
+}
+
 /// A training loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -95,11 +105,11 @@ impl Loss {
         match self {
             Loss::Sse => 0.5 * pairs.map(|(&y, &t)| (y - t) * (y - t)).sum::<f32>(),
             Loss::Mse => pairs.map(|(&y, &t)| (y - t) * (y - t)).sum::<f32>() / y.len().max(1) as f32,
-            Loss::BinaryCrossEntropy => -pairs
-                .map(|(&y, &t)| t * libm::logf(y.max(MIN_PROB)) + (1.0 - t) * libm::logf((1.0 - y).max(MIN_PROB)))
-                .sum::<f32>(),
+            Loss::BinaryCrossEntropy => {
+                -pairs.map(|(&y, &t)| t * libm::logf(floor(y)) + (1.0 - t) * libm::logf(floor(1.0 - y))).sum::<f32>()
+            }
             Loss::CrossEntropy => {
-                -pairs.filter(|(_, &t)| t != 0.0).map(|(&y, &t)| t * libm::logf(y.max(MIN_PROB))).sum::<f32>()
+                -pairs.filter(|(_, &t)| t != 0.0).map(|(&y, &t)| t * libm::logf(floor(y))).sum::<f32>()
             }
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! "MYCK" | version u32 | json length u32 | json (State) | model length u32 | model file
-//!        | best length u32 | model file of the best parameters so far
+//!        | best length u32 | model file of this restart's best parameters
+//!        | overall length u32 | model file of the best finished restart (length 0: none yet)
 //!        | optimizer state count u64 | f32 state | CRC-32 of everything before
 //! ```
 //!
@@ -79,8 +80,10 @@ pub struct Checkpoint {
     pub topo: Topology,
     /// Current parameters.
     pub params: Vec<f32>,
-    /// Best parameters so far (the model that will be kept).
+    /// Best parameters of the current restart.
     pub best_params: Vec<f32>,
+    /// Best parameters over finished restarts (empty until one finishes).
+    pub overall_params: Vec<f32>,
     /// Optimizer state.
     pub opt_state: Vec<f32>,
     /// Input standardization.
@@ -94,10 +97,15 @@ impl Checkpoint {
             serde_json::to_vec(&self.state).map_err(|e| Error::Foreign { path: path.into(), msg: e.to_string() })?;
         let model = encode(&self.topo, &self.params, self.standardizer.as_ref())?;
         let best = encode(&self.topo, &self.best_params, self.standardizer.as_ref())?;
+        let overall = if self.overall_params.is_empty() {
+            vec![]
+        } else {
+            encode(&self.topo, &self.overall_params, self.standardizer.as_ref())?
+        };
         let mut b = Vec::with_capacity(32 + json.len() + model.len() * 2 + 4 * self.opt_state.len());
         b.extend_from_slice(MAGIC);
         b.extend_from_slice(&VERSION.to_le_bytes());
-        for part in [&json, &model, &best] {
+        for part in [&json, &model, &best, &overall] {
             b.extend_from_slice(&(part.len() as u32).to_le_bytes());
             b.extend_from_slice(part);
         }
@@ -140,13 +148,15 @@ impl Checkpoint {
         let json = part()?.to_vec();
         let model = part()?.to_vec();
         let best = part()?.to_vec();
+        let overall = part()?.to_vec();
         let state: State = serde_json::from_slice(&json).map_err(|e| bad(&format!("state: {e}")))?;
         let (topo, params, standardizer) = decode(&model, path)?;
         let (_, best_params, _) = decode(&best, path)?;
+        let overall_params = if overall.is_empty() { vec![] } else { decode(&overall, path)?.1 };
         let l = take(8)?;
         let count = u64::from_le_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]) as usize;
         let raw = take(count.checked_mul(4).ok_or_else(|| bad("is truncated"))?)?;
         let opt_state = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Ok(Checkpoint { state, topo, params, best_params, opt_state, standardizer })
+        Ok(Checkpoint { state, topo, params, best_params, overall_params, opt_state, standardizer })
     }
 }

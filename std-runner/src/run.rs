@@ -101,6 +101,7 @@ fn test_metric(p: &Prepared, mut outputs: Vec<f32>) -> (f64, Option<f64>) {
 /// Runs (or resumes) training; writes model, metrics, plots and checkpoints into `opts.out`.
 pub fn train(opts: &RunOptions) -> Result<Summary> {
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
+    remove_stale_temporaries(&opts.out);
     let ckpt_path = opts.out.join(CHECKPOINT);
     let resumed = if opts.resume { Some(Checkpoint::load(&ckpt_path)?) } else { None };
     let spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |c| c.state.spec.clone());
@@ -109,7 +110,7 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
     let topo = spec.topology(p.train.features, p.train.target_width(), p.train.is_classification())?;
     let metrics_path = opts.out.join("metrics.jsonl");
 
-    let (mut state, mut params, mut best_params, mut opt, mut opt_state) = match resumed {
+    let (mut state, mut params, mut best_params, mut overall_best, mut opt, mut opt_state) = match resumed {
         Some(c) => {
             if c.topo != topo {
                 return Err(Error::Shape {
@@ -119,12 +120,13 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
                 });
             }
             let opt = Optimizer::with_steps(spec.rule(), c.state.opt_steps).map_err(Error::core("optimizer"))?;
-            (c.state, c.params, c.best_params, opt, c.opt_state)
+            let overall = (!c.overall_params.is_empty()).then_some(c.overall_params);
+            (c.state, c.params, c.best_params, overall, opt, c.opt_state)
         }
         None => {
             let (params, opt) = fresh(&topo, &spec, 0)?;
             let _ = std::fs::remove_file(&metrics_path);
-            (new_state(&spec), params.clone(), params, opt, vec![])
+            (new_state(&spec), params.clone(), params, None, opt, vec![])
         }
     };
     // The metrics file mirrors the checkpoint's history (a killed run may have written lines
@@ -143,7 +145,6 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
     let classify = p.train.is_classification();
     let mut epochs_this_process = 0;
     let mut train_seconds = 0.0;
-    let mut overall_best = if state.best_overall.is_some() { Some(load_best(&opts.out, &topo)?) } else { None };
     'restarts: while state.restart < spec.restarts {
         if state.finished {
             state.restart += 1;
@@ -194,7 +195,9 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
             for (s, batch) in order.chunks(spec.batch).enumerate() {
                 let loss = tr.step(&p.train, batch, epoch as u64, s as u64)?;
                 if !loss.is_finite() {
-                    return Err(Error::Diverged { epoch, step: s + 1, what: format!("loss is {loss}") });
+                    let layer = first_bad_layer(&topo, &tr.params)
+                        .map_or(String::new(), |l| format!("; layer {l} now has non-finite weights"));
+                    return Err(Error::Diverged { epoch, step: s + 1, what: format!("loss is {loss}{layer}") });
                 }
                 loss_sum += loss as f64;
                 if s % 16 == 0 || s + 1 == steps {
@@ -204,12 +207,8 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
             }
             let secs = t0.elapsed().as_secs_f64();
             train_seconds += secs;
-            if let Some(bad) = tr.params.iter().position(|v| !v.is_finite()) {
-                return Err(Error::Diverged {
-                    epoch,
-                    step: steps,
-                    what: format!("parameter {bad} is {}", tr.params[bad]),
-                });
+            if let Some(l) = first_bad_layer(&topo, &tr.params) {
+                return Err(Error::Diverged { epoch, step: steps, what: format!("layer {l} has non-finite weights") });
             }
             let m = epoch_metrics(&tr, &p, &state, epoch, loss_sum / steps as f64, secs, classify)?;
             bar.finish_and_clear();
@@ -250,6 +249,7 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
                 topo,
                 params: tr.params.clone(),
                 best_params: best_params.clone(),
+                overall_params: overall_best.clone().unwrap_or_default(),
                 opt_state: tr.state.clone(),
                 standardizer: p.standardizer.clone(),
             }
@@ -269,10 +269,9 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
         state.finished = true;
     }
     let final_params = overall_best.unwrap_or(best_params);
+    // The model lands only when the run is complete (the checkpoint stays for inspection).
     let model_path = opts.out.join("model.myelin");
     modelfile::save(&model_path, &topo, &final_params, p.standardizer.as_ref(), &p.meta)?;
-    let _ = std::fs::remove_file(opts.out.join("best-so-far.myelin"));
-    let _ = std::fs::remove_file(opts.out.join("best-so-far.json"));
     let outputs = crate::trainer::predict(&topo, &final_params, &crate::gemm::Gemm::from_env(), &p.test)?;
     let (test, baseline) = test_metric(&p, outputs);
     crate::plot::curves(&opts.out.join("curves"), &state.history, if classify { "accuracy" } else { "test RMSE" })?;
@@ -286,12 +285,24 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
     })
 }
 
-fn load_best(out: &Path, topo: &Topology) -> Result<Vec<f32>> {
-    let s = modelfile::load(&out.join("best-so-far.myelin"))?;
-    if s.topo != *topo {
-        return Err(Error::Usage("best-so-far model does not match the run".into()));
+/// The first layer (1-based) whose weights or biases are NaN or infinite.
+fn first_bad_layer(topo: &Topology, params: &[f32]) -> Option<usize> {
+    (0..topo.layers().len()).find_map(|l| {
+        let r = topo.param_range(l)?;
+        params[r.w..r.end].iter().any(|v| !v.is_finite()).then_some(l + 1)
+    })
+}
+
+/// Removes temporary files a killed writer may have left in the run folder.
+fn remove_stale_temporaries(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
-    Ok(s.params)
 }
 
 fn epoch_metrics(

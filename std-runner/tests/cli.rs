@@ -192,6 +192,10 @@ fn early_stopping_stops_and_keeps_the_best_epoch() {
     // Restarts: best of several seeds by validation loss.
     let out = quick_digits(d, "rs", &["--restarts", "2", "--epochs", "2"]);
     assert!(out.contains("after 4 epochs"), "{out}");
+    let first = std::fs::read(d.join("rs/model.myelin")).unwrap();
+    // Resuming a finished run (here with restarts) changes nothing.
+    ok(&["train", "-q", "--out", "rs", "--resume"], d);
+    assert_eq!(std::fs::read(d.join("rs/model.myelin")).unwrap(), first);
 }
 
 #[test]
