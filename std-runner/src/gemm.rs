@@ -17,6 +17,7 @@
 
 use myelin_core::kernels::{bias_activation, Dims, Kernels, Native};
 use myelin_core::Activation;
+use rayon::prelude::*;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -38,11 +39,18 @@ pub enum Mode {
     Never,
 }
 
+/// Multiply-accumulates per row block below which a product is not split across threads.
+pub const MIN_SPLIT_MACS: usize = 1 << 20;
+
 /// Kernels backed by `matrixmultiply` for large products.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Gemm {
     /// The path choice.
     pub mode: Mode,
+    /// Split large products by output rows across the threads of the current rayon pool.
+    /// Each output element is still computed by one sgemm call with the same k order, so
+    /// the bits do not depend on the number of threads (tests/parallel.rs checks it).
+    pub split: bool,
 }
 
 impl Gemm {
@@ -54,7 +62,20 @@ impl Gemm {
             Ok("never") => Mode::Never,
             _ => Mode::Auto,
         };
-        Gemm { mode }
+        Gemm { mode, split: false }
+    }
+
+    /// Row blocks to cut a product with `rows` output rows into.
+    fn parts(&self, d: Dims, rows: usize) -> usize {
+        if !self.split {
+            return 1;
+        }
+        let macs = d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs);
+        let threads = rayon::current_num_threads();
+        if threads < 2 || macs < 2 * MIN_SPLIT_MACS {
+            return 1;
+        }
+        threads.min(macs / MIN_SPLIT_MACS).min(rows).max(1)
     }
 
     fn use_gemm(&self, d: Dims) -> bool {
@@ -119,22 +140,51 @@ impl Kernels for Gemm {
         if !self.use_gemm(d) {
             return Native::default().dense_forward_impl(d, x, w, b, y, act);
         }
-        let i = d.inputs as isize;
-        sgemm(d.batch, d.inputs, d.outputs, x, i, 1, w, 1, i, 0.0, y);
-        bias_activation(y, b, act);
+        let (i, o) = (d.inputs, d.outputs);
+        // y rows (samples) in blocks: y_blk = x_blk W^T, then bias and activation.
+        let run = |(yc, xc): (&mut [f32], &[f32])| {
+            sgemm(yc.len() / o.max(1), i, o, xc, i as isize, 1, w, 1, i as isize, 0.0, yc);
+            bias_activation(yc, b, act);
+        };
+        let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
+        if per < d.batch && o > 0 && i > 0 {
+            y.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).for_each(run);
+        } else {
+            run((y, x));
+        }
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
         if !self.use_gemm(d) {
             return Native::default().weight_grad_impl(d, delta, x, d_w);
         }
-        sgemm(d.outputs, d.batch, d.inputs, delta, 1, d.outputs as isize, x, d.inputs as isize, 1, 1.0, d_w);
+        let (i, o) = (d.inputs, d.outputs);
+        // d_w rows (neurons j) in blocks: d_w[j0..j1] += delta[:, j0..j1]^T x.
+        let per = o.div_ceil(self.parts(d, o)).max(1);
+        if per < o && i > 0 {
+            d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
+                let j0 = c * per;
+                sgemm(gw.len() / i, d.batch, i, &delta[j0..], 1, o as isize, x, i as isize, 1, 1.0, gw);
+            });
+        } else {
+            sgemm(o, d.batch, i, delta, 1, o as isize, x, i as isize, 1, 1.0, d_w);
+        }
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
         if !self.use_gemm(d) {
             return Native::default().input_grad_impl(d, delta, w, d_x);
         }
-        sgemm(d.batch, d.outputs, d.inputs, delta, d.outputs as isize, 1, w, d.inputs as isize, 1, 0.0, d_x);
+        let (i, o) = (d.inputs, d.outputs);
+        // d_x rows (samples) in blocks: d_x_blk = delta_blk W.
+        let run = |(gx, dc): (&mut [f32], &[f32])| {
+            sgemm(gx.len() / i.max(1), o, i, dc, o as isize, 1, w, i as isize, 1, 0.0, gx);
+        };
+        let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
+        if per < d.batch && o > 0 && i > 0 {
+            d_x.par_chunks_mut(per * i).zip(delta.par_chunks(per * o)).for_each(run);
+        } else {
+            run((d_x, delta));
+        }
     }
 }

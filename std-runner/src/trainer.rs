@@ -104,7 +104,7 @@ impl Trainer {
             shards,
             shard_size,
             batch,
-            kernels: Gemm::from_env(),
+            kernels: Gemm { split: true, ..Gemm::from_env() },
             pool,
             dropout: 0.0,
             l1: 0.0,
@@ -162,9 +162,14 @@ impl Trainer {
             Ok(())
         };
         let flops_per_shard = 6 * size * topo.macs();
+        let threads = self.pool.current_num_threads();
         let shards = &mut self.shards[..used];
-        if used > 1 && self.pool.current_num_threads() > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS {
+        if used > 1 && threads > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS {
             self.pool.install(|| shards.par_iter_mut().enumerate().try_for_each(run))?;
+        } else if used == 1 && threads > 1 {
+            // One shard: its large products are split by rows across the pool instead
+            // (Gemm::split), which gives the same bits as one thread.
+            self.pool.install(|| shards.iter_mut().enumerate().try_for_each(run))?;
         } else {
             shards.iter_mut().enumerate().try_for_each(run)?;
         }

@@ -30,3 +30,19 @@ proptest! {
         }
     }
 }
+
+/// Found by fuzzing: a huge integer label once made a class list of two billion entries.
+#[test]
+fn huge_integer_labels_and_wide_categories_are_bounded() {
+    let opts = Options { task: Task::Classify { label: Column::Last }, drop: vec![], one_hot: vec![] };
+    let d = csv::parse("oooooooooooooooooa.,cq,a,2000000002\n", Path::new("p.csv"), &opts).unwrap();
+    assert_eq!(d.target_width(), 1, "a single huge label is one category, not 2e9 classes");
+    let mut text = String::from("id,value,label\n");
+    for i in 0..(csv::MAX_CATEGORIES + 1) {
+        text += &format!("id{i},1.0,{}\n", i % 2);
+    }
+    match csv::parse(&text, Path::new("p.csv"), &opts) {
+        Ok(d) => panic!("a {}-category column was accepted ({} features)", csv::MAX_CATEGORIES + 1, d.features),
+        Err(e) => assert!(e.to_string().contains("distinct values"), "{e}"),
+    }
+}

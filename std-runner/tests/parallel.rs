@@ -17,12 +17,12 @@ fn mnist_shaped(n: usize) -> Dataset {
     }
 }
 
-fn epoch(data: &Dataset, threads: usize, dropout: f32, mode: Mode) -> (Vec<f32>, Vec<f32>) {
+fn epoch(data: &Dataset, threads: usize, dropout: f32, mode: Mode, shard: usize) -> (Vec<f32>, Vec<f32>) {
     let topo = Topology::dense(&[784, 128, 10], Activation::Relu, Activation::Softmax, Loss::CrossEntropy).unwrap();
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1)).unwrap();
     let opt = Optimizer::new(Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: true }).unwrap();
-    let mut tr = Trainer::new(topo, p, opt, 64, 16, threads, 7).unwrap();
+    let mut tr = Trainer::new(topo, p, opt, 64, shard, threads, 7).unwrap();
     tr.set_gemm_mode(mode);
     tr.dropout = dropout;
     tr.l2 = 1e-4;
@@ -36,13 +36,15 @@ fn epoch(data: &Dataset, threads: usize, dropout: f32, mode: Mode) -> (Vec<f32>,
 fn weights_after_an_epoch_are_bit_identical_for_1_2_and_3_threads() {
     // 1,000 samples: 15 full batches of 64 and a partial one of 40 (shards of 16: 4, 4, .., 3).
     let data = mnist_shaped(1000);
-    for dropout in [0.0, 0.25] {
-        let (p1, l1) = epoch(&data, 1, dropout, Mode::Auto);
+    // Shards of 16: four per batch, run in parallel. Shards of 64: one per batch, its
+    // products split by rows across the threads.
+    for (dropout, shard) in [(0.0, 16), (0.25, 16), (0.0, 64), (0.25, 64)] {
+        let (p1, l1) = epoch(&data, 1, dropout, Mode::Auto, shard);
         for threads in [2, 3] {
-            let (p, l) = epoch(&data, threads, dropout, Mode::Auto);
-            assert_eq!(l1, l, "losses, {threads} threads, dropout {dropout}");
+            let (p, l) = epoch(&data, threads, dropout, Mode::Auto, shard);
+            assert_eq!(l1, l, "losses, {threads} threads, dropout {dropout}, shard {shard}");
             let same = p1.iter().zip(&p).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "weights differ between 1 and {threads} threads (dropout {dropout})");
+            assert!(same, "weights differ between 1 and {threads} threads (dropout {dropout}, shard {shard})");
         }
         assert!(l1.last().unwrap() < &l1[0] || dropout > 0.0, "training moved the loss: {l1:?}");
     }
@@ -52,10 +54,10 @@ fn weights_after_an_epoch_are_bit_identical_for_1_2_and_3_threads() {
 fn forced_paths_run_and_agree() {
     let data = mnist_shaped(256);
     let before = SGEMM_CALLS.load(Ordering::Relaxed);
-    let (pg, lg) = epoch(&data, 2, 0.0, Mode::Always);
+    let (pg, lg) = epoch(&data, 2, 0.0, Mode::Always, 16);
     let after = SGEMM_CALLS.load(Ordering::Relaxed);
     assert!(after > before, "the forced sgemm path did not run");
-    let (pn, ln) = epoch(&data, 2, 0.0, Mode::Never);
+    let (pn, ln) = epoch(&data, 2, 0.0, Mode::Never, 16);
     // Never: other tests may call sgemm concurrently, so only the gemm run is checked above;
     // the two paths must agree to rounding.
     let worst = pg.iter().zip(&pn).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
@@ -68,7 +70,7 @@ fn forced_paths_run_and_agree() {
 
 #[test]
 fn gemm_kernels_match_the_reference_on_odd_shapes() {
-    let g = Gemm { mode: Mode::Always };
+    let g = Gemm { mode: Mode::Always, split: false };
     let mut r = Rng::new(9);
     for (batch, inputs, outputs) in [(1, 1, 1), (3, 17, 5), (7, 9, 13), (64, 784, 128), (5, 0, 3), (0, 4, 4)] {
         let d = Dims { batch, inputs, outputs };

@@ -119,6 +119,10 @@ impl Schema {
 
 type Records = Vec<Vec<String>>;
 
+/// Most categories a one-hot column or a label column may have: beyond this it is an id, a
+/// timestamp or free text, not a category, and encoding it would multiply memory by it.
+pub const MAX_CATEGORIES: usize = 4096;
+
 fn read_records(text: &str, path: &Path) -> Result<Records> {
     let mut rd = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(text.as_bytes());
     let mut rows = Vec::new();
@@ -182,17 +186,44 @@ pub fn fit(text: &str, path: &Path, opts: &Options) -> Result<Schema> {
             continue;
         }
         if forced.contains(&j) || body.iter().any(|r| r.get(j).is_some_and(|f| !is_num(f))) {
-            *enc = Encoding::OneHot(categories(body, j));
+            let cats = categories(body, j);
+            if cats.len() > MAX_CATEGORIES {
+                return Err(Error::Parse {
+                    path: path.into(),
+                    line: 0,
+                    msg: format!(
+                        "column {} has {} distinct values, more than {MAX_CATEGORIES} categories: drop it (--drop) or make it numeric",
+                        names[j],
+                        cats.len()
+                    ),
+                });
+            }
+            *enc = Encoding::OneHot(cats);
         }
     }
     let classes = match label {
         Some(l) => {
             let vals = categories(body, l);
-            // Integer labels keep their numeric order (0..=max); others sort as text.
+            if vals.len() > MAX_CATEGORIES {
+                return Err(Error::Parse {
+                    path: path.into(),
+                    line: 0,
+                    msg: format!(
+                        "label column {} has {} distinct values (more than {MAX_CATEGORIES}): is it a regression target? use --target",
+                        names[l],
+                        vals.len()
+                    ),
+                });
+            }
+            // Small non-negative integer labels become classes 0..=max, so class k is label k
+            // even when some label is absent from the training file; others are categories in
+            // numeric or text order.
             let ints: Option<Vec<u32>> = vals.iter().map(|v| v.parse::<u32>().ok()).collect();
             match ints {
-                Some(v) => (0..=v.iter().copied().max().unwrap_or(0)).map(|i| i.to_string()).collect(),
-                None => vals,
+                Some(v) if v.iter().all(|&c| (c as usize) < MAX_CATEGORIES) => {
+                    (0..=v.iter().copied().max().unwrap_or(0)).map(|i| i.to_string()).collect()
+                }
+                _ => vals,
             }
         }
         None => vec![],
