@@ -104,7 +104,7 @@ impl Trainer {
             shards,
             shard_size,
             batch,
-            kernels: Gemm { split: true, ..Gemm::from_env() },
+            kernels: Gemm { split: threads != 1, ..Gemm::from_env() },
             pool,
             dropout: 0.0,
             l1: 0.0,
@@ -166,9 +166,9 @@ impl Trainer {
         let shards = &mut self.shards[..used];
         if used > 1 && threads > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS {
             self.pool.install(|| shards.par_iter_mut().enumerate().try_for_each(run))?;
-        } else if used == 1 && threads > 1 {
-            // One shard: its large products are split by rows across the pool instead
-            // (Gemm::split), which gives the same bits as one thread.
+        } else if threads > 1 {
+            // Inside the pool: a lone shard's large products are split by rows across this
+            // pool's threads (Gemm::split; same bits as one thread).
             self.pool.install(|| shards.iter_mut().enumerate().try_for_each(run))?;
         } else {
             shards.iter_mut().enumerate().try_for_each(run)?;
@@ -191,7 +191,7 @@ impl Trainer {
                     out.iter_mut().zip(&s.grads[off..]).for_each(|(g, &v)| *g += w * v);
                 }
             };
-            if self.grads.len() >= 4 * REDUCE_CHUNK && self.pool.current_num_threads() > 1 {
+            if self.grads.len() >= 4 * REDUCE_CHUNK && threads > 1 {
                 self.pool.install(|| self.grads.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce));
             } else {
                 self.grads.chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce);
@@ -236,7 +236,7 @@ impl Trainer {
 
     /// Outputs for every sample of `data` (row-major, `outputs` wide), in chunks.
     pub fn predict(&self, data: &Dataset) -> Result<Vec<f32>> {
-        predict(&self.topo, &self.params, &self.kernels, data)
+        self.pool.install(|| predict(&self.topo, &self.params, &self.kernels, data))
     }
 }
 
