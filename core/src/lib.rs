@@ -53,7 +53,6 @@
 //! elsewhere.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unreachable))]
 
 mod activation;
