@@ -161,3 +161,18 @@ pub(crate) fn check_len(buffer: Buffer, expected: usize, got: usize) -> Result<(
         Err(Error::BadLength { buffer, expected, got })
     }
 }
+
+/// `s[at..at + len]`, or [`Error::BadLength`] naming `buffer` when `s` is too short.
+#[inline]
+pub(crate) fn part(buffer: Buffer, s: &[f32], at: usize, len: usize) -> Result<&[f32], Error> {
+    let end = at.checked_add(len).ok_or(Error::TooLarge)?;
+    s.get(at..end).ok_or(Error::BadLength { buffer, expected: end, got: s.len() })
+}
+
+/// `&mut s[at..at + len]`, or [`Error::BadLength`] naming `buffer` when `s` is too short.
+#[inline]
+pub(crate) fn part_mut(buffer: Buffer, s: &mut [f32], at: usize, len: usize) -> Result<&mut [f32], Error> {
+    let end = at.checked_add(len).ok_or(Error::TooLarge)?;
+    let got = s.len();
+    s.get_mut(at..end).ok_or(Error::BadLength { buffer, expected: end, got })
+}

@@ -162,16 +162,22 @@ pub fn crc32(bytes: &[u8]) -> u32 {
                 c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
                 k += 1;
             }
-            t[i] = c;
+            // INVARIANT: `i < 16` by the loop condition (and this runs at compile time).
+            #[allow(clippy::indexing_slicing)]
+            {
+                t[i] = c;
+            }
             i += 1;
         }
         t
     };
+    // INVARIANT: `c & 15 < 16 == T.len()`.
+    #[allow(clippy::indexing_slicing)]
+    let step = |c: u32| T[(c & 15) as usize] ^ (c >> 4);
     let mut c = !0u32;
     for &b in bytes {
         c ^= b as u32;
-        c = T[(c & 15) as usize] ^ (c >> 4);
-        c = T[(c & 15) as usize] ^ (c >> 4);
+        c = step(step(c));
     }
     !c
 }
@@ -180,7 +186,11 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 /// Usable in array types for firmware buffers.
 pub const fn file_len(sizes: &[usize], standardize: bool) -> usize {
     let layers = if sizes.is_empty() { 0 } else { sizes.len() - 1 };
-    let floats = crate::topology::params_len(sizes) + if standardize && !sizes.is_empty() { 2 * sizes[0] } else { 0 };
+    let std_floats = match sizes.first() {
+        Some(&inputs) if standardize => 2 * inputs,
+        _ => 0,
+    };
+    let floats = crate::topology::params_len(sizes) + std_floats;
     FIXED_HEADER + LAYER_ENTRY * layers + 4 * floats + 4
 }
 
@@ -227,6 +237,10 @@ fn u16_at(b: &[u8], at: usize) -> u16 {
     }
 }
 
+fn u8_at(b: &[u8], at: usize) -> u8 {
+    b.get(at).copied().unwrap_or(0)
+}
+
 fn u32_at(b: &[u8], at: usize) -> u32 {
     match b.get(at..at + 4) {
         Some(&[a, c, d, e]) => u32::from_le_bytes([a, c, d, e]),
@@ -249,7 +263,8 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     }
     let body = bytes.len() - 4;
     let stored = u32_at(bytes, body);
-    let computed = crc32(&bytes[..body]);
+    let (sealed, _) = bytes.split_at(body);
+    let computed = crc32(sealed);
     if stored != computed {
         return Err(FormatError::ChecksumMismatch { stored, computed });
     }
@@ -261,7 +276,7 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     if flags & !FLAG_STANDARDIZE != 0 || u16_at(bytes, 18) != 0 {
         return Err(FormatError::Reserved);
     }
-    let n_layers = bytes[16] as usize;
+    let n_layers = u8_at(bytes, 16) as usize;
     if n_layers == 0 || n_layers > MAX_LAYERS {
         return Err(FormatError::LayerCount { got: n_layers });
     }
@@ -273,22 +288,24 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     if bytes.len() < header + 4 {
         return Err(FormatError::Truncated { needed: header + 4, got: bytes.len() });
     }
-    let loss = Loss::from_code(bytes[17]).ok_or(FormatError::UnknownLoss { code: bytes[17] })?;
+    let loss_code = u8_at(bytes, 17);
+    let loss = Loss::from_code(loss_code).ok_or(FormatError::UnknownLoss { code: loss_code })?;
     let inputs = u32_at(bytes, 20) as usize;
     let mut layers = [Layer::new(0, 0, Activation::Identity); MAX_LAYERS];
     let mut prev = inputs;
-    for (i, slot) in layers[..n_layers].iter_mut().enumerate() {
+    for (i, slot) in layers.iter_mut().take(n_layers).enumerate() {
         let at = FIXED_HEADER + LAYER_ENTRY * i;
         let outputs = u32_at(bytes, at) as usize;
-        let code = bytes[at + 4];
-        if bytes[at + 5..at + 8] != [0, 0, 0] {
+        let code = u8_at(bytes, at + 4);
+        if bytes.get(at + 5..at + 8) != Some(&[0, 0, 0]) {
             return Err(FormatError::Reserved);
         }
         let activation = Activation::from_code(code).ok_or(FormatError::UnknownActivation { layer: i, code })?;
         *slot = Layer::new(prev, outputs, activation);
         prev = outputs;
     }
-    let topology = Topology::new(&layers[..n_layers], loss).map_err(|_| FormatError::InvalidTopology)?;
+    let layers = layers.get(..n_layers).ok_or(FormatError::LayerCount { got: n_layers })?;
+    let topology = Topology::new(layers, loss).map_err(|_| FormatError::InvalidTopology)?;
     let params = topology.params_len();
     let stored_params = u32_at(bytes, 12) as usize;
     if stored_params != params {
@@ -301,14 +318,16 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     if bytes.len() != expected {
         return Err(FormatError::Length { expected, got: bytes.len() });
     }
-    let raw = &bytes[header..body];
+    let raw = bytes.get(header..body).ok_or(FormatError::Truncated { needed: header + 4, got: bytes.len() })?;
     let values: &'a [f32] = match bytemuck::try_cast_slice::<u8, f32>(raw) {
         Ok(v) if cfg!(target_endian = "little") => v,
         _ => {
             let room = scratch.len();
             let dst = scratch.get_mut(..floats).ok_or(FormatError::Capacity { needed: floats, got: room })?;
             for (d, c) in dst.iter_mut().zip(raw.chunks_exact(4)) {
-                *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                if let &[a, b, c, e] = c {
+                    *d = f32::from_le_bytes([a, b, c, e]);
+                }
             }
             dst
         }
@@ -325,6 +344,14 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
         Standardize { mean, std }
     });
     Ok(Model { topology, params: params_part, standardize })
+}
+
+/// Copies `bytes` into `out` at `at`; a range outside `out` is a capacity error.
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), FormatError> {
+    let room = out.len();
+    let needed = at + bytes.len();
+    out.get_mut(at..needed).ok_or(FormatError::Capacity { needed, got: room })?.copy_from_slice(bytes);
+    Ok(())
 }
 
 /// Writes a model file into `out`; returns the bytes written ([`encoded_len`]).
@@ -347,25 +374,27 @@ pub fn write(
     let n = topology.layers().len();
     let header = FIXED_HEADER + LAYER_ENTRY * n;
     out.fill(0);
-    out[..4].copy_from_slice(&MAGIC);
-    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
-    out[6..8].copy_from_slice(&(if standardize.is_some() { FLAG_STANDARDIZE } else { 0 }).to_le_bytes());
-    out[8..12].copy_from_slice(&too_big(header)?.to_le_bytes());
-    out[12..16].copy_from_slice(&too_big(params.len())?.to_le_bytes());
-    out[16] = n as u8;
-    out[17] = topology.loss().code();
-    out[20..24].copy_from_slice(&too_big(topology.inputs())?.to_le_bytes());
+    let flags = if standardize.is_some() { FLAG_STANDARDIZE } else { 0 };
+    put(out, 0, &MAGIC)?;
+    put(out, 4, &VERSION.to_le_bytes())?;
+    put(out, 6, &flags.to_le_bytes())?;
+    put(out, 8, &too_big(header)?.to_le_bytes())?;
+    put(out, 12, &too_big(params.len())?.to_le_bytes())?;
+    put(out, 16, &[n as u8, topology.loss().code()])?;
+    put(out, 20, &too_big(topology.inputs())?.to_le_bytes())?;
     for (i, l) in topology.layers().iter().enumerate() {
         let at = FIXED_HEADER + LAYER_ENTRY * i;
-        out[at..at + 4].copy_from_slice(&too_big(l.outputs)?.to_le_bytes());
-        out[at + 4] = l.activation.code();
+        put(out, at, &too_big(l.outputs)?.to_le_bytes())?;
+        put(out, at + 4, &[l.activation.code()])?;
     }
     let floats = standardize.iter().flat_map(|s| s.mean.iter().chain(s.std.iter())).chain(params.iter());
-    for (c, v) in out[header..len - 4].chunks_exact_mut(4).zip(floats) {
+    let short = FormatError::Capacity { needed: len, got: room };
+    let (sealed, tail) = out.split_at_mut_checked(len.saturating_sub(4)).ok_or(short)?;
+    let body = sealed.get_mut(header..).ok_or(short)?;
+    for (c, v) in body.chunks_exact_mut(4).zip(floats) {
         c.copy_from_slice(&v.to_le_bytes());
     }
-    let crc = crc32(&out[..len - 4]);
-    out[len - 4..].copy_from_slice(&crc.to_le_bytes());
+    tail.copy_from_slice(&crc32(sealed).to_le_bytes());
     Ok(len)
 }
 

@@ -8,7 +8,7 @@
 //!   `f'` is < ~0.01 and the gradient vanishes.
 
 use crate::activation::Activation;
-use crate::error::{check_len, Buffer, Error};
+use crate::error::{check_len, part, Buffer, Error};
 use crate::network::Pass;
 use crate::topology::{Topology, MAX_LAYERS};
 
@@ -33,7 +33,7 @@ pub struct Health {
 impl Health {
     /// Per-layer figures, input side first.
     pub fn layers(&self) -> &[LayerHealth] {
-        &self.layers[..self.len]
+        self.layers.get(..self.len).unwrap_or(&[])
     }
 }
 
@@ -47,14 +47,16 @@ impl Topology {
         let mut off = 0;
         for (l, (layer, out)) in self.layers().iter().zip(h.layers.iter_mut()).enumerate() {
             if let Some(r) = self.param_range(l) {
-                out.grad_norm = crate::optim::global_norm(&grads[r.w..r.end]);
+                out.grad_norm = crate::optim::global_norm(part(Buffer::Grads, grads, r.w, r.end - r.w)?);
             }
             let width = layer.outputs;
-            let y = &work[off..off + width * pass.batch];
+            let y = part(Buffer::Workspace, work, off, width * pass.batch)?;
             off += y.len();
             match layer.activation {
                 Activation::Relu => {
-                    let dead = (0..width).filter(|&j| y.chunks_exact(width).all(|row| row[j] <= 0.0)).count();
+                    let dead = (0..width)
+                        .filter(|&j| y.chunks_exact(width).all(|row| row.get(j).is_none_or(|&v| v <= 0.0)))
+                        .count();
                     out.dead_fraction = dead as f32 / width as f32;
                 }
                 Activation::Sigmoid | Activation::Tanh => {

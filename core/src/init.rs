@@ -5,7 +5,7 @@
 //!   `sqrt(6 / (fan_in + fan_out))`.
 //! - He (ReLU family): `Var(W) = 2 / fan_in`; uniform limit `sqrt(6 / fan_in)`.
 
-use crate::error::{check_len, Buffer, Error};
+use crate::error::{check_len, part_mut, Buffer, Error};
 use crate::rng::Rng;
 use crate::topology::Topology;
 
@@ -52,7 +52,7 @@ impl Topology {
         for layer in self.layers() {
             let (fi, fo) = (layer.inputs as f32, layer.outputs as f32);
             let nw = layer.inputs * layer.outputs;
-            let (w, rest) = params[off..].split_at_mut(nw);
+            let (w, bias) = part_mut(Buffer::Params, params, off, nw + layer.outputs)?.split_at_mut(nw);
             match init {
                 Init::XavierUniform | Init::HeUniform => {
                     let lim = libm::sqrtf(6.0 / if init == Init::HeUniform { fi } else { fi + fo });
@@ -63,7 +63,7 @@ impl Topology {
                     w.iter_mut().for_each(|v| *v = std * rng.normal());
                 }
             }
-            rest[..layer.outputs].fill(0.0);
+            bias.fill(0.0);
             off += nw + layer.outputs;
         }
         Ok(())

@@ -9,7 +9,7 @@
 //! [`crate::Optimizer::step`].
 
 use crate::dropout::Dropout;
-use crate::error::{check_len, Buffer, Error};
+use crate::error::{check_len, part, part_mut, Buffer, Error};
 use crate::kernels::{Dims, Kernels};
 use crate::topology::{Topology, WorkLayout};
 use crate::Activation;
@@ -32,15 +32,13 @@ impl Topology {
         check_len(Buffer::Input, self.inputs().checked_mul(batch).ok_or(Error::TooLarge)?, x.len())
     }
 
-    fn layer_params<'p>(&self, params: &'p [f32], l: usize) -> (&'p [f32], &'p [f32]) {
-        match self.param_range(l) {
-            Some(r) => (&params[r.w..r.b], &params[r.b..r.end]),
-            None => (&[], &[]),
-        }
+    fn layer_params<'p>(&self, params: &'p [f32], l: usize) -> Result<(&'p [f32], &'p [f32]), Error> {
+        let r = self.param_range(l).ok_or(Error::EmptyTopology)?;
+        Ok((part(Buffer::Params, params, r.w, r.b - r.w)?, part(Buffer::Params, params, r.b, r.end - r.b)?))
     }
 
     fn act_offset(&self, l: usize, batch: usize) -> usize {
-        self.layers()[..l].iter().map(|layer| layer.outputs).sum::<usize>() * batch
+        self.layers().iter().take(l).map(|layer| layer.outputs).sum::<usize>() * batch
     }
 
     /// Training forward pass: stores every layer's output `y_l` in `work` (backward needs
@@ -59,20 +57,22 @@ impl Topology {
         let lay = self.work_layout(batch)?;
         check_len(Buffer::Workspace, lay.total, work.len())?;
         let (acts, rest) = work.split_at_mut(lay.masks);
-        let masks = &mut rest[..lay.delta_a - lay.masks];
+        let masks = part_mut(Buffer::Workspace, rest, 0, lay.delta_a - lay.masks)?;
         let n = self.layers().len();
         let mut mask_off = 0;
         for (l, layer) in self.layers().iter().enumerate() {
-            let (w, b) = self.layer_params(params, l);
+            let (w, b) = self.layer_params(params, l)?;
             let off = self.act_offset(l, batch);
-            let (below, here) = acts.split_at_mut(off);
-            let input: &[f32] = if l == 0 { x } else { &below[off - layer.inputs * batch..] };
-            let y = &mut here[..layer.outputs * batch];
+            let (below, here) = acts.split_at_mut_checked(off).ok_or(Error::TooLarge)?;
+            let below: &[f32] = below;
+            let n_in = layer.inputs * batch;
+            let input = if l == 0 { x } else { part(Buffer::Workspace, below, off.saturating_sub(n_in), n_in)? };
+            let y = part_mut(Buffer::Workspace, here, 0, layer.outputs * batch)?;
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
             k.dense_forward(dims, input, w, b, y, layer.activation)?;
             if l + 1 < n {
                 if let Some(d) = dropout.as_deref_mut() {
-                    let m = &mut masks[mask_off..mask_off + y.len()];
+                    let m = part_mut(Buffer::Workspace, masks, mask_off, y.len())?;
                     d.draw(m);
                     y.iter_mut().zip(m.iter()).for_each(|(v, &s)| *v *= s);
                 }
@@ -86,8 +86,8 @@ impl Topology {
     pub fn outputs_of<'w>(&self, pass: &Pass, work: &'w [f32]) -> Result<&'w [f32], Error> {
         let lay = self.work_layout(pass.batch)?;
         check_len(Buffer::Workspace, lay.total, work.len())?;
-        let off = self.act_offset(self.layers().len() - 1, pass.batch);
-        Ok(&work[off..off + self.outputs() * pass.batch])
+        let off = self.act_offset(self.layers().len().saturating_sub(1), pass.batch);
+        part(Buffer::Workspace, work, off, self.outputs() * pass.batch)
     }
 
     /// Mean loss of the last forward pass against targets `t` (batch, outputs).
@@ -125,29 +125,31 @@ impl Topology {
         let acts: &[f32] = acts;
 
         let n = self.layers().len();
-        let out_off = self.act_offset(n - 1, batch);
-        let y_out = &acts[out_off..out_off + self.outputs() * batch];
-        self.loss().output_delta(self.output_activation(), y_out, t, &mut cur[..y_out.len()], self.outputs());
+        let out_off = self.act_offset(n.saturating_sub(1), batch);
+        let y_out = part(Buffer::Workspace, acts, out_off, self.outputs() * batch)?;
+        let out_delta = part_mut(Buffer::Workspace, cur, 0, y_out.len())?;
+        self.loss().output_delta(self.output_activation(), y_out, t, out_delta, self.outputs());
 
-        for l in (0..n).rev() {
-            let layer = self.layers()[l];
+        let mut layers = self.layers().iter().enumerate().rev().peekable();
+        while let Some((l, layer)) = layers.next() {
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
-            let delta = &cur[..layer.outputs * batch];
-            let input: &[f32] = if l == 0 { x } else { &acts[self.act_offset(l - 1, batch)..][..layer.inputs * batch] };
-            let Some(r) = self.param_range(l) else { return Err(Error::EmptyTopology) };
-            let (g_w, g_b) = grads[r.w..r.end].split_at_mut(r.b - r.w);
+            let delta = part(Buffer::Workspace, cur, 0, layer.outputs * batch)?;
+            let n_in = layer.inputs * batch;
+            let below_off = self.act_offset(l.saturating_sub(1), batch);
+            let input = if l == 0 { x } else { part(Buffer::Workspace, acts, below_off, n_in)? };
+            let r = self.param_range(l).ok_or(Error::EmptyTopology)?;
+            let g = part_mut(Buffer::Grads, grads, r.w, r.end - r.w)?;
+            let (g_w, g_b) = g.split_at_mut_checked(r.b - r.w).ok_or(Error::TooLarge)?;
             k.weight_grad(dims, delta, input, g_w)?;
             k.bias_grad(dims, delta, g_b)?;
-            if l == 0 {
-                break;
-            }
-            let d_x = &mut below[..layer.inputs * batch];
-            let (w, _) = self.layer_params(params, l);
+            let Some(&(_, below_layer)) = layers.peek() else { break };
+            let d_x = part_mut(Buffer::Workspace, below, 0, n_in)?;
+            let (w, _) = self.layer_params(params, l)?;
             k.input_grad(dims, delta, w, d_x)?;
-            let below_act = self.layers()[l - 1].activation;
+            let below_act = below_layer.activation;
             if pass.dropout {
                 // y holds f(z) * mask; where mask != 0, f(z) = y / mask.
-                let m = &masks[self.act_offset(l - 1, batch)..][..d_x.len()];
+                let m = part(Buffer::Workspace, masks, below_off, n_in)?;
                 for ((d, &y), &s) in d_x.iter_mut().zip(input).zip(m) {
                     *d = if s == 0.0 { 0.0 } else { *d * s * below_act.derivative_from_output(y / s) };
                 }
@@ -175,18 +177,19 @@ impl Topology {
         // After each layer, `a` holds its output.
         let (mut a, mut b) = work.split_at_mut(half);
         for (l, layer) in self.layers().iter().enumerate() {
-            let (w, bias) = self.layer_params(params, l);
+            let (w, bias) = self.layer_params(params, l)?;
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
             let out = layer.outputs * batch;
             if l == 0 {
-                k.dense_forward(dims, x, w, bias, &mut a[..out], layer.activation)?;
+                k.dense_forward(dims, x, w, bias, part_mut(Buffer::Workspace, a, 0, out)?, layer.activation)?;
             } else {
-                k.dense_forward(dims, &a[..layer.inputs * batch], w, bias, &mut b[..out], layer.activation)?;
+                let input = part(Buffer::Workspace, a, 0, layer.inputs * batch)?;
+                k.dense_forward(dims, input, w, bias, part_mut(Buffer::Workspace, b, 0, out)?, layer.activation)?;
                 core::mem::swap(&mut a, &mut b);
             }
         }
         let a: &'w [f32] = a;
-        Ok(&a[..self.outputs() * batch])
+        part(Buffer::Workspace, a, 0, self.outputs() * batch)
     }
 }
 

@@ -12,7 +12,7 @@
 //! ([`Topology::add_penalty_grads`]); clipping rescales all gradients together
 //! ([`clip_global_norm`]).
 
-use crate::error::{check_len, Buffer, Error, Hyper};
+use crate::error::{check_len, part, part_mut, Buffer, Error, Hyper};
 use crate::topology::Topology;
 
 /// An optimization rule and its hyperparameters.
@@ -189,7 +189,8 @@ impl Topology {
         check_len(Buffer::Grads, self.params_len(), grads.len())?;
         for l in 0..self.layers().len() {
             let Some(r) = self.param_range(l) else { break };
-            for (g, &w) in grads[r.w..r.b].iter_mut().zip(&params[r.w..r.b]) {
+            let w = part(Buffer::Params, params, r.w, r.b - r.w)?;
+            for (g, &w) in part_mut(Buffer::Grads, grads, r.w, r.b - r.w)?.iter_mut().zip(w) {
                 let sign = if w > 0.0 {
                     1.0
                 } else if w < 0.0 {
@@ -210,7 +211,7 @@ impl Topology {
         let mut p = 0.0;
         for l in 0..self.layers().len() {
             let Some(r) = self.param_range(l) else { break };
-            for &w in &params[r.w..r.b] {
+            for &w in part(Buffer::Params, params, r.w, r.b - r.w)? {
                 p += l1 * libm::fabsf(w) + 0.5 * l2 * w * w;
             }
         }

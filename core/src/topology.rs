@@ -31,33 +31,48 @@ pub const MAX_LAYERS: usize = 8;
 /// Usable in array types: `static mut P: [f32; params_len(&[2, 3, 1])] = ...`.
 pub const fn params_len(sizes: &[usize]) -> usize {
     let mut n = 0;
-    let mut i = 0;
-    while i + 1 < sizes.len() {
-        n += sizes[i] * sizes[i + 1] + sizes[i + 1];
-        i += 1;
+    let mut s = sizes;
+    while let [inputs, rest @ ..] = s {
+        if let [outputs, ..] = rest {
+            n += *inputs * *outputs + *outputs;
+        }
+        s = rest;
     }
     n
 }
 
+/// `sizes` without the input width: the layers' output widths.
+const fn output_widths(sizes: &[usize]) -> &[usize] {
+    match sizes.split_first() {
+        Some((_, rest)) => rest,
+        None => &[],
+    }
+}
+
 const fn max_width(sizes: &[usize]) -> usize {
     let mut m = 0;
-    let mut i = 1;
-    while i < sizes.len() {
-        if sizes[i] > m {
-            m = sizes[i];
+    let mut s = output_widths(sizes);
+    while let [w, rest @ ..] = s {
+        if *w > m {
+            m = *w;
         }
-        i += 1;
+        s = rest;
     }
     m
 }
 
 const fn sum_outputs(sizes: &[usize], hidden_only: bool) -> usize {
+    let mut s = output_widths(sizes);
+    if hidden_only {
+        s = match s.split_last() {
+            Some((_, hidden)) => hidden,
+            None => &[],
+        };
+    }
     let mut n = 0;
-    let mut i = 1;
-    let end = if hidden_only && !sizes.is_empty() { sizes.len() - 1 } else { sizes.len() };
-    while i < end {
-        n += sizes[i];
-        i += 1;
+    while let [w, rest @ ..] = s {
+        n += *w;
+        s = rest;
     }
     n
 }
@@ -128,13 +143,15 @@ impl Topology {
         }
         let mut t = Topology { layers: [EMPTY; MAX_LAYERS], len: layers.len(), loss, params: 0, max_width: 0 };
         let mut params: usize = 0;
+        let mut prev: Option<&Layer> = None;
         for (i, (slot, l)) in t.layers.iter_mut().zip(layers).enumerate() {
             if l.inputs == 0 || l.outputs == 0 {
                 return Err(Error::ZeroSizedLayer { layer: i });
             }
-            if i > 0 && layers[i - 1].outputs != l.inputs {
-                return Err(Error::LayerMismatch { layer: i, expected: layers[i - 1].outputs, got: l.inputs });
+            if let Some(p) = prev.filter(|p| p.outputs != l.inputs) {
+                return Err(Error::LayerMismatch { layer: i, expected: p.outputs, got: l.inputs });
             }
+            prev = Some(l);
             if l.activation == Activation::Softmax && i + 1 != layers.len() {
                 return Err(Error::SoftmaxNotLast { layer: i });
             }
@@ -168,14 +185,22 @@ impl Topology {
         let n = sizes.len() - 1;
         for (i, (slot, w)) in layers.iter_mut().zip(sizes.windows(2)).enumerate() {
             let act = if i + 1 == n { output } else { hidden };
-            *slot = Layer::new(w[0], w[1], act);
+            if let &[inputs, outputs] = w {
+                *slot = Layer::new(inputs, outputs, act);
+            }
         }
-        Topology::new(&layers[..n], loss)
+        Topology::new(layers.get(..n).ok_or(Error::TooManyLayers { got: n })?, loss)
     }
 
     /// The layers, input side first.
     pub fn layers(&self) -> &[Layer] {
-        &self.layers[..self.len]
+        // INVARIANT: 1 <= len <= MAX_LAYERS (checked by `new`); the fallback is unreachable.
+        self.layers.get(..self.len).unwrap_or(&[])
+    }
+
+    /// The hidden layers (all but the output layer).
+    fn hidden(&self) -> &[Layer] {
+        self.layers().split_last().map_or(&[], |(_, hidden)| hidden)
     }
 
     /// The training loss.
@@ -185,17 +210,17 @@ impl Topology {
 
     /// Width of the network input.
     pub fn inputs(&self) -> usize {
-        self.layers[0].inputs
+        self.layers().first().map_or(0, |l| l.inputs)
     }
 
     /// Width of the network output.
     pub fn outputs(&self) -> usize {
-        self.layers[self.len - 1].outputs
+        self.layers().last().map_or(0, |l| l.outputs)
     }
 
     /// Activation of the output layer.
     pub fn output_activation(&self) -> Activation {
-        self.layers[self.len - 1].activation
+        self.layers().last().map_or(Activation::Identity, |l| l.activation)
     }
 
     /// Largest layer output width.
@@ -253,7 +278,7 @@ impl Topology {
     pub(crate) fn work_layout(&self, batch: usize) -> Result<WorkLayout, Error> {
         let total = self.workspace_len(batch)?;
         let acts: usize = self.layers().iter().map(|l| l.outputs).sum::<usize>() * batch;
-        let masks: usize = self.layers()[..self.len - 1].iter().map(|l| l.outputs).sum::<usize>() * batch;
+        let masks: usize = self.hidden().iter().map(|l| l.outputs).sum::<usize>() * batch;
         let delta = self.max_width * batch;
         Ok(WorkLayout { masks: acts, delta_a: acts + masks, delta_b: acts + masks + delta, total })
     }

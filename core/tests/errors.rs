@@ -85,3 +85,32 @@ fn errors_display_actionable_messages() {
     let e = Error::BadLength { buffer: Buffer::Input, expected: 4, got: 3 };
     assert_eq!(e.to_string(), "Input buffer has length 3, expected 4");
 }
+
+/// The unchecked `*_impl` entry points are safe to call with wrong lengths: they write
+/// nothing (and, for the SIMD kernels, never read or write out of bounds).
+#[test]
+fn impl_entry_points_ignore_wrong_lengths() {
+    use myelin_core::kernels::{Dims, Portable, Reference, Simd};
+    let kernels: [&dyn Kernels; 3] = [&Reference, &Portable, &Simd];
+    let d = Dims { batch: 4, inputs: 9, outputs: 5 };
+    let (x, w, b) = ([1.0f32; 36], [1.0f32; 45], [1.0f32; 5]);
+    for k in kernels {
+        for short in [0usize, 1, 7] {
+            let mut y = [f32::NAN; 20];
+            k.dense_forward_impl(d, &x[..short], &w, &b, &mut y, Activation::Relu);
+            k.dense_forward_impl(d, &x, &w[..short], &b, &mut y, Activation::Relu);
+            k.dense_forward_impl(d, &x, &w, &b[..short.min(4)], &mut y, Activation::Relu);
+            assert!(y.iter().all(|v| v.is_nan()), "forward wrote through a length mismatch");
+            let mut d_w = [f32::NAN; 45];
+            k.weight_grad_impl(d, &y[..short], &x, &mut d_w);
+            k.weight_grad_impl(d, &y, &x[..short], &mut d_w);
+            k.weight_grad_impl(d, &y, &x, &mut d_w[..short]);
+            assert!(d_w.iter().all(|v| v.is_nan()), "weight_grad wrote through a length mismatch");
+            let mut d_x = [f32::NAN; 36];
+            k.input_grad_impl(d, &y[..short], &w, &mut d_x);
+            k.input_grad_impl(d, &y, &w[..short], &mut d_x);
+            k.input_grad_impl(d, &y, &w, &mut d_x[..short]);
+            assert!(d_x.iter().all(|v| v.is_nan()), "input_grad wrote through a length mismatch");
+        }
+    }
+}

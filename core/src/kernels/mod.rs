@@ -55,11 +55,21 @@ impl Dims {
         let ys = self.batch.checked_mul(self.outputs).ok_or(Error::TooLarge)?;
         Ok((xs, ws, ys))
     }
+
+    /// Whether slices of lengths `xs` (batch x inputs), `ws` (outputs x inputs) and `ys`
+    /// (batch x outputs) are the ones these dims describe. Every `*_impl` starts with this
+    /// guard and does nothing on a mismatch, so calling one directly with wrong lengths can
+    /// neither panic nor touch memory out of bounds.
+    #[inline]
+    pub fn fits(self, xs: usize, ws: usize, ys: usize) -> bool {
+        self.lens() == Ok((xs, ws, ys))
+    }
 }
 
 /// The dense-layer kernels. The provided methods check every length and return
 /// [`Error::BadLength`]; implementors write the `*_impl` methods, which may assume lengths
-/// are right.
+/// are right once they have passed the [`Dims::fits`] guard (they return without writing
+/// when it fails).
 pub trait Kernels {
     /// `y = act(x W^T + b)`, assuming checked lengths.
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation);

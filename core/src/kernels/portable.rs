@@ -6,6 +6,10 @@
 //! overhead: a loaded `x[k]` serves four outputs, a loaded `d_w` element takes four samples.
 //! Rust never contracts `a * b + c` into a fused multiply-add, which keeps this true.
 
+// INVARIANT: every kernel entry returns at once unless `Dims::fits` holds for its slices,
+// and all indices below are derived from those `Dims`, so no index is out of range.
+#![allow(clippy::indexing_slicing)]
+
 use super::{bias_activation, Dims, Kernels};
 use crate::activation::Activation;
 
@@ -57,6 +61,9 @@ fn dot(x: &[f32], w: &[f32]) -> f32 {
 
 impl Kernels for Portable {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
+            return;
+        }
         let (n, m) = (d.inputs, d.outputs);
         if m == 0 {
             return;
@@ -86,6 +93,9 @@ impl Kernels for Portable {
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        if !d.fits(x.len(), d_w.len(), delta.len()) {
+            return;
+        }
         let (n, m) = (d.inputs, d.outputs);
         if n == 0 || m == 0 {
             return;
@@ -118,6 +128,9 @@ impl Kernels for Portable {
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        if !d.fits(d_x.len(), w.len(), delta.len()) {
+            return;
+        }
         let (n, m) = (d.inputs, d.outputs);
         if n == 0 {
             return;

@@ -1,5 +1,9 @@
 //! The specification: plain loops, one multiply and one add per term, sums in index order.
 
+// INVARIANT: every kernel entry returns at once unless `Dims::fits` holds for its slices,
+// and all indices below are derived from those `Dims`, so no index is out of range.
+#![allow(clippy::indexing_slicing)]
+
 use super::{bias_activation, Dims, Kernels};
 use crate::activation::Activation;
 
@@ -9,6 +13,9 @@ pub struct Reference;
 
 impl Kernels for Reference {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
+            return;
+        }
         let (n, m) = (d.inputs, d.outputs);
         for s in 0..d.batch {
             for j in 0..m {
@@ -23,6 +30,9 @@ impl Kernels for Reference {
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        if !d.fits(x.len(), d_w.len(), delta.len()) {
+            return;
+        }
         let (n, m) = (d.inputs, d.outputs);
         for s in 0..d.batch {
             for j in 0..m {
@@ -34,6 +44,9 @@ impl Kernels for Reference {
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        if !d.fits(d_x.len(), w.len(), delta.len()) {
+            return;
+        }
         let (n, m) = (d.inputs, d.outputs);
         for s in 0..d.batch {
             for k in 0..n {

@@ -13,6 +13,10 @@
 //! Sums are reordered (8 lanes, then a horizontal add) and fused, so results differ from
 //! [`super::Reference`] in the last bits; the tests bound the difference.
 
+// INVARIANT: every kernel entry returns at once unless `Dims::fits` holds for its slices,
+// and all indices below are derived from those `Dims`, so no index is out of range.
+#![allow(clippy::indexing_slicing)]
+
 use super::{bias_activation, Dims, Kernels};
 use crate::activation::Activation;
 use wide::f32x8;
@@ -300,6 +304,9 @@ unsafe fn panel_pass(
 
 impl Kernels for Simd {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
+            return;
+        }
         if d.outputs == 0 || d.batch == 0 {
             return;
         }
@@ -320,12 +327,18 @@ impl Kernels for Simd {
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        if !d.fits(x.len(), d_w.len(), delta.len()) {
+            return;
+        }
         // C = d_w (outputs x inputs), A(j, s) = delta[s * outputs + j], B = x (batch x inputs).
         // SAFETY: lengths were checked by `Kernels::weight_grad`.
         unsafe { panel(d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, true) }
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        if !d.fits(d_x.len(), w.len(), delta.len()) {
+            return;
+        }
         // C = d_x (batch x inputs), A(s, j) = delta[s * outputs + j], B = W (outputs x inputs).
         // SAFETY: lengths were checked by `Kernels::input_grad`.
         unsafe { panel(d_x, d.batch, d.inputs, delta, d.outputs, 1, w, d.outputs, false) }
