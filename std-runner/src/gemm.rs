@@ -87,7 +87,20 @@ impl Gemm {
     }
 }
 
-/// `c (m x n) = alpha * a (m x k) * b (k x n) + beta * c` with explicit strides.
+/// Whether a `rows x cols` matrix at non-negative strides `rs`, `cs` lies inside `len`
+/// elements (trivially for an empty matrix).
+fn covers(len: usize, rows: usize, cols: usize, rs: isize, cs: isize) -> bool {
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    let (Ok(rs), Ok(cs)) = (usize::try_from(rs), usize::try_from(cs)) else { return false };
+    let last = (rows - 1).checked_mul(rs).zip((cols - 1).checked_mul(cs)).and_then(|(r, c)| r.checked_add(c));
+    last.is_some_and(|l| l < len)
+}
+
+/// `c (m x n) = alpha * a (m x k) * b (k x n) + beta * c` with explicit strides. Does
+/// nothing unless every operand lies inside its slice (the callers pass checked lengths, so
+/// this never triggers; it keeps this safe function sound on its own).
 #[allow(clippy::too_many_arguments)]
 fn sgemm(
     m: usize,
@@ -111,10 +124,13 @@ fn sgemm(
         }
         return;
     }
+    if !(covers(a.len(), m, k, rsa, csa) && covers(b.len(), k, n, rsb, csb) && covers(c.len(), m, n, n as isize, 1)) {
+        debug_assert!(false, "sgemm operands outside their slices");
+        return;
+    }
     SGEMM_CALLS.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: the core's `Kernels` provided methods checked every length against `Dims`
-    // before calling the `_impl`s below: a holds m x k, b holds k x n and c holds m x n
-    // elements at the given strides, and c does not alias a or b (distinct borrows).
+    // SAFETY: checked just above: a holds m x k, b holds k x n and c holds m x n elements at
+    // the given strides; c does not alias a or b (a `&mut` next to two `&` borrows).
     unsafe {
         matrixmultiply::sgemm(
             m,
@@ -137,6 +153,9 @@ fn sgemm(
 
 impl Kernels for Gemm {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
+            return;
+        }
         if !self.use_gemm(d) {
             return Native::default().dense_forward_impl(d, x, w, b, y, act);
         }
@@ -155,6 +174,9 @@ impl Kernels for Gemm {
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        if !d.fits(x.len(), d_w.len(), delta.len()) {
+            return;
+        }
         if !self.use_gemm(d) {
             return Native::default().weight_grad_impl(d, delta, x, d_w);
         }
@@ -172,6 +194,9 @@ impl Kernels for Gemm {
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        if !d.fits(d_x.len(), w.len(), delta.len()) {
+            return;
+        }
         if !self.use_gemm(d) {
             return Native::default().input_grad_impl(d, delta, w, d_x);
         }
@@ -186,5 +211,60 @@ impl Kernels for Gemm {
         } else {
             run((d_x, delta));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The sgemm path against the core's reference at small sizes (too small to split rows;
+    //! tests/parallel.rs covers split products at full size); also run
+    //! under Miri (scripts/test) to check the unsafe call's bounds and aliasing.
+    use super::*;
+    use myelin_core::kernels::Reference;
+
+    fn fill(n: usize, seed: u32) -> Vec<f32> {
+        (0..n as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 17) as f32 - 8.0).collect()
+    }
+
+    #[test]
+    fn sgemm_path_matches_reference_on_integer_data() {
+        // Miri does not accept crossbeam-epoch's pointer tricks under Stacked Borrows, so it
+        // checks the unsplit path only (no thread pool is built there).
+        let pool = (!cfg!(miri)).then(|| rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap());
+        let dims = [(1, 1, 1), (3, 5, 2), (4, 9, 17), (2, 0, 3), (0, 4, 3)];
+        for (batch, inputs, outputs) in dims {
+            let d = Dims { batch, inputs, outputs };
+            let (x, w, b, delta) =
+                (fill(batch * inputs, 1), fill(outputs * inputs, 2), fill(outputs, 3), fill(batch * outputs, 4));
+            let run = |k: &dyn Kernels| {
+                let mut y = vec![f32::NAN; batch * outputs];
+                k.dense_forward(d, &x, &w, &b, &mut y, Activation::Identity).unwrap();
+                let mut d_w = fill(outputs * inputs, 5);
+                k.weight_grad(d, &delta, &x, &mut d_w).unwrap();
+                let mut d_x = vec![f32::NAN; batch * inputs];
+                k.input_grad(d, &delta, &w, &mut d_x).unwrap();
+                (y, d_w, d_x)
+            };
+            let want = run(&Reference);
+            // Integer-valued data: every sum is exact, so any order gives the same bits.
+            assert_eq!(run(&Gemm { mode: Mode::Always, split: false }), want, "{d:?}");
+            if let Some(pool) = &pool {
+                assert_eq!(pool.install(|| run(&Gemm { mode: Mode::Always, split: true })), want, "{d:?} split");
+            }
+            // Wrong lengths through the unchecked entry: nothing written, no out-of-bounds access.
+            let mut short = vec![f32::NAN; (batch * outputs).saturating_sub(1)];
+            Gemm { mode: Mode::Always, split: false }.dense_forward_impl(d, &x, &w, &b, &mut short, Activation::Relu);
+            assert!(short.iter().all(|v| v.is_nan()));
+        }
+    }
+
+    #[test]
+    fn covers_rejects_out_of_range_strides() {
+        assert!(covers(6, 2, 3, 3, 1));
+        assert!(!covers(5, 2, 3, 3, 1));
+        assert!(covers(6, 3, 2, 1, 3));
+        assert!(!covers(6, 3, 2, 1, -3));
+        assert!(covers(0, 0, 5, 5, 1));
+        assert!(!covers(usize::MAX, 3, 3, isize::MAX, 1));
     }
 }
