@@ -72,7 +72,8 @@ def main():
     if cmd == "compare":
         return compare(sys.argv[2], parse_pairs(sys.argv[3:]))
     if cmd == "write":
-        data = {"about": "Instruction counts (callgrind Ir) per benchmark; scripts/bench-gate compares against these.",
+        unit = "QEMU guest instructions (-icount shift=0)" if "firmware" in sys.argv[2] else "callgrind Ir"
+        data = {"about": f"Instruction counts ({unit}) per benchmark; scripts/bench-gate compares against these.",
                 "instructions": parse_pairs(sys.argv[3:])}
         with open(sys.argv[2], "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)

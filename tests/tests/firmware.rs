@@ -1,6 +1,7 @@
 //! The firmware and the host agree bit for bit: the digits model exported by `myelin`, run on
 //! the same 360 digits through the core's portable kernels on the host, gives the same
-//! predictions and the same output bits as the Cortex-M4 in QEMU. The x86 SIMD path fuses
+//! predictions and the same output bits as the Cortex-M4F (hard-float, `vmla` kernels) and
+//! the Cortex-M3 (soft-float) in QEMU. The x86 SIMD path fuses
 //! multiply-adds and reorders sums, so it is compared within a tolerance (largest difference
 //! printed).
 
@@ -57,17 +58,20 @@ fn firmware_outputs_are_bit_identical_to_the_host() {
         eprintln!("SKIPPED: qemu-system-arm not found; the firmware side was not run");
         return;
     }
-    let o = Command::new("cargo")
-        .args(["run", "--release", "--quiet"])
-        .current_dir(root().join("embedded-demo"))
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "firmware failed:\n{out}");
     let want_acc = format!("{} correct", portable.correct);
     let want_hash = format!("outputs fnv1a {:#010x}", portable.hash);
-    assert!(out.contains(&want_acc), "firmware accuracy differs from the host ({want_acc}):\n{out}");
-    assert!(out.contains(&want_hash), "firmware output bits differ from the host ({want_hash}):\n{out}");
+    for target in ["thumbv7em-none-eabihf", "thumbv7m-none-eabi"] {
+        let o = Command::new("cargo")
+            .args(["run", "--release", "--quiet", "--target", target])
+            .current_dir(root().join("embedded-demo"))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "firmware ({target}) failed:\n{out}");
+        assert!(out.contains(&want_acc), "{target}: accuracy differs from the host ({want_acc}):\n{out}");
+        assert!(out.contains(&want_hash), "{target}: output bits differ from the host ({want_hash}):\n{out}");
+        println!("{target}: same predictions and output bits as the host");
+    }
 }

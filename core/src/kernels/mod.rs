@@ -26,6 +26,8 @@
 //! [`Native`] is the build's choice (the only place that chooses); [`Backend`] selects at run
 //! time, for tests and hosts that force a path.
 
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+mod arm;
 mod portable;
 mod reference;
 mod simd;

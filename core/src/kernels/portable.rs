@@ -20,8 +20,9 @@ pub struct Portable;
 /// Four dot products `x . w_i` sharing the loads of `x`; each sum in index order.
 ///
 /// `k` advances four at a time over contiguous 4-element pieces of `x` and of each row, so
-/// a target with multi-register loads (Cortex-M `vldm`) fetches each piece in one
-/// instruction: 5 loads per 16 multiply-accumulates instead of 20.
+/// each loaded `x[k]` serves four outputs. (Hard-float ARM runs `arm::rows` instead: the
+/// same operations with multi-register loads.)
+#[cfg_attr(all(target_arch = "arm", target_abi = "eabihf"), allow(dead_code))]
 #[inline(always)]
 fn dot4(x: &[f32], w0: &[f32], w1: &[f32], w2: &[f32], w3: &[f32]) -> [f32; 4] {
     let n = x.len();
@@ -50,6 +51,7 @@ fn dot4(x: &[f32], w0: &[f32], w1: &[f32], w2: &[f32], w3: &[f32]) -> [f32; 4] {
     acc
 }
 
+#[cfg_attr(all(target_arch = "arm", target_abi = "eabihf"), allow(dead_code))]
 #[inline(always)]
 fn dot(x: &[f32], w: &[f32]) -> f32 {
     let mut a = 0.0f32;
@@ -57,6 +59,35 @@ fn dot(x: &[f32], w: &[f32]) -> f32 {
         a += x * w;
     }
     a
+}
+
+/// `yr[j] = x . W[j]` for one sample.
+#[inline(always)]
+fn forward_row(xr: &[f32], w: &[f32], yr: &mut [f32]) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        super::arm::rows(xr, w, yr);
+        // Only with the gate-demonstration feature: the same work twice.
+        #[cfg(feature = "regression-demo")]
+        super::arm::rows(core::hint::black_box(xr), w, core::hint::black_box(yr));
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    {
+        let n = xr.len();
+        let mut rows = w.chunks_exact(n);
+        let mut out = yr.chunks_exact_mut(4);
+        for o in &mut out {
+            if let (Some(w0), Some(w1), Some(w2), Some(w3)) = (rows.next(), rows.next(), rows.next(), rows.next()) {
+                o.copy_from_slice(&dot4(xr, w0, w1, w2, w3));
+                // Only with the gate-demonstration feature: the same work twice.
+                #[cfg(feature = "regression-demo")]
+                core::hint::black_box(dot4(core::hint::black_box(xr), w0, w1, w2, w3));
+            }
+        }
+        for (o, wr) in out.into_remainder().iter_mut().zip(rows) {
+            *o = dot(xr, wr);
+        }
+    }
 }
 
 impl Kernels for Portable {
@@ -72,21 +103,7 @@ impl Kernels for Portable {
             y.fill(0.0);
         } else {
             for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(m)) {
-                let mut rows = w.chunks_exact(n);
-                let mut out = yr.chunks_exact_mut(4);
-                for o in &mut out {
-                    if let (Some(w0), Some(w1), Some(w2), Some(w3)) =
-                        (rows.next(), rows.next(), rows.next(), rows.next())
-                    {
-                        o.copy_from_slice(&dot4(xr, w0, w1, w2, w3));
-                        // Only with the gate-demonstration feature: the same work twice.
-                        #[cfg(feature = "regression-demo")]
-                        core::hint::black_box(dot4(core::hint::black_box(xr), w0, w1, w2, w3));
-                    }
-                }
-                for (o, wr) in out.into_remainder().iter_mut().zip(rows) {
-                    *o = dot(xr, wr);
-                }
+                forward_row(xr, w, yr);
             }
         }
         bias_activation(y, b, act);
