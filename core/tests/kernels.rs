@@ -2,7 +2,7 @@
 //! guard regions around outputs to catch stray writes, NaN-filled outputs to catch
 //! unwritten ones, bit-exact on integer-valued data, bounded on random data.
 
-use myelin_core::kernels::{Dims, Kernels, Portable, Reference, Simd};
+use myelin_core::kernels::{set_avx512, Dims, Kernels, Portable, Reference, Simd};
 use myelin_core::{Activation, Rng};
 
 const GUARD: usize = 19;
@@ -126,6 +126,8 @@ fn all_dims() -> Vec<Dims> {
         Dims { batch: 1, inputs: 784, outputs: 128 },
         Dims { batch: 7, inputs: 300, outputs: 33 },
         Dims { batch: 13, inputs: 64, outputs: 32 },
+        Dims { batch: 9, inputs: 48, outputs: 17 },
+        Dims { batch: 17, inputs: 40, outputs: 9 },
     ]);
     v
 }
@@ -239,5 +241,24 @@ fn kernels_reject_wrong_lengths() {
         assert!(k.bias_grad(d, &y, &mut db).is_err());
         let huge = Dims { batch: usize::MAX, inputs: 3, outputs: 4 };
         assert!(k.dense_forward(huge, &x, &w, &b, &mut y, Activation::Relu).is_err());
+    }
+}
+
+/// The AVX-512 tiles of the SIMD panel product (run where the CPU has them) give the same
+/// bits as the 8-lane tiles: each output is the same fused chain over the batch.
+#[test]
+fn simd_panel_bits_do_not_depend_on_vector_width() {
+    let mut rng = Rng::new(512);
+    let wide = set_avx512(true);
+    println!("AVX-512 tiles {}", if wide { "available: compared" } else { "not available on this CPU" });
+    for d in all_dims() {
+        let c = case(&mut rng, d, false);
+        set_avx512(true);
+        let with = run(&Simd, &c, Activation::Identity);
+        set_avx512(false);
+        let without = run(&Simd, &c, Activation::Identity);
+        set_avx512(true);
+        assert_eq!(bits(&with.d_w), bits(&without.d_w), "weight_grad {d:?}");
+        assert_eq!(bits(&with.d_x), bits(&without.d_x), "input_grad {d:?}");
     }
 }

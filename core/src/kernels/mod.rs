@@ -28,13 +28,15 @@
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod portable;
 mod reference;
 mod simd;
 
 pub use portable::Portable;
 pub use reference::Reference;
-pub use simd::Simd;
+pub use simd::{set_avx512, Simd};
 
 use crate::activation::{softmax_backward, Activation};
 use crate::error::{check_len, Buffer, Error};
@@ -106,7 +108,7 @@ pub trait Kernels {
         match act {
             Activation::Identity => {}
             Activation::Softmax => {
-                if width == 0 || y.len() % width != 0 {
+                if width == 0 || !y.len().is_multiple_of(width) {
                     return Err(Error::BadLength {
                         buffer: Buffer::Delta,
                         expected: y.len() - y.len() % width.max(1),

@@ -272,6 +272,16 @@ unsafe fn panel_pass(
 ) {
     const RB: usize = 4;
     let cp = c.as_mut_ptr();
+    // Wide tiles first where the CPU has them (same bits, see avx512.rs); they leave fewer
+    // than 16 columns for the 8-lane tiles and the scalar tail below.
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F checked at run time; the bounds are this function's own contract.
+    let mut k0 = if use_avx512() {
+        unsafe { super::avx512::pass(cp, rows, n, ap, a_rs, a_ms, bp, m_len, accumulate) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
     let mut k0 = 0;
     macro_rules! rows_loop {
         ($cv:literal) => {{
@@ -299,6 +309,32 @@ unsafe fn panel_pass(
     for k in k0..n {
         // SAFETY: k < n, rows in range.
         unsafe { panel_column(cp, n, 0, rows, k, ap, a_rs, a_ms, bp, m_len, accumulate) };
+    }
+}
+
+/// Whether the panel product takes the AVX-512 tiles: when the CPU has them, unless
+/// [`set_avx512`] turned them off.
+#[cfg(target_arch = "x86_64")]
+fn use_avx512() -> bool {
+    AVX512_ALLOWED.load(core::sync::atomic::Ordering::Relaxed) && super::avx512::available()
+}
+
+#[cfg(target_arch = "x86_64")]
+static AVX512_ALLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+
+/// Allows (default) or forbids the AVX-512 tiles of the SIMD panel product, for tests and
+/// measurements that compare both paths; returns whether they will run. The bits are the
+/// same either way.
+pub fn set_avx512(allowed: bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        AVX512_ALLOWED.store(allowed, core::sync::atomic::Ordering::Relaxed);
+        use_avx512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = allowed;
+        false
     }
 }
 
