@@ -40,7 +40,7 @@ fn train_step(c: &mut Criterion) {
             let mut p = vec![0.0; topo.params_len()];
             let _ = topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1));
             let opt = Optimizer::new(Rule::Sgd { lr: 0.01 }).unwrap_or_else(|e| panic!("{e}"));
-            let mut tr = Trainer::new(topo, p, opt, batch, myelin::bench::shard_for(batch), threads, 0)
+            let mut tr = Trainer::new(topo, p, opt, batch, myelin::bench::shard_for(batch, threads), threads, 0)
                 .unwrap_or_else(|e| panic!("{e}"));
             let idx: Vec<usize> = (0..batch).collect();
             g.throughput(Throughput::Elements((train_flops(sizes) * batch as f64) as u64));

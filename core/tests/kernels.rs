@@ -128,6 +128,10 @@ fn all_dims() -> Vec<Dims> {
         Dims { batch: 13, inputs: 64, outputs: 32 },
         Dims { batch: 9, inputs: 48, outputs: 17 },
         Dims { batch: 17, inputs: 40, outputs: 9 },
+        // Large enough batches for the packed forward: passes of 256 inputs plus a rest,
+        // 32- and 16-wide output strips plus outputs left to the dot-product tiles.
+        Dims { batch: 50, inputs: 300, outputs: 53 },
+        Dims { batch: 67, inputs: 17, outputs: 16 },
     ]);
     v
 }

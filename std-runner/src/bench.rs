@@ -86,15 +86,19 @@ pub fn train_workload(
     let mut params = vec![0.0; topo.params_len()];
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
     let opt = Optimizer::new(Rule::Sgd { lr: 0.1 }).map_err(crate::Error::core("optimizer"))?;
-    let mut tr = Trainer::new(topo, params, opt, batch, shard_for(batch), threads, 0)?;
+    let mut tr = Trainer::new(topo, params, opt, batch, shard_for(batch, threads), threads, 0)?;
     let order: Vec<usize> = (0..data.len()).collect();
     let mut times = Vec::new();
     let mut last = 0.0;
     for e in 0..=epochs {
         let t0 = Instant::now();
-        for (s, b) in order.chunks(batch).enumerate() {
-            last = tr.step(data, b, e as u64, s as u64)?;
-        }
+        last = tr.run_in_pool(|tr| -> Result<f32> {
+            let mut last = 0.0;
+            for (s, b) in order.chunks(batch).enumerate() {
+                last = tr.step(data, b, e as u64, s as u64)?;
+            }
+            Ok(last)
+        })?;
         if e > 0 {
             times.push(t0.elapsed().as_secs_f64());
         }
@@ -102,11 +106,13 @@ pub fn train_workload(
     Ok((times, last as f64))
 }
 
-/// Shard size used for a batch: half the batch, so two threads get one shard each. (One
-/// shard with its products split by rows across the threads measured slower here: 154k vs
-/// 174k samples/s for 784-128-10 and 37k vs 40k for 784-512-512-10 on 2 threads.)
-pub fn shard_for(batch: usize) -> usize {
-    batch.div_ceil(2)
+/// Shard size used for a batch on `threads` threads: one shard per thread, the
+/// configuration a user picks for speed (weights are bit-identical across thread counts for
+/// a *fixed* shard size; `--shard` fixes it). (One shard with its products split by rows
+/// across the threads measured slower: 154k vs 174k samples/s for 784-128-10 and 37k vs 40k
+/// for 784-512-512-10 on 2 threads.)
+pub fn shard_for(batch: usize, threads: usize) -> usize {
+    batch.div_ceil(threads.max(1))
 }
 
 /// Inference throughput (samples/s) at batch 1024 and latency (us) at batch 1.

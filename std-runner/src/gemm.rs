@@ -11,11 +11,15 @@
 //! - `d_x = delta W`: A = delta, B = W, beta = 0.
 //!
 //! Small products (few samples) go to the core's own kernels, which beat a general GEMM's
-//! packing overhead there; the cut-over is measured (see BENCHMARKS.md).
+//! packing overhead there; the cut-over is measured (see BENCHMARKS.md). On CPUs where the
+//! core's AVX-512 tiles run, every product goes to the core: they outrun matrixmultiply
+//! (which has no AVX-512 kernel) at every size measured. Large core products are split
+//! across the pool's threads by rows in a way that keeps every output's operations, so the
+//! bits do not depend on the thread count either way.
 
 #![allow(unsafe_code)]
 
-use myelin_core::kernels::{bias_activation, Dims, Kernels, Native};
+use myelin_core::kernels::{avx512_active, bias_activation, Dims, Kernels, Native, Simd, NATIVE_IS_SIMD};
 use myelin_core::Activation;
 use rayon::prelude::*;
 
@@ -30,7 +34,8 @@ pub static SGEMM_CALLS: AtomicUsize = AtomicUsize::new(0);
 /// Which products go through sgemm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
-    /// Large products (>= [`MIN_GEMM_MACS`]) through sgemm, small ones on the core.
+    /// Large products (>= [`MIN_GEMM_MACS`]) through sgemm, small ones on the core; all on
+    /// the core when its AVX-512 tiles run.
     #[default]
     Auto,
     /// Every product through sgemm.
@@ -82,7 +87,9 @@ impl Gemm {
         match self.mode {
             Mode::Always => true,
             Mode::Never => false,
-            Mode::Auto => d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs) >= MIN_GEMM_MACS,
+            Mode::Auto => {
+                !avx512_active() && d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs) >= MIN_GEMM_MACS
+            }
         }
     }
 }
@@ -156,10 +163,20 @@ impl Kernels for Gemm {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;
         }
-        if !self.use_gemm(d) {
-            return Native::default().dense_forward_impl(d, x, w, b, y, act);
-        }
         let (i, o) = (d.inputs, d.outputs);
+        if !self.use_gemm(d) {
+            let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
+            if per < d.batch && o > 0 && i > 0 && Simd::forward_splits_exactly(d.batch, per) {
+                // Blocks of samples, each the same operations as in the whole product.
+                y.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).for_each(|(yc, xc)| {
+                    let dc = Dims { batch: yc.len() / o, ..d };
+                    Native::default().dense_forward_impl(dc, xc, w, b, yc, act);
+                });
+            } else {
+                Native::default().dense_forward_impl(d, x, w, b, y, act);
+            }
+            return;
+        }
         // y rows (samples) in blocks: y_blk = x_blk W^T, then bias and activation.
         let run = |(yc, xc): (&mut [f32], &[f32])| {
             sgemm(yc.len() / o.max(1), i, o, xc, i as isize, 1, w, 1, i as isize, 0.0, yc);
@@ -177,10 +194,19 @@ impl Kernels for Gemm {
         if !d.fits(x.len(), d_w.len(), delta.len()) {
             return;
         }
-        if !self.use_gemm(d) {
-            return Native::default().weight_grad_impl(d, delta, x, d_w);
-        }
         let (i, o) = (d.inputs, d.outputs);
+        if !self.use_gemm(d) {
+            let per = o.div_ceil(self.parts(d, o)).max(1);
+            if per < o && i > 0 && NATIVE_IS_SIMD {
+                // Blocks of neurons (rows of d_w), each the same operations as in the whole.
+                d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
+                    let _ = Simd.weight_grad_rows(d, delta, x, gw, c * per);
+                });
+            } else {
+                Native::default().weight_grad_impl(d, delta, x, d_w);
+            }
+            return;
+        }
         // d_w rows (neurons j) in blocks: d_w[j0..j1] += delta[:, j0..j1]^T x.
         let per = o.div_ceil(self.parts(d, o)).max(1);
         if per < o && i > 0 {
@@ -197,10 +223,19 @@ impl Kernels for Gemm {
         if !d.fits(d_x.len(), w.len(), delta.len()) {
             return;
         }
-        if !self.use_gemm(d) {
-            return Native::default().input_grad_impl(d, delta, w, d_x);
-        }
         let (i, o) = (d.inputs, d.outputs);
+        if !self.use_gemm(d) {
+            let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
+            if per < d.batch && o > 0 && i > 0 {
+                // Blocks of samples: d_x_blk = delta_blk W, the same operations per element.
+                d_x.par_chunks_mut(per * i).zip(delta.par_chunks(per * o)).for_each(|(gx, dc)| {
+                    Native::default().input_grad_impl(Dims { batch: gx.len() / i, ..d }, dc, w, gx);
+                });
+            } else {
+                Native::default().input_grad_impl(d, delta, w, d_x);
+            }
+            return;
+        }
         // d_x rows (samples) in blocks: d_x_blk = delta_blk W.
         let run = |(gx, dc): (&mut [f32], &[f32])| {
             sgemm(gx.len() / i.max(1), o, i, dc, o as isize, 1, w, i as isize, 1, 0.0, gx);

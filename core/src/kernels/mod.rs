@@ -36,7 +36,7 @@ mod simd;
 
 pub use portable::Portable;
 pub use reference::Reference;
-pub use simd::{set_avx512, Simd};
+pub use simd::{avx512_active, set_avx512, Simd};
 
 use crate::activation::{softmax_backward, Activation};
 use crate::error::{check_len, Buffer, Error};
@@ -53,7 +53,7 @@ pub struct Dims {
 }
 
 impl Dims {
-    fn lens(self) -> Result<(usize, usize, usize), Error> {
+    pub(crate) fn lens(self) -> Result<(usize, usize, usize), Error> {
         let xs = self.batch.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
         let ws = self.outputs.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
         let ys = self.batch.checked_mul(self.outputs).ok_or(Error::TooLarge)?;

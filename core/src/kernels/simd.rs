@@ -19,6 +19,7 @@
 
 use super::{bias_activation, Dims, Kernels};
 use crate::activation::Activation;
+use crate::error::{check_len, Buffer, Error};
 use wide::f32x8;
 
 /// SIMD kernels (`wide`), FMA where the target has it.
@@ -322,9 +323,10 @@ fn use_avx512() -> bool {
 #[cfg(target_arch = "x86_64")]
 static AVX512_ALLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
 
-/// Allows (default) or forbids the AVX-512 tiles of the SIMD panel product, for tests and
-/// measurements that compare both paths; returns whether they will run. The bits are the
-/// same either way.
+/// Allows (default) or forbids the AVX-512 tiles of the SIMD kernels, for tests and
+/// measurements that compare both paths; returns whether they will run. The panel products
+/// (`weight_grad`, `input_grad`) give the same bits either way; the forward's dot products
+/// are summed in 16 lanes instead of 8 (last-place differences).
 pub fn set_avx512(allowed: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -338,12 +340,84 @@ pub fn set_avx512(allowed: bool) -> bool {
     }
 }
 
+/// Whether the AVX-512 tiles run (CPU support and not turned off by [`set_avx512`]).
+pub fn avx512_active() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use_avx512()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl Simd {
+    /// Whether the forward product computed on blocks of `per` samples gives the same bits
+    /// as on the whole `batch`: each output is computed by the same operations unless the
+    /// block size changes the path (the packed AVX-512 tiles start at a batch size).
+    pub fn forward_splits_exactly(batch: usize, per: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let min = super::avx512::PACK_MIN_BATCH;
+            !use_avx512() || (batch >= min) == (per >= min)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (batch, per);
+            true
+        }
+    }
+
+    /// Rows `j0 .. j0 + rows` of `d_w += delta^T x`, where `d_w_rows` holds those rows
+    /// (`rows x inputs`) and `delta` (batch x outputs) and `x` (batch x inputs) are whole:
+    /// the same bits as [`Kernels::weight_grad`] gives for those rows, so a caller can
+    /// split the product across threads by rows.
+    pub fn weight_grad_rows(
+        &self,
+        d: Dims,
+        delta: &[f32],
+        x: &[f32],
+        d_w_rows: &mut [f32],
+        j0: usize,
+    ) -> Result<(), Error> {
+        let (xs, _, ys) = d.lens()?;
+        check_len(Buffer::Delta, ys, delta.len())?;
+        check_len(Buffer::Input, xs, x.len())?;
+        let rows = d_w_rows.len().checked_div(d.inputs).unwrap_or(0);
+        let end = j0.checked_add(rows).ok_or(Error::TooLarge)?;
+        if end > d.outputs || rows * d.inputs != d_w_rows.len() {
+            return Err(Error::BadLength {
+                buffer: Buffer::Grads,
+                expected: (d.outputs.saturating_sub(j0)) * d.inputs,
+                got: d_w_rows.len(),
+            });
+        }
+        if rows == 0 || d.inputs == 0 {
+            return Ok(());
+        }
+        let a = delta.get(j0..).ok_or(Error::TooLarge)?;
+        // SAFETY: C = d_w_rows (rows x inputs); A(r, s) = a[r + s * outputs] is inside `a`
+        // for r < rows <= outputs - j0, s < batch; B = x (batch x inputs): lengths checked above.
+        unsafe { panel(d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, true) };
+        Ok(())
+    }
+}
+
 impl Kernels for Simd {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;
         }
         if d.outputs == 0 || d.batch == 0 {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if use_avx512() {
+            // SAFETY: AVX-512F checked at run time; lengths checked by the guard above:
+            // x = batch*inputs, w = outputs*inputs, y = batch*outputs.
+            unsafe { super::avx512::forward(x.as_ptr(), w.as_ptr(), y.as_mut_ptr(), d.batch, d.inputs, d.outputs) };
+            bias_activation(y, b, act);
             return;
         }
         let mut s = 0;
