@@ -244,6 +244,8 @@ pub(super) unsafe fn forward_packed(
     jp
 }
 
+/// Below this many samples the forward reads 8 rows of W side by side for each sample.
+const FEW: usize = 4;
 const FMR: usize = 4;
 const FNR: usize = 4;
 
@@ -258,6 +260,28 @@ pub(super) unsafe fn forward(x: *const f32, w: *const f32, y: *mut f32, batch: u
     if batch >= PACK_MIN_BATCH {
         // SAFETY: forwarded from the caller.
         j = unsafe { forward_packed(x, w, y, batch, n, outputs) };
+    }
+    if batch < FEW {
+        // A sample or two: W streams once from cache, so what counts is how many of its rows
+        // are read side by side: 8 at a time.
+        for s in 0..batch {
+            let mut j = j;
+            while j < outputs {
+                let nr = 8.min(outputs - j);
+                macro_rules! go {
+                    ($($b:literal)*) => {
+                        match nr {
+                            // SAFETY: row s of x and y, rows j..j+nr of w exist (caller).
+                            $($b => unsafe { dot_tile::<1, $b>(x, w, y, n, outputs, s, j) },)*
+                            _ => {}
+                        }
+                    };
+                }
+                go!(8 7 6 5 4 3 2 1);
+                j += nr;
+            }
+        }
+        return;
     }
     while j < outputs {
         let nr = FNR.min(outputs - j);
@@ -298,24 +322,38 @@ unsafe fn dot_tile<const MR: usize, const NR: usize>(
 ) {
     let mut acc = [[_mm512_setzero_ps(); NR]; MR];
     let (xs, ws) = (x.wrapping_add(s * n), w.wrapping_add(j * n));
+    let n16 = n - n % LANES;
     let mut k = 0;
-    while k < n {
-        // All 16 lanes, or for the last n - k (< 16) inputs a mask that loads only those and
-        // gives 0 elsewhere.
-        let mask: u16 = if n - k >= LANES { u16::MAX } else { (1u16 << (n - k)) - 1 };
+    while k < n16 {
         let mut xv = [_mm512_setzero_ps(); MR];
         for i in 0..MR {
-            // SAFETY: the mask limits the load to row i's indices below n (caller's rows).
-            xv[i] = unsafe { _mm512_maskz_loadu_ps(mask, xs.add(i * n + k)) };
+            // SAFETY: k + 16 <= n, inside row i (caller's rows).
+            xv[i] = unsafe { _mm512_loadu_ps(xs.add(i * n + k)) };
         }
         for jj in 0..NR {
             // SAFETY: as above, row jj of the block of w.
-            let wv = unsafe { _mm512_maskz_loadu_ps(mask, ws.add(jj * n + k)) };
+            let wv = unsafe { _mm512_loadu_ps(ws.add(jj * n + k)) };
             for i in 0..MR {
                 acc[i][jj] = _mm512_fmadd_ps(xv[i], wv, acc[i][jj]);
             }
         }
         k += LANES;
+    }
+    if k < n {
+        // The last n - k (< 16) inputs: masked loads read only those and give 0 elsewhere.
+        let mask: u16 = (1u16 << (n - k)) - 1;
+        let mut xv = [_mm512_setzero_ps(); MR];
+        for i in 0..MR {
+            // SAFETY: the mask limits the load to row i's indices below n.
+            xv[i] = unsafe { _mm512_maskz_loadu_ps(mask, xs.add(i * n + k)) };
+        }
+        for jj in 0..NR {
+            // SAFETY: as above.
+            let wv = unsafe { _mm512_maskz_loadu_ps(mask, ws.add(jj * n + k)) };
+            for i in 0..MR {
+                acc[i][jj] = _mm512_fmadd_ps(xv[i], wv, acc[i][jj]);
+            }
+        }
     }
     for i in 0..MR {
         for jj in 0..NR {
