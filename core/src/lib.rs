@@ -80,7 +80,7 @@ pub use init::Init;
 pub use kernels::{Backend, Kernels, Native};
 pub use loss::Loss;
 pub use network::{argmax, Pass};
-pub use optim::{clip_global_norm, global_norm, Optimizer, Rule};
+pub use optim::{clip_global_norm, global_norm, Optimizer, Rule, Update};
 pub use perceptron::Perceptron;
 pub use rng::Rng;
 pub use topology::{inference_len, params_len, workspace_len, Layer, ParamRange, Topology, MAX_LAYERS};

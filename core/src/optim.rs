@@ -132,7 +132,56 @@ impl Optimizer {
         let n = params.len();
         check_len(Buffer::Grads, n, grads.len())?;
         check_len(Buffer::State, self.rule.state_len(n), state.len())?;
+        let update = self.begin();
+        let (s0, s1) = update.state_parts(state, n);
+        update.apply(params, grads, s0, s1)
+    }
+
+    /// Counts one step and returns its elementwise [`Update`], for callers that apply it to
+    /// parts of the arena (on several threads): the bits are those of [`Optimizer::step`].
+    pub fn begin(&mut self) -> Update {
         self.steps += 1;
+        let (mut c1, mut c2) = (1.0, 1.0);
+        if let Rule::Adam { beta1, beta2, .. } = self.rule {
+            let t = self.steps.min(i32::MAX as u64) as i32;
+            c1 = 1.0 / (1.0 - libm::powf(beta1, t as f32));
+            c2 = 1.0 / (1.0 - libm::powf(beta2, t as f32));
+        }
+        Update { rule: self.rule, c1, c2 }
+    }
+}
+
+/// One optimizer step, elementwise: any part of the arena can be updated on its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Update {
+    rule: Rule,
+    c1: f32,
+    c2: f32,
+}
+
+impl Update {
+    /// The two per-parameter state arrays inside `state` (length [`Rule::state_len`] of
+    /// `n`): momentum's velocity, Adam's first and second moments; empty where unused.
+    pub fn state_parts<'s>(&self, state: &'s mut [f32], n: usize) -> (&'s mut [f32], &'s mut [f32]) {
+        match self.rule {
+            Rule::Sgd { .. } => (&mut [], &mut []),
+            Rule::Momentum { .. } => (state, &mut []),
+            Rule::Adam { .. } => state.split_at_mut(n.min(state.len())),
+        }
+    }
+
+    /// Updates `params` from `grads`; `s0`, `s1` are the same part of the state arrays
+    /// ([`Update::state_parts`]), empty when the rule keeps none.
+    pub fn apply(&self, params: &mut [f32], grads: &[f32], s0: &mut [f32], s1: &mut [f32]) -> Result<(), Error> {
+        let n = params.len();
+        check_len(Buffer::Grads, n, grads.len())?;
+        let (want0, want1) = match self.rule {
+            Rule::Sgd { .. } => (0, 0),
+            Rule::Momentum { .. } => (n, 0),
+            Rule::Adam { .. } => (n, n),
+        };
+        check_len(Buffer::State, want0, s0.len())?;
+        check_len(Buffer::State, want1, s1.len())?;
         match self.rule {
             Rule::Sgd { lr } => {
                 for (w, &g) in params.iter_mut().zip(grads) {
@@ -140,17 +189,14 @@ impl Optimizer {
                 }
             }
             Rule::Momentum { lr, mu, nesterov } => {
-                for ((w, &g), v) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
+                for ((w, &g), v) in params.iter_mut().zip(grads).zip(s0.iter_mut()) {
                     *v = mu * *v + g;
                     *w -= lr * if nesterov { g + mu * *v } else { *v };
                 }
             }
             Rule::Adam { lr, beta1, beta2, eps } => {
-                let t = self.steps.min(i32::MAX as u64) as i32;
-                let c1 = 1.0 / (1.0 - libm::powf(beta1, t as f32));
-                let c2 = 1.0 / (1.0 - libm::powf(beta2, t as f32));
-                let (m, v) = state.split_at_mut(n);
-                for (((w, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let (c1, c2) = (self.c1, self.c2);
+                for (((w, &g), m), v) in params.iter_mut().zip(grads).zip(s0.iter_mut()).zip(s1.iter_mut()) {
                     *m = beta1 * *m + (1.0 - beta1) * g;
                     *v = beta2 * *v + (1.0 - beta2) * g * g;
                     *w -= lr * (*m * c1) / (libm::sqrtf(*v * c2) + eps);

@@ -220,3 +220,37 @@ fn health_reports_dead_relus_saturation_and_norms() {
     let h = topo.health(&pass, &work, &grads).unwrap();
     assert_eq!(h.layers()[2].saturated_fraction, 1.0);
 }
+
+/// An optimizer step applied in parts (as the trainer does on several threads) gives the
+/// bits of the whole step, for every rule.
+#[test]
+fn update_in_parts_equals_the_whole_step() {
+    let rules = [
+        Rule::Sgd { lr: 0.1 },
+        Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: false },
+        Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: true },
+        Rule::adam(0.01),
+    ];
+    let mut rng = Rng::new(5);
+    let n = 1001;
+    for rule in rules {
+        let p0: Vec<f32> = (0..n).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+        let mut whole = (p0.clone(), vec![0.0f32; rule.state_len(n)], Optimizer::new(rule).unwrap());
+        let mut parts = (p0, vec![0.0f32; rule.state_len(n)], Optimizer::new(rule).unwrap());
+        for _ in 0..5 {
+            let g: Vec<f32> = (0..n).map(|_| rng.uniform_in(-1.0, 1.0)).collect();
+            whole.2.step(&mut whole.0, &g, &mut whole.1).unwrap();
+            let update = parts.2.begin();
+            let (s0, s1) = update.state_parts(&mut parts.1, n);
+            for (start, end) in [(0, 300), (300, 301), (301, n)] {
+                let r0 = if s0.is_empty() { 0..0 } else { start..end };
+                let r1 = if s1.is_empty() { 0..0 } else { start..end };
+                update.apply(&mut parts.0[start..end], &g[start..end], &mut s0[r0], &mut s1[r1]).unwrap();
+            }
+        }
+        assert_eq!(whole.2.steps(), parts.2.steps());
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&whole.0), bits(&parts.0), "{rule:?}");
+        assert_eq!(bits(&whole.1), bits(&parts.1), "{rule:?}");
+    }
+}

@@ -19,6 +19,8 @@ use rayon::prelude::*;
 const MIN_PARALLEL_FLOPS: usize = 2_000_000;
 /// Parameters per chunk when reducing shard gradients in parallel.
 const REDUCE_CHUNK: usize = 1 << 14;
+/// Parameters reduced and updated at a time inside a chunk (a stack buffer of gradients).
+const UPDATE_BLOCK: usize = 1024;
 
 /// One shard's arena: gathered inputs and targets, workspace, gradient.
 struct Shard {
@@ -189,6 +191,56 @@ impl Trainer {
         // g = sum_s (n_s / B) g_s, per parameter in shard order.
         let inv_b = 1.0 / b as f32;
         let loss = shards.iter().fold(0.0f32, |acc, s| acc + s.loss * (s.n as f32 * inv_b));
+        if self.l1 == 0.0 && self.l2 == 0.0 && self.clip_norm.is_none() {
+            // Nothing needs the whole gradient at once: reduce and update chunk by chunk, on
+            // all threads, each chunk's parameters staying with the thread that reduced them.
+            // Per element the operations are those of the sequential path below.
+            let update = self.opt.begin();
+            let n = self.params.len();
+            let (s0, s1) = update.state_parts(&mut self.state, n);
+            let shards = &self.shards[..used];
+            let chunk = |c: usize, p: &mut [f32], s0: &mut [f32], s1: &mut [f32]| {
+                let mut g = [0.0f32; UPDATE_BLOCK];
+                let mut start = 0;
+                while start < p.len() {
+                    let end = (start + UPDATE_BLOCK).min(p.len());
+                    let at = c * REDUCE_CHUNK + start;
+                    let g = &mut g[..end - start];
+                    if let [only] = shards {
+                        g.copy_from_slice(&only.grads[at..at + g.len()]);
+                    } else {
+                        let w0 = shards[0].n as f32 * inv_b;
+                        g.iter_mut().zip(&shards[0].grads[at..]).for_each(|(g, &v)| *g = v * w0);
+                        for s in &shards[1..] {
+                            let w = s.n as f32 * inv_b;
+                            g.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
+                        }
+                    }
+                    let part = |s: &mut [f32]| if s.is_empty() { 0..0 } else { start..end };
+                    let (r0, r1) = (part(s0), part(s1));
+                    let _ = update.apply(&mut p[start..end], g, &mut s0[r0], &mut s1[r1]);
+                    start = end;
+                }
+            };
+            let params = &mut self.params;
+            self.pool.install(|| match (s0.is_empty(), s1.is_empty()) {
+                (true, _) => {
+                    params.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(|(c, p)| chunk(c, p, &mut [], &mut []))
+                }
+                (false, true) => params
+                    .par_chunks_mut(REDUCE_CHUNK)
+                    .zip(s0.par_chunks_mut(REDUCE_CHUNK))
+                    .enumerate()
+                    .for_each(|(c, (p, a))| chunk(c, p, a, &mut [])),
+                (false, false) => params
+                    .par_chunks_mut(REDUCE_CHUNK)
+                    .zip(s0.par_chunks_mut(REDUCE_CHUNK))
+                    .zip(s1.par_chunks_mut(REDUCE_CHUNK))
+                    .enumerate()
+                    .for_each(|(c, ((p, a), v))| chunk(c, p, a, v)),
+            });
+            return Ok(loss);
+        }
         let grads: &mut [f32] = if used == 1 {
             &mut self.shards[0].grads
         } else {

@@ -18,6 +18,18 @@ fn mnist_shaped(n: usize) -> Dataset {
 }
 
 fn epoch(data: &Dataset, threads: usize, dropout: f32, mode: Mode, shard: usize) -> (Vec<f32>, Vec<f32>) {
+    epoch_with(data, threads, dropout, mode, shard, 1e-4, None)
+}
+
+fn epoch_with(
+    data: &Dataset,
+    threads: usize,
+    dropout: f32,
+    mode: Mode,
+    shard: usize,
+    l2: f32,
+    clip: Option<f32>,
+) -> (Vec<f32>, Vec<f32>) {
     let topo = Topology::dense(&[784, 128, 10], Activation::Relu, Activation::Softmax, Loss::CrossEntropy).unwrap();
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1)).unwrap();
@@ -25,7 +37,8 @@ fn epoch(data: &Dataset, threads: usize, dropout: f32, mode: Mode, shard: usize)
     let mut tr = Trainer::new(topo, p, opt, 64, shard, threads, 7).unwrap();
     tr.set_gemm_mode(mode);
     tr.dropout = dropout;
-    tr.l2 = 1e-4;
+    tr.l2 = l2;
+    tr.clip_norm = clip;
     let mut order: Vec<usize> = (0..data.len()).collect();
     Rng::new(3).shuffle(&mut order);
     let losses = order.chunks(64).enumerate().map(|(s, b)| tr.step(data, b, 1, s as u64).unwrap()).collect();
@@ -47,6 +60,22 @@ fn weights_after_an_epoch_are_bit_identical_for_1_2_and_3_threads() {
             assert!(same, "weights differ between 1 and {threads} threads (dropout {dropout}, shard {shard})");
         }
         assert!(l1.last().unwrap() < &l1[0] || dropout > 0.0, "training moved the loss: {l1:?}");
+    }
+}
+
+/// Without penalty or clipping, shard gradients are reduced and applied chunk by chunk on
+/// all threads: the same bits as the whole-gradient path (forced here by a clipping bound
+/// too large to act) and the same for any thread count.
+#[test]
+fn chunked_update_is_bit_identical_to_the_whole_gradient_path() {
+    let data = mnist_shaped(500);
+    for shard in [16, 64] {
+        let (whole, lw) = epoch_with(&data, 1, 0.0, Mode::Auto, shard, 0.0, Some(f32::MAX));
+        for threads in [1, 2, 3] {
+            let (p, l) = epoch_with(&data, threads, 0.0, Mode::Auto, shard, 0.0, None);
+            assert_eq!(lw, l, "losses, shard {shard}, {threads} threads");
+            assert!(whole.iter().zip(&p).all(|(a, b)| a.to_bits() == b.to_bits()), "shard {shard}, {threads} threads");
+        }
     }
 }
 
