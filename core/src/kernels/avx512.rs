@@ -182,9 +182,9 @@ unsafe fn tile<const R: usize, const CV: usize>(
 /// Samples per call from which the forward packs `W^T` and runs the panel tiles: packing
 /// moves every weight once per call, which pays off once enough samples reuse it.
 pub(super) const PACK_MIN_BATCH: usize = 24;
-/// Inputs per packed pass: a 256 x 32 block of `W^T` (32 KB) stays in L1/L2 while every
+/// Inputs per packed pass: a 128 x 32 block of `W^T` (16 KB) stays in L1 while every
 /// sample's 8-row tile runs over it.
-const KC: usize = 256;
+const KC: usize = 128;
 
 /// Forward product `y[s][j] = sum_k x[s][k] W[j][k]` for the outputs `0..outputs - outputs % 16`
 /// as panel tiles over a packed `W^T` (each output one fused chain over `k` in order);
