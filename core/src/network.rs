@@ -113,6 +113,37 @@ impl Topology {
         work: &mut [f32],
         grads: &mut [f32],
     ) -> Result<(), Error> {
+        self.backward_impl(k, pass, params, x, t, work, grads, true)
+    }
+
+    /// [`Topology::backward`] that overwrites `grads` instead of adding to them: the same
+    /// bits as zeroing `grads` first, without that pass over memory.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_into<K: Kernels + ?Sized>(
+        &self,
+        k: &K,
+        pass: &Pass,
+        params: &[f32],
+        x: &[f32],
+        t: &[f32],
+        work: &mut [f32],
+        grads: &mut [f32],
+    ) -> Result<(), Error> {
+        self.backward_impl(k, pass, params, x, t, work, grads, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_impl<K: Kernels + ?Sized>(
+        &self,
+        k: &K,
+        pass: &Pass,
+        params: &[f32],
+        x: &[f32],
+        t: &[f32],
+        work: &mut [f32],
+        grads: &mut [f32],
+        accumulate: bool,
+    ) -> Result<(), Error> {
         let batch = pass.batch;
         self.check_batch(params, x, batch)?;
         check_len(Buffer::Grads, self.params_len(), grads.len())?;
@@ -140,7 +171,12 @@ impl Topology {
             let r = self.param_range(l).ok_or(Error::EmptyTopology)?;
             let g = part_mut(Buffer::Grads, grads, r.w, r.end - r.w)?;
             let (g_w, g_b) = g.split_at_mut_checked(r.b - r.w).ok_or(Error::TooLarge)?;
-            k.weight_grad(dims, delta, input, g_w)?;
+            if accumulate {
+                k.weight_grad(dims, delta, input, g_w)?;
+            } else {
+                k.weight_grad_set(dims, delta, input, g_w)?;
+                g_b.fill(0.0);
+            }
             k.bias_grad(dims, delta, g_b)?;
             let Some(&(_, below_layer)) = layers.peek() else { break };
             let d_x = part_mut(Buffer::Workspace, below, 0, n_in)?;

@@ -158,6 +158,45 @@ fn sgemm(
     }
 }
 
+impl Gemm {
+    /// `d_w (+)= delta^T x`: adds with `accumulate`, else overwrites.
+    fn weight_grad_any(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32], accumulate: bool) {
+        if !d.fits(x.len(), d_w.len(), delta.len()) {
+            return;
+        }
+        let (i, o) = (d.inputs, d.outputs);
+        if !self.use_gemm(d) {
+            let per = o.div_ceil(self.parts(d, o)).max(1);
+            if per < o && i > 0 && NATIVE_IS_SIMD {
+                // Blocks of neurons (rows of d_w), each the same operations as in the whole.
+                d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
+                    let _ = Simd.weight_grad_rows(d, delta, x, gw, c * per, accumulate);
+                });
+            } else if accumulate {
+                Native::default().weight_grad_impl(d, delta, x, d_w);
+            } else {
+                Native::default().weight_grad_set_impl(d, delta, x, d_w);
+            }
+            return;
+        }
+        // d_w rows (neurons j) in blocks: d_w[j0..j1] += delta[:, j0..j1]^T x. Overwriting
+        // zeroes first: beta = 0 could give -0.0 where zeroing gives +0.0.
+        if !accumulate {
+            d_w.fill(0.0);
+        }
+        let beta = 1.0;
+        let per = o.div_ceil(self.parts(d, o)).max(1);
+        if per < o && i > 0 {
+            d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
+                let j0 = c * per;
+                sgemm(gw.len() / i, d.batch, i, &delta[j0..], 1, o as isize, x, i as isize, 1, beta, gw);
+            });
+        } else {
+            sgemm(o, d.batch, i, delta, 1, o as isize, x, i as isize, 1, beta, d_w);
+        }
+    }
+}
+
 impl Kernels for Gemm {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
@@ -191,32 +230,11 @@ impl Kernels for Gemm {
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
-        if !d.fits(x.len(), d_w.len(), delta.len()) {
-            return;
-        }
-        let (i, o) = (d.inputs, d.outputs);
-        if !self.use_gemm(d) {
-            let per = o.div_ceil(self.parts(d, o)).max(1);
-            if per < o && i > 0 && NATIVE_IS_SIMD {
-                // Blocks of neurons (rows of d_w), each the same operations as in the whole.
-                d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
-                    let _ = Simd.weight_grad_rows(d, delta, x, gw, c * per);
-                });
-            } else {
-                Native::default().weight_grad_impl(d, delta, x, d_w);
-            }
-            return;
-        }
-        // d_w rows (neurons j) in blocks: d_w[j0..j1] += delta[:, j0..j1]^T x.
-        let per = o.div_ceil(self.parts(d, o)).max(1);
-        if per < o && i > 0 {
-            d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
-                let j0 = c * per;
-                sgemm(gw.len() / i, d.batch, i, &delta[j0..], 1, o as isize, x, i as isize, 1, 1.0, gw);
-            });
-        } else {
-            sgemm(o, d.batch, i, delta, 1, o as isize, x, i as isize, 1, 1.0, d_w);
-        }
+        self.weight_grad_any(d, delta, x, d_w, true);
+    }
+
+    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        self.weight_grad_any(d, delta, x, d_w, false);
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {

@@ -158,12 +158,20 @@ impl Trainer {
             let part = &idx[s * size..((s + 1) * size).min(b)];
             shard.n = part.len();
             let (fi, fo) = (topo.inputs(), topo.outputs());
+            let n = part.len();
+            // Consecutive samples are read in place; others are gathered into the shard.
+            let consecutive = part.windows(2).all(|w| w[1] == w[0] + 1);
             for (r, &i) in part.iter().enumerate() {
-                shard.x[r * fi..(r + 1) * fi].copy_from_slice(data.row(i));
+                if !consecutive {
+                    shard.x[r * fi..(r + 1) * fi].copy_from_slice(data.row(i));
+                }
                 data.target_row(i, &mut shard.t[r * fo..(r + 1) * fo]);
             }
-            let n = part.len();
-            let (x, t) = (&shard.x[..n * fi], &shard.t[..n * fo]);
+            let x = match part.first() {
+                Some(&first) if consecutive => &data.x[first * fi..(first + n) * fi],
+                _ => &shard.x[..n * fi],
+            };
+            let t = &shard.t[..n * fo];
             let work = &mut shard.work[..topo.workspace_len(n).map_err(Error::core("workspace"))?];
             let stream = (epoch << 40) ^ (step << 12) ^ s as u64;
             let mut drop = if dropout > 0.0 {
@@ -173,8 +181,9 @@ impl Trainer {
             };
             let pass = topo.forward(kernels, params, x, n, work, drop.as_mut()).map_err(Error::core("forward"))?;
             shard.loss = topo.loss_of(&pass, work, t).map_err(Error::core("loss"))?;
-            shard.grads.fill(0.0);
-            topo.backward(kernels, &pass, params, x, t, work, &mut shard.grads).map_err(Error::core("backward"))?;
+            // Overwrites the shard's gradient arena (no zeroing pass needed).
+            topo.backward_into(kernels, &pass, params, x, t, work, &mut shard.grads)
+                .map_err(Error::core("backward"))?;
             Ok(())
         };
         let shards = &mut self.shards[..used];

@@ -140,6 +140,25 @@ pub trait Kernels {
         Ok(())
     }
 
+    /// `d_w = delta^T x` (overwrites), assuming checked lengths. Provided as zeroing then
+    /// [`Kernels::weight_grad_impl`]; kernels that can start their sums from zero override
+    /// it with the same bits.
+    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        d_w.fill(0.0);
+        self.weight_grad_impl(d, delta, x, d_w);
+    }
+
+    /// Weight gradient written fresh: `d_w = delta^T x` (the same bits as zeroing `d_w`
+    /// and calling [`Kernels::weight_grad`], without the pass over memory).
+    fn weight_grad_set(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) -> Result<(), Error> {
+        let (xs, ws, ys) = d.lens()?;
+        check_len(Buffer::Delta, ys, delta.len())?;
+        check_len(Buffer::Input, xs, x.len())?;
+        check_len(Buffer::Grads, ws, d_w.len())?;
+        self.weight_grad_set_impl(d, delta, x, d_w);
+        Ok(())
+    }
+
     /// Bias gradient: `d_b += sum_s delta[s]`, summed in sample order.
     fn bias_grad(&self, d: Dims, delta: &[f32], d_b: &mut [f32]) -> Result<(), Error> {
         let (_, _, ys) = d.lens()?;

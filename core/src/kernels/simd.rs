@@ -369,10 +369,11 @@ impl Simd {
         }
     }
 
-    /// Rows `j0 .. j0 + rows` of `d_w += delta^T x`, where `d_w_rows` holds those rows
-    /// (`rows x inputs`) and `delta` (batch x outputs) and `x` (batch x inputs) are whole:
-    /// the same bits as [`Kernels::weight_grad`] gives for those rows, so a caller can
-    /// split the product across threads by rows.
+    /// Rows `j0 .. j0 + rows` of `d_w += delta^T x` (or `=` without `accumulate`), where
+    /// `d_w_rows` holds those rows (`rows x inputs`) and `delta` (batch x outputs) and `x`
+    /// (batch x inputs) are whole: the same bits as [`Kernels::weight_grad`] (or
+    /// [`Kernels::weight_grad_set`]) gives for those rows, so a caller can split the product
+    /// across threads by rows.
     pub fn weight_grad_rows(
         &self,
         d: Dims,
@@ -380,6 +381,7 @@ impl Simd {
         x: &[f32],
         d_w_rows: &mut [f32],
         j0: usize,
+        accumulate: bool,
     ) -> Result<(), Error> {
         let (xs, _, ys) = d.lens()?;
         check_len(Buffer::Delta, ys, delta.len())?;
@@ -396,10 +398,16 @@ impl Simd {
         if rows == 0 || d.inputs == 0 {
             return Ok(());
         }
+        if d.batch == 0 {
+            if !accumulate {
+                d_w_rows.fill(0.0);
+            }
+            return Ok(());
+        }
         let a = delta.get(j0..).ok_or(Error::TooLarge)?;
         // SAFETY: C = d_w_rows (rows x inputs); A(r, s) = a[r + s * outputs] is inside `a`
         // for r < rows <= outputs - j0, s < batch; B = x (batch x inputs): lengths checked above.
-        unsafe { panel(d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, true) };
+        unsafe { panel(d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, accumulate) };
         Ok(())
     }
 }
@@ -443,6 +451,14 @@ impl Kernels for Simd {
         // C = d_w (outputs x inputs), A(j, s) = delta[s * outputs + j], B = x (batch x inputs).
         // SAFETY: lengths were checked by `Kernels::weight_grad`.
         unsafe { panel(d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, true) }
+    }
+
+    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        if !d.fits(x.len(), d_w.len(), delta.len()) {
+            return;
+        }
+        // SAFETY: lengths checked by the guard above; the sums start from zero.
+        unsafe { panel(d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, false) }
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
