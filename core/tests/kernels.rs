@@ -266,3 +266,21 @@ fn simd_panel_bits_do_not_depend_on_vector_width() {
         assert_eq!(bits(&with.d_x), bits(&without.d_x), "input_grad {d:?}");
     }
 }
+
+/// `weight_grad_set` (overwrite) gives the bits of zeroing and then `weight_grad`, for every
+/// kernel set and with or without the AVX-512 tiles; no write outside `d_w`.
+#[test]
+fn weight_grad_set_equals_zeroing_then_accumulating() {
+    let mut rng = Rng::new(77);
+    for d in all_dims() {
+        let c = case(&mut rng, d, false);
+        for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+            let mut acc = Guarded::new(d.outputs * d.inputs, 0.0);
+            k.weight_grad(d, &c.delta, &c.x, acc.inner_mut()).unwrap();
+            let mut set = Guarded::new(d.outputs * d.inputs, f32::NAN);
+            k.weight_grad_set(d, &c.delta, &c.x, set.inner_mut()).unwrap();
+            set.check_guards("weight_grad_set");
+            assert_eq!(bits(acc.inner()), bits(set.inner()), "{d:?}");
+        }
+    }
+}
