@@ -181,7 +181,7 @@ unsafe fn tile<const R: usize, const CV: usize>(
 
 /// Samples per call from which the forward packs `W^T` and runs the panel tiles: packing
 /// moves every weight once per call, which pays off once enough samples reuse it.
-pub(super) const PACK_MIN_BATCH: usize = 24;
+pub(super) const PACK_MIN_BATCH: usize = 48;
 /// Inputs per packed pass: a 128 x 32 block of `W^T` (16 KB) stays in L1 while every
 /// sample's 8-row tile runs over it.
 const KC: usize = 128;
