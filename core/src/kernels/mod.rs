@@ -19,9 +19,13 @@
 //!   operations in the same order* as [`Reference`], so its results are bit-identical on every
 //!   IEEE-754 target; this is the path a Cortex-M runs, and the path a host runs to reproduce
 //!   firmware outputs exactly.
-//! - [`Simd`]: `wide::f32x8` with fused multiply-add; reorders and fuses sums, so it agrees
+//! - [`Simd`]: `wide::f32x8` with fused multiply-add, and 16-lane AVX-512 tiles chosen at
+//!   run time where the CPU has them (`avx512.rs`); reorders and fuses sums, so it agrees
 //!   with [`Reference`] within a bound proportional to `sum |x_k w_k|`, and exactly on
-//!   integer-valued data.
+//!   integer-valued data. Its weight and input gradients give the same bits with and
+//!   without AVX-512.
+//! - On hard-float ARM, [`Portable`]'s forward dot products run as a `vldmia` + `vmla.f32`
+//!   block (`arm.rs`) with the same bits.
 //!
 //! [`Native`] is the build's choice (the only place that chooses); [`Backend`] selects at run
 //! time, for tests and hosts that force a path.
