@@ -218,12 +218,7 @@ impl Trainer {
                     if let [only] = shards {
                         g.copy_from_slice(&only.grads[at..at + g.len()]);
                     } else {
-                        let w0 = shards[0].n as f32 * inv_b;
-                        g.iter_mut().zip(&shards[0].grads[at..]).for_each(|(g, &v)| *g = v * w0);
-                        for s in &shards[1..] {
-                            let w = s.n as f32 * inv_b;
-                            g.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
-                        }
+                        sum_shards(shards, at, inv_b, g);
                     }
                     let part = |s: &mut [f32]| if s.is_empty() { 0..0 } else { start..end };
                     let (r0, r1) = (part(s0), part(s1));
@@ -254,16 +249,7 @@ impl Trainer {
             &mut self.shards[0].grads
         } else {
             let shards = &self.shards[..used];
-            let reduce = |(c, out): (usize, &mut [f32])| {
-                let off = c * REDUCE_CHUNK;
-                out.copy_from_slice(&shards[0].grads[off..off + out.len()]);
-                let w0 = shards[0].n as f32 * inv_b;
-                out.iter_mut().for_each(|g| *g *= w0);
-                for s in &shards[1..] {
-                    let w = s.n as f32 * inv_b;
-                    out.iter_mut().zip(&s.grads[off..]).for_each(|(g, &v)| *g += w * v);
-                }
-            };
+            let reduce = |(c, out): (usize, &mut [f32])| sum_shards(shards, c * REDUCE_CHUNK, inv_b, out);
             if self.grads.len() >= 4 * REDUCE_CHUNK && threads > 1 {
                 self.pool.install(|| self.grads.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce));
             } else {
@@ -310,6 +296,18 @@ impl Trainer {
     /// Outputs for every sample of `data` (row-major, `outputs` wide), in chunks.
     pub fn predict(&self, data: &Dataset) -> Result<Vec<f32>> {
         self.pool.install(|| predict(&self.topo, &self.params, &self.kernels, data))
+    }
+}
+
+/// `out[i] = sum_s (n_s / B) g_s[at + i]`, in shard order (the first term a product, then
+/// sums): the one definition of the combined gradient.
+fn sum_shards(shards: &[Shard], at: usize, inv_b: f32, out: &mut [f32]) {
+    let Some((first, rest)) = shards.split_first() else { return };
+    let w0 = first.n as f32 * inv_b;
+    out.iter_mut().zip(&first.grads[at..]).for_each(|(g, &v)| *g = v * w0);
+    for s in rest {
+        let w = s.n as f32 * inv_b;
+        out.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
     }
 }
 

@@ -64,6 +64,15 @@ impl Dims {
         Ok((xs, ws, ys))
     }
 
+    /// The length checks of a weight gradient: `delta` (batch x outputs), `x` (batch x
+    /// inputs), `d_w` (outputs x inputs).
+    fn check_weight_grad(self, delta: &[f32], x: &[f32], d_w: &[f32]) -> Result<(), Error> {
+        let (xs, ws, ys) = self.lens()?;
+        check_len(Buffer::Delta, ys, delta.len())?;
+        check_len(Buffer::Input, xs, x.len())?;
+        check_len(Buffer::Grads, ws, d_w.len())
+    }
+
     /// Whether slices of lengths `xs` (batch x inputs), `ws` (outputs x inputs) and `ys`
     /// (batch x outputs) are the ones these dims describe. Every `*_impl` starts with this
     /// guard and does nothing on a mismatch, so calling one directly with wrong lengths can
@@ -136,10 +145,7 @@ pub trait Kernels {
     /// Outer-product weight gradient: `d_w += delta^T x`, i.e.
     /// `d_w[j][k] += sum_s delta[s][j] x[s][k]`.
     fn weight_grad(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) -> Result<(), Error> {
-        let (xs, ws, ys) = d.lens()?;
-        check_len(Buffer::Delta, ys, delta.len())?;
-        check_len(Buffer::Input, xs, x.len())?;
-        check_len(Buffer::Grads, ws, d_w.len())?;
+        d.check_weight_grad(delta, x, d_w)?;
         self.weight_grad_impl(d, delta, x, d_w);
         Ok(())
     }
@@ -155,10 +161,7 @@ pub trait Kernels {
     /// Weight gradient written fresh: `d_w = delta^T x` (the same bits as zeroing `d_w`
     /// and calling [`Kernels::weight_grad`], without the pass over memory).
     fn weight_grad_set(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) -> Result<(), Error> {
-        let (xs, ws, ys) = d.lens()?;
-        check_len(Buffer::Delta, ys, delta.len())?;
-        check_len(Buffer::Input, xs, x.len())?;
-        check_len(Buffer::Grads, ws, d_w.len())?;
+        d.check_weight_grad(delta, x, d_w)?;
         self.weight_grad_set_impl(d, delta, x, d_w);
         Ok(())
     }

@@ -329,15 +329,10 @@ static AVX512_ALLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::Atom
 /// are summed in 16 lanes instead of 8 (last-place differences).
 pub fn set_avx512(allowed: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
-    {
-        AVX512_ALLOWED.store(allowed, core::sync::atomic::Ordering::Relaxed);
-        use_avx512()
-    }
+    AVX512_ALLOWED.store(allowed, core::sync::atomic::Ordering::Relaxed);
     #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = allowed;
-        false
-    }
+    let _ = allowed;
+    avx512_active()
 }
 
 /// Whether the AVX-512 tiles run (CPU support and not turned off by [`set_avx512`]).
