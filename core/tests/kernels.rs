@@ -128,10 +128,13 @@ fn all_dims() -> Vec<Dims> {
         Dims { batch: 13, inputs: 64, outputs: 32 },
         Dims { batch: 9, inputs: 48, outputs: 17 },
         Dims { batch: 17, inputs: 40, outputs: 9 },
-        // Large enough batches for the packed forward: passes of 256 inputs plus a rest,
-        // 32- and 16-wide output strips plus outputs left to the dot-product tiles.
+        // The AVX-512 chained forward (16+ samples and outputs): sample blocks of 32 with
+        // rests of 18 and 1 (two vectors, one vector), 12-, 8- and fewer-row tiles, input
+        // blocks 150 + 150 and 200 x 3, outputs past one 128-wide scratch block.
         Dims { batch: 50, inputs: 300, outputs: 53 },
         Dims { batch: 67, inputs: 17, outputs: 16 },
+        Dims { batch: 33, inputs: 600, outputs: 140 },
+        Dims { batch: 16, inputs: 5, outputs: 29 },
     ]);
     v
 }
@@ -283,4 +286,30 @@ fn weight_grad_set_equals_zeroing_then_accumulating() {
             assert_eq!(bits(acc.inner()), bits(set.inner()), "{d:?}");
         }
     }
+}
+
+/// Where the AVX-512 forward runs (16+ samples and outputs), each output is one fused
+/// multiply-add chain over the inputs in order, then the bias: exactly `f32::mul_add` in a
+/// loop, for every block and tile shape in `all_dims`.
+#[test]
+fn avx512_forward_is_an_ordered_fma_chain() {
+    if !set_avx512(true) {
+        println!("AVX-512 not available on this CPU: nothing to compare");
+        return;
+    }
+    let mut rng = Rng::new(16);
+    let mut checked = 0;
+    for d in all_dims().into_iter().filter(|d| d.batch >= 16 && d.outputs >= 16) {
+        let c = case(&mut rng, d, false);
+        let got = run(&Simd, &c, Activation::Identity).y;
+        let (n, m) = (d.inputs, d.outputs);
+        for s in 0..d.batch {
+            for j in 0..m {
+                let chain = (0..n).fold(0.0f32, |acc, k| c.x[s * n + k].mul_add(c.w[j * n + k], acc));
+                assert_eq!(got[s * m + j].to_bits(), (chain + c.b[j]).to_bits(), "{d:?} sample {s} output {j}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} shapes reached the chained forward");
 }

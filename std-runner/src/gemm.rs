@@ -205,7 +205,7 @@ impl Kernels for Gemm {
         let (i, o) = (d.inputs, d.outputs);
         if !self.use_gemm(d) {
             let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
-            if per < d.batch && o > 0 && i > 0 && Simd::forward_splits_exactly(d.batch, per) {
+            if per < d.batch && o > 0 && i > 0 && Simd::forward_splits_exactly(d.batch, o, per) {
                 // Blocks of samples, each the same operations as in the whole product.
                 y.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).for_each(|(yc, xc)| {
                     let dc = Dims { batch: yc.len() / o, ..d };

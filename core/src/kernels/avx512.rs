@@ -84,27 +84,12 @@ pub(super) unsafe fn pass(
     macro_rules! rows_loop {
         ($cv:literal) => {{
             let mut r0 = 0;
-            while r0 + RB <= rows {
-                // SAFETY: tile in bounds: r0 + RB <= rows, k0 + 16 * CV <= n.
-                unsafe {
-                    tile::<RB, $cv>(
-                        cp.add(r0 * n + k0),
-                        n,
-                        ap.add(r0 * a_rs),
-                        a_rs,
-                        a_ms,
-                        bp.add(k0),
-                        n,
-                        m_len,
-                        accumulate,
-                    )
-                };
-                r0 += RB;
-            }
             while r0 < rows {
-                // SAFETY: as above for a single row.
+                let r = tile_height::<$cv>(rows - r0);
+                // SAFETY: tile in bounds: r0 + r <= rows, k0 + 16 * CV <= n.
                 unsafe {
-                    tile::<1, $cv>(
+                    tile_any::<$cv>(
+                        r,
                         cp.add(r0 * n + k0),
                         n,
                         ap.add(r0 * a_rs),
@@ -116,7 +101,7 @@ pub(super) unsafe fn pass(
                         accumulate,
                     )
                 };
-                r0 += 1;
+                r0 += r;
             }
         }};
     }
@@ -131,12 +116,57 @@ pub(super) unsafe fn pass(
     k0
 }
 
+/// Rows of the next tile when `left` rows remain: 12 (two-vector tiles), else up to 8.
+fn tile_height<const CV: usize>(left: usize) -> usize {
+    if CV == 2 && left >= 12 {
+        12
+    } else {
+        RB.min(left)
+    }
+}
+
+/// One `r x (16 * CV)` tile (`r` from [`tile_height`]): the assembly tiles for 12 and 8 rows
+/// of two vectors, [`tile`] otherwise. Arguments as for [`tile`].
+///
+/// # Safety
+/// As for [`tile`] with `r` rows.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_any<const CV: usize>(
+    r: usize,
+    c: *mut f32,
+    c_rs: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_ms: usize,
+    b: *const f32,
+    b_rs: usize,
+    m_len: usize,
+    accumulate: bool,
+) {
+    macro_rules! go {
+        ($($r:literal)*) => {
+            match r {
+                // SAFETY: the caller's bounds.
+                12 if CV == 2 => unsafe { tile12x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, accumulate) },
+                // SAFETY: the caller's bounds.
+                8 if CV == 2 => unsafe { tile8x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, accumulate) },
+                // SAFETY: the caller's bounds.
+                $($r => unsafe { tile::<$r, CV>(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, accumulate) },)*
+                _ => {}
+            }
+        };
+    }
+    go!(8 7 6 5 4 3 2 1);
+}
+
 /// One `R x (16 * CV)` tile of `C` at `c` (row stride `c_rs`): `C = (C if accumulate else 0)
 /// + sum_m A(r, m) B[m][..]` with `A(r, m) = a[r * a_rs + m * a_ms]` and `B` rows at stride
 /// `b_rs` from `b`.
 ///
 /// # Safety
-/// AVX-512F present; all indices touched are in bounds (see [`pass`], [`forward_packed`]).
+/// AVX-512F present; all indices touched are in bounds (see [`pass`], [`forward_t`]).
 #[inline]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
@@ -160,12 +190,14 @@ unsafe fn tile<const R: usize, const CV: usize>(
             }
         }
     }
+    // One pointer per row of A: the broadcasts then address `row + m * a_ms` directly.
+    let rows: [*const f32; R] = core::array::from_fn(|r| a.wrapping_add(r * a_rs));
     for m in 0..m_len {
         // SAFETY: row m of B, 16 * CV columns (caller).
         let bv: [__m512; CV] = core::array::from_fn(|v| unsafe { _mm512_loadu_ps(b.add(m * b_rs + v * LANES)) });
-        for (r, row) in acc.iter_mut().enumerate() {
+        for (row, p) in acc.iter_mut().zip(rows.iter()) {
             // SAFETY: A(r, m) in bounds (caller).
-            let av = _mm512_set1_ps(unsafe { *a.add(r * a_rs + m * a_ms) });
+            let av = _mm512_set1_ps(unsafe { *p.add(m * a_ms) });
             for (slot, bv) in row.iter_mut().zip(bv.iter()) {
                 *slot = _mm512_fmadd_ps(av, *bv, *slot);
             }
@@ -179,69 +211,259 @@ unsafe fn tile<const R: usize, const CV: usize>(
     }
 }
 
-/// Samples per call from which the forward packs `W^T` and runs the panel tiles: packing
-/// moves every weight once per call, which pays off once enough samples reuse it.
-pub(super) const PACK_MIN_BATCH: usize = 48;
-/// Inputs per packed pass: a 128 x 32 block of `W^T` (16 KB) stays in L1 while every
-/// sample's 8-row tile runs over it.
-const KC: usize = 128;
+/// `R x 32` tiles of `C` (`R` = 8 or 12) with the loop over `m` written out in assembly:
+/// the compiler's own loop (as in [`tile`]) re-derives the `R` row addresses of `A` with a
+/// chain of additions every step and ran the 64 x 784 -> 128 forward at 146 GFLOP/s, this
+/// form at 150-153 (8 rows) and up to 171 in the loop alone. Rows of `A` are addressed from
+/// three bases and the row stride (rows 0, 1, 2, 4 from the first; 3, 5, 6, 7 from a base 3
+/// rows down; 8..11 from a base 8 rows down). Each `vfmadd231ps` is the same single-rounding
+/// `a * b + c` as `_mm512_fmadd_ps`, for every element in order over `m`, so the bits equal
+/// [`tile`]'s (the kernel tests compare them with the 8-lane tiles).
+///
+/// `C = (C if accumulate else 0) + sum_m A(r, m) B[m][..32]` with `A(r, m) = a[r * a_rs + m *
+/// a_ms]`, `B` rows at stride `b_rs` from `b`, `C` rows at stride `c_rs`.
+///
+/// # Safety
+/// AVX-512F present; `C` holds `R` rows of 32 floats; `A(r, m)` is valid for `r < R`,
+/// `m < m_len`; `b` holds `m_len` rows of 32 floats.
+macro_rules! asm_tile {
+    ($(#[$doc:meta])* $name:ident, $r:literal, [$(($c0:ident $c1:ident $addr:literal)),*]) => {
+        $(#[$doc])*
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $name(
+            c: *mut f32,
+            c_rs: usize,
+            a: *const f32,
+            a_rs: usize,
+            a_ms: usize,
+            b: *const f32,
+            b_rs: usize,
+            m_len: usize,
+            accumulate: bool,
+        ) {
+            let mut acc = [_mm512_setzero_ps(); 2 * $r];
+            if accumulate {
+                for (i, slot) in acc.iter_mut().enumerate() {
+                    // SAFETY: tile inside C (caller).
+                    *slot = unsafe { _mm512_loadu_ps(c.add((i / 2) * c_rs + (i % 2) * LANES)) };
+                }
+            }
+            if m_len > 0 {
+                let [$(mut $c0, mut $c1),*] = acc;
+                let s = a_rs * 4;
+                // SAFETY: reads A(r, m) for r < R, m < m_len and B rows m < m_len (caller);
+                // writes only the named registers; no stack use.
+                unsafe {
+                    core::arch::asm!(
+                        "2:",
+                        "vmovups {b0}, zmmword ptr [{bp}]",
+                        "vmovups {b1}, zmmword ptr [{bp} + 64]",
+                        $(
+                            concat!("vbroadcastss {t}, dword ptr ", $addr),
+                            concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
+                            concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
+                        )*
+                        "add {q0}, {ams}",
+                        "add {q3}, {ams}",
+                        "add {q8}, {ams}",
+                        "add {bp}, {bs}",
+                        "dec {cnt}",
+                        "jnz 2b",
+                        q0 = inout(reg) a => _,
+                        q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
+                        q8 = inout(reg) a.wrapping_add(8 * a_rs) => _,
+                        s = in(reg) s,
+                        s3 = in(reg) 3 * s,
+                        ams = in(reg) a_ms * 4,
+                        bp = inout(reg) b => _,
+                        bs = in(reg) b_rs * 4,
+                        cnt = inout(reg) m_len => _,
+                        b0 = out(zmm_reg) _,
+                        b1 = out(zmm_reg) _,
+                        t = out(zmm_reg) _,
+                        $($c0 = inout(zmm_reg) $c0, $c1 = inout(zmm_reg) $c1,)*
+                        options(nostack, readonly),
+                    );
+                }
+                acc = [$($c0, $c1),*];
+            }
+            for (i, val) in acc.iter().enumerate() {
+                // SAFETY: tile inside C (caller).
+                unsafe { _mm512_storeu_ps(c.add((i / 2) * c_rs + (i % 2) * LANES), *val) };
+            }
+        }
+    };
+}
 
-/// Forward product `y[s][j] = sum_k x[s][k] W[j][k]` for the outputs `0..outputs - outputs % 16`
-/// as panel tiles over a packed `W^T` (each output one fused chain over `k` in order);
-/// returns where the remaining outputs start (fewer than 16, left to the dot-product tiles).
+asm_tile!(
+    /// The 8 x 32 tile.
+    tile8x32, 8, [
+                (c0 c1 "[{q0}]"),
+                (c2 c3 "[{q0} + {s}]"),
+                (c4 c5 "[{q0} + {s} * 2]"),
+                (c6 c7 "[{q3}]"),
+                (c8 c9 "[{q0} + {s} * 4]"),
+                (c10 c11 "[{q3} + {s} * 2]"),
+                (c12 c13 "[{q3} + {s3}]"),
+                (c14 c15 "[{q3} + {s} * 4]")
+    ]
+);
+
+asm_tile!(
+    /// The 12 x 32 tile.
+    tile12x32, 12, [
+                (c0 c1 "[{q0}]"),
+                (c2 c3 "[{q0} + {s}]"),
+                (c4 c5 "[{q0} + {s} * 2]"),
+                (c6 c7 "[{q3}]"),
+                (c8 c9 "[{q0} + {s} * 4]"),
+                (c10 c11 "[{q3} + {s} * 2]"),
+                (c12 c13 "[{q3} + {s3}]"),
+                (c14 c15 "[{q3} + {s} * 4]"),
+                (c16 c17 "[{q8}]"),
+                (c18 c19 "[{q8} + {s}]"),
+                (c20 c21 "[{q8} + {s} * 2]"),
+                (c22 c23 "[{q8} + {s3}]")
+    ]
+);
+
+/// Samples per block of the transposed forward: two vectors of 16.
+const SB: usize = 2 * LANES;
+/// From this many samples (and outputs) the forward runs [`forward_t`]; below, the dot
+/// tiles (measured, 64 x 784 -> 128 per sample count: 8 samples 96 against 58 GFLOP/s,
+/// 16 samples 112 against 97; 64 x 128 -> 10: 68 against 54).
+pub(super) const T_MIN: usize = 16;
+
+/// Whether the forward of `batch` samples into `outputs` outputs runs as fused chains over
+/// the inputs ([`forward_t`]) rather than as dot tiles (whose sums are split in 16 lanes).
+pub(super) fn chains(batch: usize, outputs: usize) -> bool {
+    batch >= T_MIN && outputs >= T_MIN
+}
+/// Largest input block packed at once (`KC_T x SB` floats, 32 KB).
+const KC_T: usize = 256;
+/// Outputs per block of the transposed forward's accumulator scratch (`OC x SB`, 16 KB).
+const OC: usize = 128;
+
+/// Forward product `y[s][j] = sum_k x[s][k] W[j][k]` computed as `y^T = W x^T`: for each
+/// block of 32 samples, `x^T` is packed (inputs in blocks of at most [`KC_T`]) and 8 rows of
+/// `W` at a time are broadcast against it from where they lie, so the weights are never
+/// copied; each output is one fused multiply-add chain over `k` in order starting from 0,
+/// whatever the batch or block sizes. The 12 x 32 accumulator tiles go through a
+/// scratch block that is transposed into `y` once all inputs are summed.
 ///
 /// # Safety
 /// [`available`] returned true; `x` holds `batch x n`, `w` holds `outputs x n` and `y`
 /// holds `batch x outputs` floats.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn forward_packed(
-    x: *const f32,
-    w: *const f32,
-    y: *mut f32,
-    batch: usize,
-    n: usize,
-    outputs: usize,
-) -> usize {
-    let jp = outputs - outputs % LANES;
-    let mut pack = [0.0f32; KC * 2 * LANES];
-    let mut j0 = 0;
-    while j0 < jp {
-        let jw = if jp - j0 >= 2 * LANES { 2 * LANES } else { LANES };
-        let mut k0 = 0;
-        while k0 < n {
-            let kw = KC.min(n - k0);
-            // SAFETY: rows j0..j0 + jw <= outputs of W, inputs k0..k0 + kw <= n; the block
-            // fits `pack` (kw <= KC, jw <= 32).
-            unsafe { pack_transposed(w.add(j0 * n + k0), n, jw, kw, &mut pack) };
-            let bp = pack.as_ptr();
-            let acc = k0 > 0;
-            let mut r0 = 0;
-            while r0 < batch {
-                let rows = RB.min(batch - r0);
-                // SAFETY: rows r0..r0 + rows of y (columns j0..j0 + jw <= outputs) and of x
-                // (inputs k0..k0 + kw <= n); the packed block holds kw x jw floats.
-                let (cp, ap) = unsafe { (y.add(r0 * outputs + j0), x.add(r0 * n + k0)) };
-                macro_rules! go {
-                    ($($r:literal)*) => {
-                        match (rows, jw == 2 * LANES) {
-                            $(
-                                // SAFETY: as above.
-                                ($r, true) => unsafe { tile::<$r, 2>(cp, outputs, ap, n, 1, bp, jw, kw, acc) },
-                                // SAFETY: as above.
-                                ($r, false) => unsafe { tile::<$r, 1>(cp, outputs, ap, n, 1, bp, jw, kw, acc) },
-                            )*
-                            _ => {}
+pub(super) unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
+    let mut xt = Aligned([0.0f32; KC_T * SB]);
+    let mut ct = Aligned([0.0f32; OC * SB]);
+    let (xt, ct) = (&mut xt.0, &mut ct.0);
+    // Input blocks of equal size (a short last block would pay the tile set-up for little work).
+    let blocks = n.div_ceil(KC_T).max(1);
+    let kc = n.div_ceil(blocks);
+    let mut s0 = 0;
+    while s0 < batch {
+        let sb = SB.min(batch - s0);
+        let cv2 = sb > LANES;
+        let mut o0 = 0;
+        while o0 < outputs {
+            let oc = OC.min(outputs - o0);
+            let mut k0 = 0;
+            while k0 < n {
+                let kw = kc.min(n - k0);
+                // SAFETY: samples s0..s0 + sb of x, inputs k0..k0 + kw <= n; kw <= KC_T.
+                unsafe { pack_samples(x.add(s0 * n + k0), n, sb, kw, xt) };
+                let acc = k0 > 0;
+                let bp = xt.as_ptr();
+                let mut r0 = 0;
+                while r0 < oc {
+                    let rows = if cv2 { tile_height::<2>(oc - r0) } else { tile_height::<1>(oc - r0) };
+                    // SAFETY: rows o0 + r0 .. + rows <= outputs of W, inputs k0..k0 + kw; the
+                    // scratch holds oc x SB floats; the packed block kw x SB.
+                    unsafe {
+                        let (cp, ap) = (ct.as_mut_ptr().add(r0 * SB), w.add((o0 + r0) * n + k0));
+                        if cv2 {
+                            tile_any::<2>(rows, cp, SB, ap, n, 1, bp, SB, kw, acc);
+                        } else {
+                            tile_any::<1>(rows, cp, SB, ap, n, 1, bp, SB, kw, acc);
                         }
-                    };
+                    }
+                    r0 += rows;
                 }
-                go!(8 7 6 5 4 3 2 1);
-                r0 += rows;
+                k0 += kw;
             }
-            k0 += kw;
+            // SAFETY: y rows s0..s0 + sb, columns o0..o0 + oc exist; ct holds oc x SB.
+            unsafe { unpack_outputs(ct, oc, sb, y.add(s0 * outputs + o0), outputs) };
+            o0 += oc;
         }
-        j0 += jw;
+        s0 += sb;
     }
-    jp
+}
+
+/// Cache-line alignment for the scratch blocks: every 16-float vector is one line.
+#[repr(align(64))]
+struct Aligned<T>(T);
+
+/// `xt[kk * SB + s] = x[s * n + kk]` for `s < sb` (0 for `sb <= s < SB`), `kk < kw`.
+///
+/// # Safety
+/// AVX-512F present; `x` is valid for `sb <= SB` rows of `kw <= KC_T` floats at stride `n`.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_samples(x: *const f32, n: usize, sb: usize, kw: usize, xt: &mut [f32; KC_T * SB]) {
+    let dst = xt.as_mut_ptr();
+    let mut sb0 = 0;
+    while sb0 < SB {
+        let mut kb = 0;
+        while kb < kw {
+            let left = (kw - kb).min(LANES);
+            let mask: u16 = if left == LANES { u16::MAX } else { (1u16 << left) - 1 };
+            let rows: [__m512; 16] = core::array::from_fn(|i| {
+                if sb0 + i < sb {
+                    // SAFETY: the mask keeps the load inside row sb0 + i < sb, inputs < kw.
+                    unsafe { _mm512_maskz_loadu_ps(mask, x.add((sb0 + i) * n + kb)) }
+                } else {
+                    _mm512_setzero_ps()
+                }
+            });
+            let cols = transpose16(rows);
+            for (q, col) in cols.iter().take(left).enumerate() {
+                // SAFETY: (kb + q) * SB + sb0 + 16 <= kw * SB, inside `xt` (kw <= KC_T).
+                unsafe { _mm512_storeu_ps(dst.add((kb + q) * SB + sb0), *col) };
+            }
+            kb += LANES;
+        }
+        sb0 += LANES;
+    }
+}
+
+/// `y[s * y_rs + j] = ct[j * SB + s]` for `s < sb`, `j < oc`.
+///
+/// # Safety
+/// AVX-512F present; `y` is valid for `sb` rows of `oc` floats at stride `y_rs`; `oc <= OC`.
+#[target_feature(enable = "avx512f")]
+unsafe fn unpack_outputs(ct: &[f32; OC * SB], oc: usize, sb: usize, y: *mut f32, y_rs: usize) {
+    use core::arch::x86_64::_mm512_mask_storeu_ps;
+    let src = ct.as_ptr();
+    let mut j0 = 0;
+    while j0 < oc {
+        let left = (oc - j0).min(LANES);
+        let mask: u16 = if left == LANES { u16::MAX } else { (1u16 << left) - 1 };
+        let mut sb0 = 0;
+        while sb0 < sb {
+            // SAFETY: rows j0 + i of the scratch (i < 16, j0 + 16 <= OC), lanes sb0..sb0 + 16 <= SB.
+            let rows: [__m512; 16] = core::array::from_fn(|i| unsafe { _mm512_loadu_ps(src.add((j0 + i) * SB + sb0)) });
+            let cols = transpose16(rows);
+            for (q, col) in cols.iter().take(sb - sb0).enumerate() {
+                // SAFETY: the mask keeps the store inside row sb0 + q < sb, columns j0 + i < oc.
+                unsafe { _mm512_mask_storeu_ps(y.add((sb0 + q) * y_rs + j0), mask, *col) };
+            }
+            sb0 += LANES;
+        }
+        j0 += LANES;
+    }
 }
 
 /// Below this many samples the forward reads 8 rows of W side by side for each sample.
@@ -256,16 +478,16 @@ const FNR: usize = 4;
 /// `batch x outputs` floats.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn forward(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
-    let mut j = 0;
-    if batch >= PACK_MIN_BATCH {
+    if chains(batch, outputs) {
         // SAFETY: forwarded from the caller.
-        j = unsafe { forward_packed(x, w, y, batch, n, outputs) };
+        unsafe { forward_t(x, w, y, batch, n, outputs) };
+        return;
     }
     if batch < FEW {
         // A sample or two: W streams once from cache, so what counts is how many of its rows
         // are read side by side: 8 at a time.
         for s in 0..batch {
-            let mut j = j;
+            let mut j = 0;
             while j < outputs {
                 let nr = 8.min(outputs - j);
                 macro_rules! go {
@@ -283,6 +505,7 @@ pub(super) unsafe fn forward(x: *const f32, w: *const f32, y: *mut f32, batch: u
         }
         return;
     }
+    let mut j = 0;
     while j < outputs {
         let nr = FNR.min(outputs - j);
         let mut s = 0;
@@ -360,35 +583,6 @@ unsafe fn dot_tile<const MR: usize, const NR: usize>(
             // SAFETY: y[s + i][j + jj] exists (caller).
             unsafe { *y.add((s + i) * outputs + j + jj) = _mm512_reduce_add_ps(acc[i][jj]) };
         }
-    }
-}
-
-/// `pack[kk * jw + jj] = w[jj * n + kk]` for `jj < jw` (16 or 32), `kk < kw`: a block of
-/// `W^T`, 16 x 16 at a time through [`transpose16`].
-///
-/// # Safety
-/// AVX-512F present; `w` is valid for `jw` rows of `kw` floats at stride `n`; `jw * kw`
-/// fits `pack`.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_transposed(w: *const f32, n: usize, jw: usize, kw: usize, pack: &mut [f32; KC * 2 * LANES]) {
-    let dst = pack.as_mut_ptr();
-    let mut jj0 = 0;
-    while jj0 < jw {
-        let mut kb = 0;
-        while kb < kw {
-            let left = (kw - kb).min(LANES);
-            let mask: u16 = if left == LANES { u16::MAX } else { (1u16 << left) - 1 };
-            // SAFETY: the mask keeps each load inside row jj0 + i, inputs kb..kb + left < kw.
-            let rows: [__m512; 16] =
-                core::array::from_fn(|i| unsafe { _mm512_maskz_loadu_ps(mask, w.add((jj0 + i) * n + kb)) });
-            let cols = transpose16(rows);
-            for (q, col) in cols.iter().take(left).enumerate() {
-                // SAFETY: (kb + q) * jw + jj0 + 16 <= kw * jw, inside `pack` (caller).
-                unsafe { _mm512_storeu_ps(dst.add((kb + q) * jw + jj0), *col) };
-            }
-            kb += LANES;
-        }
-        jj0 += LANES;
     }
 }
 

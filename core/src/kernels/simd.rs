@@ -350,16 +350,15 @@ pub fn avx512_active() -> bool {
 impl Simd {
     /// Whether the forward product computed on blocks of `per` samples gives the same bits
     /// as on the whole `batch`: each output is computed by the same operations unless the
-    /// block size changes the path (the packed AVX-512 tiles start at a batch size).
-    pub fn forward_splits_exactly(batch: usize, per: usize) -> bool {
+    /// block size changes the path (the AVX-512 forward sums as chains from a batch size).
+    pub fn forward_splits_exactly(batch: usize, outputs: usize, per: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            let min = super::avx512::PACK_MIN_BATCH;
-            !use_avx512() || (batch >= min) == (per >= min)
+            !use_avx512() || super::avx512::chains(batch, outputs) == super::avx512::chains(per, outputs)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (batch, per);
+            let _ = (batch, outputs, per);
             true
         }
     }
