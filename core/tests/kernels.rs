@@ -135,6 +135,10 @@ fn all_dims() -> Vec<Dims> {
         Dims { batch: 67, inputs: 17, outputs: 16 },
         Dims { batch: 33, inputs: 600, outputs: 140 },
         Dims { batch: 16, inputs: 5, outputs: 29 },
+        // From 128 samples the AVX-512 forward packs W^T: 12-, 8- and 2-row sample tiles,
+        // 32-wide panels in one and in two 128-wide blocks, the last 13 outputs left over.
+        Dims { batch: 130, inputs: 300, outputs: 77 },
+        Dims { batch: 128, inputs: 129, outputs: 160 },
     ]);
     v
 }

@@ -213,12 +213,14 @@ unsafe fn tile<const R: usize, const CV: usize>(
 
 /// `R x 32` tiles of `C` (`R` = 8 or 12) with the loop over `m` written out in assembly:
 /// the compiler's own loop (as in [`tile`]) re-derives the `R` row addresses of `A` with a
-/// chain of additions every step and ran the 64 x 784 -> 128 forward at 146 GFLOP/s, this
-/// form at 150-153 (8 rows) and up to 171 in the loop alone. Rows of `A` are addressed from
-/// three bases and the row stride (rows 0, 1, 2, 4 from the first; 3, 5, 6, 7 from a base 3
-/// rows down; 8..11 from a base 8 rows down). Each `vfmadd231ps` is the same single-rounding
-/// `a * b + c` as `_mm512_fmadd_ps`, for every element in order over `m`, so the bits equal
-/// [`tile`]'s (the kernel tests compare them with the 8-lane tiles).
+/// chain of additions every step; on the 64 x 784 -> 128 forward that loop gave 146 GFLOP/s,
+/// this one 150-160 (best of 7, one core whose FMA peak measures 214). Rows of `A` are
+/// addressed from three bases and the row stride (rows 0, 1, 2, 4 from the first; 3, 5, 6, 7
+/// from a base 3 rows down; 8..11 from a base 8 rows down). Where `A` runs along its rows
+/// (`a_ms = 1`: the forward and the input gradient) two steps of `m` share one round of
+/// address updates. Each `vfmadd231ps` is the same single-rounding `a * b + c` as
+/// `_mm512_fmadd_ps`, for every element in order over `m`, so the bits equal [`tile`]'s (the
+/// kernel tests compare them with the 8-lane tiles and with `f32::mul_add` chains).
 ///
 /// `C = (C if accumulate else 0) + sum_m A(r, m) B[m][..32]` with `A(r, m) = a[r * a_rs + m *
 /// a_ms]`, `B` rows at stride `b_rs` from `b`, `C` rows at stride `c_rs`.
@@ -253,39 +255,96 @@ macro_rules! asm_tile {
             if m_len > 0 {
                 let [$(mut $c0, mut $c1),*] = acc;
                 let s = a_rs * 4;
-                // SAFETY: reads A(r, m) for r < R, m < m_len and B rows m < m_len (caller);
-                // writes only the named registers; no stack use.
-                unsafe {
-                    core::arch::asm!(
-                        "2:",
-                        "vmovups {b0}, zmmword ptr [{bp}]",
-                        "vmovups {b1}, zmmword ptr [{bp} + 64]",
-                        $(
-                            concat!("vbroadcastss {t}, dword ptr ", $addr),
-                            concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
-                            concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
-                        )*
-                        "add {q0}, {ams}",
-                        "add {q3}, {ams}",
-                        "add {q8}, {ams}",
-                        "add {bp}, {bs}",
-                        "dec {cnt}",
-                        "jnz 2b",
-                        q0 = inout(reg) a => _,
-                        q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
-                        q8 = inout(reg) a.wrapping_add(8 * a_rs) => _,
-                        s = in(reg) s,
-                        s3 = in(reg) 3 * s,
-                        ams = in(reg) a_ms * 4,
-                        bp = inout(reg) b => _,
-                        bs = in(reg) b_rs * 4,
-                        cnt = inout(reg) m_len => _,
-                        b0 = out(zmm_reg) _,
-                        b1 = out(zmm_reg) _,
-                        t = out(zmm_reg) _,
-                        $($c0 = inout(zmm_reg) $c0, $c1 = inout(zmm_reg) $c1,)*
-                        options(nostack, readonly),
-                    );
+                if a_ms == 1 {
+                    // SAFETY: as below; two steps of m per loop turn (A's next column is 4
+                    // bytes on, B's next row `b_rs` floats on), then the odd last step.
+                    unsafe {
+                        core::arch::asm!(
+                            "test {pairs}, {pairs}",
+                            "jz 3f",
+                            "2:",
+                            "vmovups {b0}, zmmword ptr [{bp}]",
+                            "vmovups {b1}, zmmword ptr [{bp} + 64]",
+                            $(
+                                concat!("vbroadcastss {t}, dword ptr [", $addr, "]"),
+                                concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
+                                concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
+                            )*
+                            "vmovups {b0}, zmmword ptr [{bp} + {bs}]",
+                            "vmovups {b1}, zmmword ptr [{bp} + {bs} + 64]",
+                            $(
+                                concat!("vbroadcastss {t}, dword ptr [", $addr, " + 4]"),
+                                concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
+                                concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
+                            )*
+                            "add {q0}, 8",
+                            "add {q3}, 8",
+                            "add {q8}, 8",
+                            "lea {bp}, [{bp} + {bs} * 2]",
+                            "dec {pairs}",
+                            "jnz 2b",
+                            "3:",
+                            "test {odd}, {odd}",
+                            "jz 4f",
+                            "vmovups {b0}, zmmword ptr [{bp}]",
+                            "vmovups {b1}, zmmword ptr [{bp} + 64]",
+                            $(
+                                concat!("vbroadcastss {t}, dword ptr [", $addr, "]"),
+                                concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
+                                concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
+                            )*
+                            "4:",
+                            q0 = inout(reg) a => _,
+                            q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
+                            q8 = inout(reg) a.wrapping_add(8 * a_rs) => _,
+                            s = in(reg) s,
+                            s3 = in(reg) 3 * s,
+                            bp = inout(reg) b => _,
+                            bs = in(reg) b_rs * 4,
+                            pairs = inout(reg) m_len / 2 => _,
+                            odd = in(reg) m_len % 2,
+                            b0 = out(zmm_reg) _,
+                            b1 = out(zmm_reg) _,
+                            t = out(zmm_reg) _,
+                            $($c0 = inout(zmm_reg) $c0, $c1 = inout(zmm_reg) $c1,)*
+                            options(nostack, readonly),
+                        );
+                    }
+                } else {
+                    // SAFETY: reads A(r, m) for r < R, m < m_len and B rows m < m_len
+                    // (caller); writes only the named registers; no stack use.
+                    unsafe {
+                        core::arch::asm!(
+                            "2:",
+                            "vmovups {b0}, zmmword ptr [{bp}]",
+                            "vmovups {b1}, zmmword ptr [{bp} + 64]",
+                            $(
+                                concat!("vbroadcastss {t}, dword ptr [", $addr, "]"),
+                                concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
+                                concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
+                            )*
+                            "add {q0}, {ams}",
+                            "add {q3}, {ams}",
+                            "add {q8}, {ams}",
+                            "add {bp}, {bs}",
+                            "dec {cnt}",
+                            "jnz 2b",
+                            q0 = inout(reg) a => _,
+                            q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
+                            q8 = inout(reg) a.wrapping_add(8 * a_rs) => _,
+                            s = in(reg) s,
+                            s3 = in(reg) 3 * s,
+                            ams = in(reg) a_ms * 4,
+                            bp = inout(reg) b => _,
+                            bs = in(reg) b_rs * 4,
+                            cnt = inout(reg) m_len => _,
+                            b0 = out(zmm_reg) _,
+                            b1 = out(zmm_reg) _,
+                            t = out(zmm_reg) _,
+                            $($c0 = inout(zmm_reg) $c0, $c1 = inout(zmm_reg) $c1,)*
+                            options(nostack, readonly),
+                        );
+                    }
                 }
                 acc = [$($c0, $c1),*];
             }
@@ -300,32 +359,32 @@ macro_rules! asm_tile {
 asm_tile!(
     /// The 8 x 32 tile.
     tile8x32, 8, [
-                (c0 c1 "[{q0}]"),
-                (c2 c3 "[{q0} + {s}]"),
-                (c4 c5 "[{q0} + {s} * 2]"),
-                (c6 c7 "[{q3}]"),
-                (c8 c9 "[{q0} + {s} * 4]"),
-                (c10 c11 "[{q3} + {s} * 2]"),
-                (c12 c13 "[{q3} + {s3}]"),
-                (c14 c15 "[{q3} + {s} * 4]")
+                (c0 c1 "{q0}"),
+                (c2 c3 "{q0} + {s}"),
+                (c4 c5 "{q0} + {s} * 2"),
+                (c6 c7 "{q3}"),
+                (c8 c9 "{q0} + {s} * 4"),
+                (c10 c11 "{q3} + {s} * 2"),
+                (c12 c13 "{q3} + {s3}"),
+                (c14 c15 "{q3} + {s} * 4")
     ]
 );
 
 asm_tile!(
     /// The 12 x 32 tile.
     tile12x32, 12, [
-                (c0 c1 "[{q0}]"),
-                (c2 c3 "[{q0} + {s}]"),
-                (c4 c5 "[{q0} + {s} * 2]"),
-                (c6 c7 "[{q3}]"),
-                (c8 c9 "[{q0} + {s} * 4]"),
-                (c10 c11 "[{q3} + {s} * 2]"),
-                (c12 c13 "[{q3} + {s3}]"),
-                (c14 c15 "[{q3} + {s} * 4]"),
-                (c16 c17 "[{q8}]"),
-                (c18 c19 "[{q8} + {s}]"),
-                (c20 c21 "[{q8} + {s} * 2]"),
-                (c22 c23 "[{q8} + {s3}]")
+                (c0 c1 "{q0}"),
+                (c2 c3 "{q0} + {s}"),
+                (c4 c5 "{q0} + {s} * 2"),
+                (c6 c7 "{q3}"),
+                (c8 c9 "{q0} + {s} * 4"),
+                (c10 c11 "{q3} + {s} * 2"),
+                (c12 c13 "{q3} + {s3}"),
+                (c14 c15 "{q3} + {s} * 4"),
+                (c16 c17 "{q8}"),
+                (c18 c19 "{q8} + {s}"),
+                (c20 c21 "{q8} + {s} * 2"),
+                (c22 c23 "{q8} + {s3}")
     ]
 );
 
@@ -357,7 +416,7 @@ const OC: usize = 128;
 /// [`available`] returned true; `x` holds `batch x n`, `w` holds `outputs x n` and `y`
 /// holds `batch x outputs` floats.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
+unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batch: usize, n: usize, outputs: usize) {
     let mut xt = Aligned([0.0f32; KC_T * SB]);
     let mut ct = Aligned([0.0f32; OC * SB]);
     let (xt, ct) = (&mut xt.0, &mut ct.0);
@@ -395,8 +454,8 @@ pub(super) unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, batch:
                 }
                 k0 += kw;
             }
-            // SAFETY: y rows s0..s0 + sb, columns o0..o0 + oc exist; ct holds oc x SB.
-            unsafe { unpack_outputs(ct, oc, sb, y.add(s0 * outputs + o0), outputs) };
+            // SAFETY: y rows s0..s0 + sb (stride y_rs), columns o0..o0 + oc exist; ct holds oc x SB.
+            unsafe { unpack_outputs(ct, oc, sb, y.add(s0 * y_rs + o0), y_rs) };
             o0 += oc;
         }
         s0 += sb;
@@ -406,6 +465,101 @@ pub(super) unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, batch:
 /// Cache-line alignment for the scratch blocks: every 16-float vector is one line.
 #[repr(align(64))]
 struct Aligned<T>(T);
+
+/// From this many samples the forward packs `W^T` instead of `x^T` ([`forward_w`]): the
+/// weights are then moved once per call while the samples are read in place.
+const W_MIN: usize = 128;
+/// Inputs per packed block of `W^T` in [`forward_w`].
+const KC_W: usize = 128;
+/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 64 KB).
+const OC_W: usize = 128;
+
+/// The forward product as `y = x W^T` with `W^T` packed in 32-wide panels (blocks of
+/// [`KC_W`] inputs and [`OC_W`] outputs) and 12 samples at a time broadcast from their rows;
+/// outputs past the last full panel go to [`forward_t`]. Each output is one fused chain over
+/// `k` in order from 0: the bits of [`forward_t`].
+///
+/// # Safety
+/// As for [`forward_t`] with `y_rs = outputs`.
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
+    let mut pack = Aligned([0.0f32; KC_W * OC_W]);
+    let pack = &mut pack.0;
+    let full = outputs - outputs % (2 * LANES);
+    let blocks = n.div_ceil(KC_W).max(1);
+    let kc = n.div_ceil(blocks);
+    let mut o0 = 0;
+    while o0 < full {
+        let oc = OC_W.min(full - o0);
+        let mut k0 = 0;
+        while k0 < n {
+            let kw = kc.min(n - k0);
+            for p in 0..oc / (2 * LANES) {
+                // SAFETY: rows o0 + 32p .. + 32 <= full of W, inputs k0..k0 + kw <= n; the
+                // panel's kw x 32 floats start at p * kw * 32 < KC_W * OC_W.
+                unsafe {
+                    pack_panel(w.add((o0 + p * 2 * LANES) * n + k0), n, kw, pack.as_mut_ptr().add(p * kw * 2 * LANES))
+                };
+            }
+            let acc = k0 > 0;
+            let mut s0 = 0;
+            while s0 < batch {
+                let rows = tile_height::<2>(batch - s0);
+                for p in 0..oc / (2 * LANES) {
+                    // SAFETY: samples s0..s0 + rows of x and y, outputs o0 + 32p .. + 32 <= full,
+                    // inputs k0..k0 + kw; panel p of the pack holds kw x 32 floats.
+                    unsafe {
+                        tile_any::<2>(
+                            rows,
+                            y.add(s0 * outputs + o0 + p * 2 * LANES),
+                            outputs,
+                            x.add(s0 * n + k0),
+                            n,
+                            1,
+                            pack.as_ptr().add(p * kw * 2 * LANES),
+                            2 * LANES,
+                            kw,
+                            acc,
+                        )
+                    };
+                }
+                s0 += rows;
+            }
+            k0 += kw;
+        }
+        o0 += oc;
+    }
+    if full < outputs {
+        // SAFETY: rows full..outputs of W and the same columns of y (row stride outputs).
+        unsafe { forward_t(x, w.add(full * n), y.add(full), outputs, batch, n, outputs - full) };
+    }
+}
+
+/// `dst[kk * 32 + jj] = w[jj * n + kk]` for `jj < 32`, `kk < kw`: one panel of `W^T`, 16 x 16
+/// at a time through [`transpose16`].
+///
+/// # Safety
+/// AVX-512F present; `w` is valid for 32 rows of `kw` floats at stride `n`; `dst` for
+/// `kw x 32` floats.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_panel(w: *const f32, n: usize, kw: usize, dst: *mut f32) {
+    for half in 0..2 {
+        let mut kb = 0;
+        while kb < kw {
+            let left = (kw - kb).min(LANES);
+            let mask: u16 = if left == LANES { u16::MAX } else { (1u16 << left) - 1 };
+            // SAFETY: the mask keeps each load inside row 16 * half + i, inputs kb..kb + left.
+            let rows: [__m512; 16] =
+                core::array::from_fn(|i| unsafe { _mm512_maskz_loadu_ps(mask, w.add((half * LANES + i) * n + kb)) });
+            let cols = transpose16(rows);
+            for (q, col) in cols.iter().take(left).enumerate() {
+                // SAFETY: (kb + q) * 32 + 16 * half + 16 <= kw * 32.
+                unsafe { _mm512_storeu_ps(dst.add((kb + q) * 2 * LANES + half * LANES), *col) };
+            }
+            kb += LANES;
+        }
+    }
+}
 
 /// `xt[kk * SB + s] = x[s * n + kk]` for `s < sb` (0 for `sb <= s < SB`), `kk < kw`.
 ///
@@ -479,8 +633,13 @@ const FNR: usize = 4;
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn forward(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
     if chains(batch, outputs) {
-        // SAFETY: forwarded from the caller.
-        unsafe { forward_t(x, w, y, batch, n, outputs) };
+        if batch >= W_MIN && outputs >= 2 * LANES {
+            // SAFETY: forwarded from the caller.
+            unsafe { forward_w(x, w, y, batch, n, outputs) };
+        } else {
+            // SAFETY: forwarded from the caller (y rows are `outputs` long).
+            unsafe { forward_t(x, w, y, outputs, batch, n, outputs) };
+        }
         return;
     }
     if batch < FEW {
