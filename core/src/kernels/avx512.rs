@@ -80,6 +80,10 @@ pub(super) unsafe fn pass(
     m_len: usize,
     accumulate: bool,
 ) -> usize {
+    if a_rs == 1 && a_ms != 1 && m_len <= AT_M && rows >= 2 * LANES {
+        // SAFETY: forwarded from the caller.
+        return unsafe { pass_transposed(cp, rows, n, ap, a_ms, bp, m_len, accumulate) };
+    }
     let mut k0 = 0;
     macro_rules! rows_loop {
         ($cv:literal) => {{
@@ -159,6 +163,63 @@ unsafe fn tile_any<const CV: usize>(
         };
     }
     go!(8 7 6 5 4 3 2 1);
+}
+
+/// Longest pass [`pass_transposed`] takes (the callers' passes are 64 long).
+const AT_M: usize = 64;
+/// Rows of `A` transposed at a time in [`pass_transposed`] (`AT_R x AT_M` floats, 24 KB).
+const AT_R: usize = 96;
+
+/// [`pass`] for `A` stored by columns (`A(r, m) = ap[r + m * a_ms]`, the weight gradient's
+/// `delta^T`): blocks of 96 rows of `A` are first transposed so that every tile reads its
+/// rows along `m` (the two-step assembly loop). Same operations per element as [`pass`].
+///
+/// # Safety
+/// As for [`pass`] with `a_rs = 1`, and `m_len <= AT_M`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn pass_transposed(
+    cp: *mut f32,
+    rows: usize,
+    n: usize,
+    ap: *const f32,
+    a_ms: usize,
+    bp: *const f32,
+    m_len: usize,
+    accumulate: bool,
+) -> usize {
+    let mut at = Aligned([0.0f32; AT_R * AT_M]);
+    let at = &mut at.0;
+    let cols = n - n % LANES;
+    let mut r0 = 0;
+    while r0 < rows {
+        let rc = AT_R.min(rows - r0);
+        // SAFETY: A(r0 + r, m) for r < rc, m < m_len is ap[r0 + r + m * a_ms] (caller); the
+        // block takes rc <= AT_R rows of m_len <= AT_M floats.
+        unsafe { transpose_into(ap.add(r0), a_ms, m_len, rc, at.as_mut_ptr(), AT_M, 0) };
+        let mut k0 = 0;
+        while k0 < cols {
+            let wide = cols - k0 >= 2 * LANES;
+            let mut r = 0;
+            while r < rc {
+                let h = if wide { tile_height::<2>(rc - r) } else { tile_height::<1>(rc - r) };
+                // SAFETY: C rows r0 + r .. + h <= rows, columns k0 .. k0 + 16 * CV <= n; the
+                // transposed rows r .. r + h of the block, m < m_len; B rows m < m_len.
+                unsafe {
+                    let (c, a, b) = (cp.add((r0 + r) * n + k0), at.as_ptr().add(r * AT_M), bp.add(k0));
+                    if wide {
+                        tile_any::<2>(h, c, n, a, AT_M, 1, b, n, m_len, accumulate);
+                    } else {
+                        tile_any::<1>(h, c, n, a, AT_M, 1, b, n, m_len, accumulate);
+                    }
+                }
+                r += h;
+            }
+            k0 += if wide { 2 * LANES } else { LANES };
+        }
+        r0 += rc;
+    }
+    cols
 }
 
 /// One `R x (16 * CV)` tile of `C` at `c` (row stride `c_rs`): `C = (C if accumulate else 0)
@@ -434,7 +495,7 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
             while k0 < n {
                 let kw = kc.min(n - k0);
                 // SAFETY: samples s0..s0 + sb of x, inputs k0..k0 + kw <= n; kw <= KC_T.
-                unsafe { pack_samples(x.add(s0 * n + k0), n, sb, kw, xt) };
+                unsafe { transpose_into(x.add(s0 * n + k0), n, sb, kw, xt.as_mut_ptr(), SB, SB) };
                 let acc = k0 > 0;
                 let bp = xt.as_ptr();
                 let mut r0 = 0;
@@ -455,7 +516,7 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
                 k0 += kw;
             }
             // SAFETY: y rows s0..s0 + sb (stride y_rs), columns o0..o0 + oc exist; ct holds oc x SB.
-            unsafe { unpack_outputs(ct, oc, sb, y.add(s0 * y_rs + o0), y_rs) };
+            unsafe { transpose_into(ct.as_ptr(), SB, oc, sb, y.add(s0 * y_rs + o0), y_rs, 0) };
             o0 += oc;
         }
         s0 += sb;
@@ -498,7 +559,15 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
                 // SAFETY: rows o0 + 32p .. + 32 <= full of W, inputs k0..k0 + kw <= n; the
                 // panel's kw x 32 floats start at p * kw * 32 < KC_W * OC_W.
                 unsafe {
-                    pack_panel(w.add((o0 + p * 2 * LANES) * n + k0), n, kw, pack.as_mut_ptr().add(p * kw * 2 * LANES))
+                    transpose_into(
+                        w.add((o0 + p * 2 * LANES) * n + k0),
+                        n,
+                        2 * LANES,
+                        kw,
+                        pack.as_mut_ptr().add(p * kw * 2 * LANES),
+                        2 * LANES,
+                        0,
+                    )
                 };
             }
             let acc = k0 > 0;
@@ -532,91 +601,6 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
     if full < outputs {
         // SAFETY: rows full..outputs of W and the same columns of y (row stride outputs).
         unsafe { forward_t(x, w.add(full * n), y.add(full), outputs, batch, n, outputs - full) };
-    }
-}
-
-/// `dst[kk * 32 + jj] = w[jj * n + kk]` for `jj < 32`, `kk < kw`: one panel of `W^T`, 16 x 16
-/// at a time through [`transpose16`].
-///
-/// # Safety
-/// AVX-512F present; `w` is valid for 32 rows of `kw` floats at stride `n`; `dst` for
-/// `kw x 32` floats.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_panel(w: *const f32, n: usize, kw: usize, dst: *mut f32) {
-    for half in 0..2 {
-        let mut kb = 0;
-        while kb < kw {
-            let left = (kw - kb).min(LANES);
-            let mask: u16 = if left == LANES { u16::MAX } else { (1u16 << left) - 1 };
-            // SAFETY: the mask keeps each load inside row 16 * half + i, inputs kb..kb + left.
-            let rows: [__m512; 16] =
-                core::array::from_fn(|i| unsafe { _mm512_maskz_loadu_ps(mask, w.add((half * LANES + i) * n + kb)) });
-            let cols = transpose16(rows);
-            for (q, col) in cols.iter().take(left).enumerate() {
-                // SAFETY: (kb + q) * 32 + 16 * half + 16 <= kw * 32.
-                unsafe { _mm512_storeu_ps(dst.add((kb + q) * 2 * LANES + half * LANES), *col) };
-            }
-            kb += LANES;
-        }
-    }
-}
-
-/// `xt[kk * SB + s] = x[s * n + kk]` for `s < sb` (0 for `sb <= s < SB`), `kk < kw`.
-///
-/// # Safety
-/// AVX-512F present; `x` is valid for `sb <= SB` rows of `kw <= KC_T` floats at stride `n`.
-#[target_feature(enable = "avx512f")]
-unsafe fn pack_samples(x: *const f32, n: usize, sb: usize, kw: usize, xt: &mut [f32; KC_T * SB]) {
-    let dst = xt.as_mut_ptr();
-    let mut sb0 = 0;
-    while sb0 < SB {
-        let mut kb = 0;
-        while kb < kw {
-            let left = (kw - kb).min(LANES);
-            let mask: u16 = if left == LANES { u16::MAX } else { (1u16 << left) - 1 };
-            let rows: [__m512; 16] = core::array::from_fn(|i| {
-                if sb0 + i < sb {
-                    // SAFETY: the mask keeps the load inside row sb0 + i < sb, inputs < kw.
-                    unsafe { _mm512_maskz_loadu_ps(mask, x.add((sb0 + i) * n + kb)) }
-                } else {
-                    _mm512_setzero_ps()
-                }
-            });
-            let cols = transpose16(rows);
-            for (q, col) in cols.iter().take(left).enumerate() {
-                // SAFETY: (kb + q) * SB + sb0 + 16 <= kw * SB, inside `xt` (kw <= KC_T).
-                unsafe { _mm512_storeu_ps(dst.add((kb + q) * SB + sb0), *col) };
-            }
-            kb += LANES;
-        }
-        sb0 += LANES;
-    }
-}
-
-/// `y[s * y_rs + j] = ct[j * SB + s]` for `s < sb`, `j < oc`.
-///
-/// # Safety
-/// AVX-512F present; `y` is valid for `sb` rows of `oc` floats at stride `y_rs`; `oc <= OC`.
-#[target_feature(enable = "avx512f")]
-unsafe fn unpack_outputs(ct: &[f32; OC * SB], oc: usize, sb: usize, y: *mut f32, y_rs: usize) {
-    use core::arch::x86_64::_mm512_mask_storeu_ps;
-    let src = ct.as_ptr();
-    let mut j0 = 0;
-    while j0 < oc {
-        let left = (oc - j0).min(LANES);
-        let mask: u16 = if left == LANES { u16::MAX } else { (1u16 << left) - 1 };
-        let mut sb0 = 0;
-        while sb0 < sb {
-            // SAFETY: rows j0 + i of the scratch (i < 16, j0 + 16 <= OC), lanes sb0..sb0 + 16 <= SB.
-            let rows: [__m512; 16] = core::array::from_fn(|i| unsafe { _mm512_loadu_ps(src.add((j0 + i) * SB + sb0)) });
-            let cols = transpose16(rows);
-            for (q, col) in cols.iter().take(sb - sb0).enumerate() {
-                // SAFETY: the mask keeps the store inside row sb0 + q < sb, columns j0 + i < oc.
-                unsafe { _mm512_mask_storeu_ps(y.add((sb0 + q) * y_rs + j0), mask, *col) };
-            }
-            sb0 += LANES;
-        }
-        j0 += LANES;
     }
 }
 
@@ -742,6 +726,57 @@ unsafe fn dot_tile<const MR: usize, const NR: usize>(
             // SAFETY: y[s + i][j + jj] exists (caller).
             unsafe { *y.add((s + i) * outputs + j + jj) = _mm512_reduce_add_ps(acc[i][jj]) };
         }
+    }
+}
+
+/// `dst[j * dst_rs + i] = src[i * src_rs + j]` for `i < rows`, `j < cols`, and `0` for
+/// `rows <= i < pad` (zero columns to fill a padded block): 16 x 16 blocks through
+/// [`transpose16`], masked loads and stores at the edges.
+///
+/// # Safety
+/// AVX-512F present; `src` is valid for `rows` rows of `cols` floats at stride `src_rs`;
+/// `dst` for `cols` rows of `rows.max(pad)` floats at stride `dst_rs`.
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_into(
+    src: *const f32,
+    src_rs: usize,
+    rows: usize,
+    cols: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    pad: usize,
+) {
+    use core::arch::x86_64::_mm512_mask_storeu_ps;
+    let lanes = |left: usize| -> u16 {
+        if left >= LANES {
+            u16::MAX
+        } else {
+            (1u16 << left) - 1
+        }
+    };
+    let height = rows.max(pad);
+    let mut i0 = 0;
+    while i0 < height {
+        let store = lanes(height - i0);
+        let mut j0 = 0;
+        while j0 < cols {
+            let load = lanes(cols - j0);
+            let block: [__m512; 16] = core::array::from_fn(|q| {
+                if i0 + q < rows {
+                    // SAFETY: the mask keeps the load inside row i0 + q < rows, columns < cols.
+                    unsafe { _mm512_maskz_loadu_ps(load, src.add((i0 + q) * src_rs + j0)) }
+                } else {
+                    _mm512_setzero_ps()
+                }
+            });
+            let t = transpose16(block);
+            for (q, v) in t.iter().take(cols - j0).enumerate() {
+                // SAFETY: the mask keeps the store inside row j0 + q < cols, columns < height.
+                unsafe { _mm512_mask_storeu_ps(dst.add((j0 + q) * dst_rs + i0), store, *v) };
+            }
+            j0 += LANES;
+        }
+        i0 += LANES;
     }
 }
 
