@@ -25,6 +25,7 @@ pub mod plot;
 pub mod run;
 pub mod source;
 pub mod spec;
+pub mod team;
 pub mod trainer;
 
 pub use error::{Error, Result};
