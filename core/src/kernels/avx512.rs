@@ -165,10 +165,10 @@ unsafe fn tile_any<const CV: usize>(
     go!(8 7 6 5 4 3 2 1);
 }
 
-/// Longest pass [`pass_transposed`] takes (the callers' passes are 64 long).
-const AT_M: usize = 64;
+/// Longest pass [`pass_transposed`] takes (the callers' passes are at most 128 long).
+const AT_M: usize = 128;
 /// Rows of `A` transposed at a time in [`pass_transposed`] (`AT_R x AT_M` floats, 24 KB).
-const AT_R: usize = 96;
+const AT_R: usize = 48;
 
 /// [`pass`] for `A` stored by columns (`A(r, m) = ap[r + m * a_ms]`, the weight gradient's
 /// `delta^T`): blocks of 96 rows of `A` are first transposed so that every tile reads its
