@@ -1,17 +1,26 @@
 //! AVX-512 tiles for [`super::Simd`], chosen at run time on CPUs that have AVX-512F (the build
 //! itself targets AVX2 + FMA).
 //!
-//! - Panel product (`d_w += delta^T x`, `d_x = delta W`): a tile is 8 rows x 32 columns of
-//!   `C` in 16 `zmm` accumulators while `m` runs; `A(r, m)` is broadcast, two vectors of `B`
-//!   are loaded per `m`. Every element of `C` is still one fused multiply-add chain over `m`
-//!   in order, starting from `C` (or 0), exactly as in the 8-lane tiles: vector width only
-//!   decides which columns share an instruction, so results are bit-identical with and
-//!   without AVX-512 (the kernel tests assert it).
-//! - Forward (`y = x W^T`): dot products along `inputs`, 4 samples x 6 outputs = 24 `zmm`
-//!   accumulators, 16 lanes then a horizontal sum; the inputs' last `inputs % 16` go through
-//!   masked loads. Sums are split into 16 lanes instead of 8, so these bits differ from the
-//!   8-lane forward in the last place (both are bounded against the reference by the tests).
-//!   Output blocks are the outer loop: 6 rows of `W` stay in L1 while the samples stream.
+//! - Panel product (`d_w += delta^T x`, `d_x = delta W`): a tile is 12 (or 8) rows x 32
+//!   columns of `C` in 24 (16) `zmm` accumulators while `m` runs; `A(r, m)` is broadcast, two
+//!   vectors of `B` are loaded per `m`; the loop is an `asm!` block ([`asm_tile`]). Every
+//!   element of `C` is still one fused multiply-add chain over `m` in order, starting from
+//!   `C` (or 0), exactly as in the 8-lane tiles: vector width only decides which columns
+//!   share an instruction, so results are bit-identical with and without AVX-512 (the kernel
+//!   tests assert it). For the weight gradient, blocks of `delta` are transposed first
+//!   ([`pass_transposed`]) so that the broadcasts run along rows.
+//! - Forward from 16 samples and 16 outputs: the same tiles, each output one chain over the
+//!   inputs in order ([`forward_t`]: `y^T = W x^T` over packed 32-sample blocks; from 128
+//!   samples [`forward_w`]: `y = x W^T` over packed panels of `W^T`); both give the bits of
+//!   `f32::mul_add` in a loop (tested).
+//! - Forward below that: dot products along `inputs`, 4 samples x 4 outputs of `zmm`
+//!   accumulators (one sample: 8 rows of `W` side by side), 16 lanes then a horizontal sum;
+//!   the inputs' last `inputs % 16` go through masked loads. These sums are split into 16
+//!   lanes instead of 8, so their bits differ from the 8-lane forward in the last place
+//!   (both are bounded against the reference by the tests).
+//!
+//! Stack: up to 64 KB for the packed blocks (`forward_w`), 48 KB (`forward_t`), 24 KB
+//! (`pass_transposed`).
 
 // INVARIANT: the only indexing is of fixed-size accumulator arrays by loop counters below
 // their const-generic lengths.
