@@ -20,7 +20,7 @@
 //!   IEEE-754 target; this is the path a Cortex-M runs, and the path a host runs to reproduce
 //!   firmware outputs exactly.
 //! - [`Simd`]: `wide::f32x8` with fused multiply-add, and 16-lane AVX-512 tiles chosen at
-//!   run time where the CPU has them (`avx512.rs`); reorders and fuses sums, so it agrees
+//!   run time where the CPU has them (`avx512/`); reorders and fuses sums, so it agrees
 //!   with [`Reference`] within a bound proportional to `sum |x_k w_k|`, and exactly on
 //!   integer-valued data. Its weight and input gradients give the same bits with and
 //!   without AVX-512.

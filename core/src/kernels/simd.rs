@@ -279,7 +279,7 @@ unsafe fn panel_pass(
 ) {
     const RB: usize = 4;
     let cp = c.as_mut_ptr();
-    // Wide tiles first where the CPU has them (same bits, see avx512.rs); they leave fewer
+    // Wide tiles first where the CPU has them (same bits, see avx512/mod.rs); they leave fewer
     // than 16 columns for the 8-lane tiles and the scalar tail below.
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F checked at run time; the bounds are this function's own contract.

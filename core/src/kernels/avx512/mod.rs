@@ -1,0 +1,193 @@
+//! AVX-512 tiles for [`super::Simd`], chosen at run time on CPUs that have AVX-512F (the build
+//! itself targets AVX2 + FMA).
+//!
+//! - Panel product (`d_w += delta^T x`, `d_x = delta W`): a tile is 12 (or 8) rows x 32
+//!   columns of `C` in 24 (16) `zmm` accumulators while `m` runs; `A(r, m)` is broadcast, two
+//!   vectors of `B` are loaded per `m`; the loop is an `asm!` block (`asm_tile!` in `tiles.rs`). Every
+//!   element of `C` is still one fused multiply-add chain over `m` in order, starting from
+//!   `C` (or 0), exactly as in the 8-lane tiles: vector width only decides which columns
+//!   share an instruction, so results are bit-identical with and without AVX-512 (the kernel
+//!   tests assert it). For the weight gradient, blocks of `delta` are transposed first
+//!   (`tiles::pass_transposed`) so that the broadcasts run along rows.
+//! - Forward from 16 samples and 16 outputs: the same tiles, each output one chain over the
+//!   inputs in order (`forward.rs`: `forward_t`, `y^T = W x^T` over packed 32-sample blocks; from 128
+//!   samples `forward_w`, `y = x W^T` over packed panels of `W^T`); both give the bits of
+//!   `f32::mul_add` in a loop (tested).
+//! - Forward below that: dot products along `inputs`, 4 samples x 4 outputs of `zmm`
+//!   accumulators (one sample: 8 rows of `W` side by side), 16 lanes then a horizontal sum;
+//!   the inputs' last `inputs % 16` go through masked loads. These sums are split into 16
+//!   lanes instead of 8, so their bits differ from the 8-lane forward in the last place
+//!   (both are bounded against the reference by the tests).
+//!
+//! Stack: up to 64 KB for the packed blocks (`forward_w`), 48 KB (`forward_t`), 24 KB
+//! (`pass_transposed`).
+
+// INVARIANT: the only indexing is of fixed-size accumulator arrays by loop counters below
+// their const-generic lengths.
+#![allow(clippy::indexing_slicing)]
+
+use core::arch::x86_64::{__m512, _mm512_maskz_loadu_ps, _mm512_setzero_ps};
+use core::sync::atomic::{AtomicU8, Ordering};
+
+mod forward;
+mod tiles;
+
+pub(super) use forward::{chains, forward};
+pub(super) use tiles::pass;
+
+const LANES: usize = 16;
+const RB: usize = 8;
+
+/// Whether this CPU and OS run AVX-512F code (CPUID leaf 7 and the ZMM state enabled in XCR0).
+/// Detected once, then cached.
+pub fn available() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let yes = detect();
+            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+    }
+}
+
+fn detect() -> bool {
+    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
+    if cfg!(miri) {
+        // Miri runs no CPUID; it checks the AVX-512 tiles when the build enables the feature.
+        return cfg!(target_feature = "avx512f");
+    }
+    // SAFETY (older toolchains mark these unsafe): CPUID exists on every x86_64 CPU; XGETBV is
+    // executed only when CPUID reports OSXSAVE, and the build's target (x86-64-v3) has XSAVE.
+    #[allow(unused_unsafe)]
+    unsafe {
+        if __cpuid(0).eax < 7 {
+            return false;
+        }
+        let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
+        let avx512f = __cpuid_count(7, 0).ebx & (1 << 16) != 0;
+        // XCR0: SSE (1), AVX (2), opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7) state enabled by the OS.
+        osxsave && avx512f && _xgetbv(0) & 0xE6 == 0xE6
+    }
+}
+
+/// Cache-line alignment for the scratch blocks: every 16-float vector is one line.
+#[repr(align(64))]
+struct Aligned<T>(T);
+
+/// `dst[j * dst_rs + i] = src[i * src_rs + j]` for `i < rows`, `j < cols`, and `0` for
+/// `rows <= i < pad` (zero columns to fill a padded block): 16 x 16 blocks through
+/// [`transpose16`], masked loads and stores at the edges.
+///
+/// # Safety
+/// AVX-512F present; `src` is valid for `rows` rows of `cols` floats at stride `src_rs`;
+/// `dst` for `cols` rows of `rows.max(pad)` floats at stride `dst_rs`.
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_into(
+    src: *const f32,
+    src_rs: usize,
+    rows: usize,
+    cols: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    pad: usize,
+) {
+    use core::arch::x86_64::_mm512_mask_storeu_ps;
+    let lanes = |left: usize| -> u16 {
+        if left >= LANES {
+            u16::MAX
+        } else {
+            (1u16 << left) - 1
+        }
+    };
+    let height = rows.max(pad);
+    let mut i0 = 0;
+    while i0 < height {
+        let store = lanes(height - i0);
+        let mut j0 = 0;
+        while j0 < cols {
+            let load = lanes(cols - j0);
+            let block: [__m512; 16] = core::array::from_fn(|q| {
+                if i0 + q < rows {
+                    // SAFETY: the mask keeps the load inside row i0 + q < rows, columns < cols.
+                    unsafe { _mm512_maskz_loadu_ps(load, src.add((i0 + q) * src_rs + j0)) }
+                } else {
+                    _mm512_setzero_ps()
+                }
+            });
+            let t = transpose16(block);
+            for (q, v) in t.iter().take(cols - j0).enumerate() {
+                // SAFETY: the mask keeps the store inside row j0 + q < cols, columns < height.
+                unsafe { _mm512_mask_storeu_ps(dst.add((j0 + q) * dst_rs + i0), store, *v) };
+            }
+            j0 += LANES;
+        }
+        i0 += LANES;
+    }
+}
+
+/// Transposes a 16 x 16 block held as 16 rows: `out[i]` lane `j` = `rows[j]` lane `i`.
+/// Four shuffle stages (32-bit, 64-bit and two 128-bit interleaves), 64 shuffles in all.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    use core::arch::x86_64::{
+        _mm512_castpd_ps, _mm512_castps_pd, _mm512_shuffle_f32x4, _mm512_unpackhi_pd, _mm512_unpackhi_ps,
+        _mm512_unpacklo_pd, _mm512_unpacklo_ps,
+    };
+    let mut t = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    let mut u = [_mm512_setzero_ps(); 16];
+    for g in 0..4 {
+        let (a, b, c, d) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+        let pd = |x: __m512| _mm512_castps_pd(x);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a), pd(c)));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a), pd(c)));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(b), pd(d)));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(b), pd(d)));
+    }
+    let mut v = [_mm512_setzero_ps(); 16];
+    for h in 0..2 {
+        for i in 0..4 {
+            v[8 * h + i] = _mm512_shuffle_f32x4::<0x88>(u[8 * h + i], u[8 * h + 4 + i]);
+            v[8 * h + 4 + i] = _mm512_shuffle_f32x4::<0xDD>(u[8 * h + i], u[8 * h + 4 + i]);
+        }
+    }
+    let mut o = [_mm512_setzero_ps(); 16];
+    for i in 0..8 {
+        o[i] = _mm512_shuffle_f32x4::<0x88>(v[i], v[8 + i]);
+        o[8 + i] = _mm512_shuffle_f32x4::<0xDD>(v[i], v[8 + i]);
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::arch::x86_64::{_mm512_loadu_ps, _mm512_storeu_ps};
+
+    #[test]
+    fn transpose16_transposes() {
+        if !available() {
+            return;
+        }
+        let m: [[f32; 16]; 16] = core::array::from_fn(|i| core::array::from_fn(|j| (i * 16 + j) as f32));
+        // SAFETY: AVX-512F checked above; each row is 16 floats.
+        let out = unsafe {
+            let rows: [__m512; 16] = core::array::from_fn(|i| _mm512_loadu_ps(m[i].as_ptr()));
+            transpose16(rows)
+        };
+        for (i, v) in out.iter().enumerate() {
+            let mut lanes = [0.0f32; 16];
+            // SAFETY: as above.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), *v) };
+            let want: [f32; 16] = core::array::from_fn(|j| m[j][i]);
+            assert_eq!(lanes, want, "row {i}: {lanes:?}");
+        }
+    }
+}
