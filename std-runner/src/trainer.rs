@@ -60,9 +60,9 @@ pub struct Trainer {
     batch: usize,
     kernels: Gemm,
     pool: std::sync::Arc<rayon::ThreadPool>,
-    /// Spinning threads for the per-step phases (the shards, the reduction and update) when
-    /// there is more than one thread.
-    team: Option<Team>,
+    /// Spinning threads for the per-step phases (the shards, the reduction and update); as
+    /// many members as the pool has threads (one: no extra thread).
+    team: Team,
     /// Dropout rate on hidden layers.
     pub dropout: f32,
     /// L1 and L2 coefficients.
@@ -113,11 +113,7 @@ impl Trainer {
             .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
         let state = vec![0.0; opt.rule().state_len(n)];
         let members = pool.current_num_threads();
-        let team = if members > 1 {
-            Some(Team::new(members).map_err(|e| Error::Usage(format!("cannot start {members} threads: {e}")))?)
-        } else {
-            None
-        };
+        let team = Team::new(members).map_err(|e| Error::Usage(format!("cannot start {members} threads: {e}")))?;
         Ok(Trainer {
             topo,
             params,
@@ -209,9 +205,9 @@ impl Trainer {
             Ok(())
         };
         let shards = &mut self.shards[..used];
-        if let (true, Some(team)) = (parallel_shards, &self.team) {
+        if parallel_shards {
             let failed = std::sync::Mutex::new(None);
-            team.for_each_mut(shards, |s, shard| {
+            self.team.for_each_mut(shards, |s, shard| {
                 if let Err(e) = run((s, shard)) {
                     failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
                 }
@@ -219,8 +215,6 @@ impl Trainer {
             if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
                 return Err(e);
             }
-        } else if parallel_shards {
-            self.pool.install(|| shards.par_iter_mut().enumerate().try_for_each(run))?;
         } else if threads > 1 {
             // Inside the pool: a lone shard's large products are split by rows across this
             // pool's threads (Gemm::split; same bits as one thread).
@@ -260,7 +254,8 @@ impl Trainer {
                 }
             };
             let params = &mut self.params;
-            if let (true, Some(team)) = (used > 1 && parallel_shards, &self.team) {
+            if parallel_shards {
+                let team = &self.team;
                 // One contiguous range per member, the same every step, so each member
                 // keeps updating the parameters it updated before.
                 let mut parts: [Option<Range<'_>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
