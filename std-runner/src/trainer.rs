@@ -22,7 +22,8 @@ use rayon::prelude::*;
 
 /// Floating-point work per shard below which shards run sequentially.
 const MIN_PARALLEL_FLOPS: usize = 2_000_000;
-/// Parameters per chunk when reducing shard gradients in parallel.
+/// Parameters per chunk when reducing shard gradients in parallel (the update splits
+/// arenas of at least two chunks across the team).
 const REDUCE_CHUNK: usize = 1 << 14;
 /// Parameters reduced and updated at a time inside a chunk (a stack buffer of gradients).
 const UPDATE_BLOCK: usize = 1024;
@@ -227,8 +228,8 @@ impl Trainer {
         let inv_b = 1.0 / b as f32;
         let loss = shards.iter().fold(0.0f32, |acc, s| acc + s.loss * (s.n as f32 * inv_b));
         if self.l1 == 0.0 && self.l2 == 0.0 && self.clip_norm.is_none() {
-            // Nothing needs the whole gradient at once: reduce and update chunk by chunk, on
-            // all threads, each chunk's parameters staying with the thread that reduced them.
+            // Nothing needs the whole gradient at once: reduce and update range by range, on
+            // all threads.
             // Per element the operations are those of the sequential path below.
             let update = self.opt.begin();
             let n = self.params.len();
@@ -253,46 +254,25 @@ impl Trainer {
                     start = end;
                 }
             };
-            let params = &mut self.params;
-            if parallel_shards {
-                let team = &self.team;
-                // One contiguous range per member, the same every step, so each member
-                // keeps updating the parameters it updated before.
-                let mut parts: [Option<Range<'_>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
-                let members = team.size().min(MAX_MEMBERS);
-                let per = n.div_ceil(members).div_ceil(UPDATE_BLOCK) * UPDATE_BLOCK;
-                let (mut p, mut a, mut v) = (&mut params[..], s0, s1);
-                for (m, slot) in parts.iter_mut().enumerate().take(members) {
-                    let take = per.min(p.len());
-                    let (ph, pt) = p.split_at_mut(take);
-                    let (ah, at) = a.split_at_mut(if a.is_empty() { 0 } else { take });
-                    let (vh, vt) = v.split_at_mut(if v.is_empty() { 0 } else { take });
-                    *slot = Some((m * per, ph, ah, vh));
-                    (p, a, v) = (pt, at, vt);
-                }
-                team.for_each_mut(&mut parts[..members], |_, part| {
-                    if let Some((at0, p, a, v)) = part {
-                        chunk(*at0, p, a, v);
-                    }
-                });
-                return Ok(loss);
+            // One contiguous range per team member, the same every step, so each member keeps
+            // updating the parameters it updated before; small arenas stay on this thread.
+            let team = &self.team;
+            let members = if n >= 2 * REDUCE_CHUNK { team.size().min(MAX_MEMBERS) } else { 1 };
+            let per = n.div_ceil(members).div_ceil(UPDATE_BLOCK) * UPDATE_BLOCK;
+            let mut parts: [Option<Range<'_>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
+            let (mut p, mut a, mut v) = (&mut self.params[..], s0, s1);
+            for (m, slot) in parts.iter_mut().enumerate().take(members) {
+                let take = per.min(p.len());
+                let (ph, pt) = p.split_at_mut(take);
+                let (ah, at) = a.split_at_mut(if a.is_empty() { 0 } else { take });
+                let (vh, vt) = v.split_at_mut(if v.is_empty() { 0 } else { take });
+                *slot = Some((m * per, ph, ah, vh));
+                (p, a, v) = (pt, at, vt);
             }
-            self.pool.install(|| match (s0.is_empty(), s1.is_empty()) {
-                (true, _) => params
-                    .par_chunks_mut(REDUCE_CHUNK)
-                    .enumerate()
-                    .for_each(|(c, p)| chunk(c * REDUCE_CHUNK, p, &mut [], &mut [])),
-                (false, true) => params
-                    .par_chunks_mut(REDUCE_CHUNK)
-                    .zip(s0.par_chunks_mut(REDUCE_CHUNK))
-                    .enumerate()
-                    .for_each(|(c, (p, a))| chunk(c * REDUCE_CHUNK, p, a, &mut [])),
-                (false, false) => params
-                    .par_chunks_mut(REDUCE_CHUNK)
-                    .zip(s0.par_chunks_mut(REDUCE_CHUNK))
-                    .zip(s1.par_chunks_mut(REDUCE_CHUNK))
-                    .enumerate()
-                    .for_each(|(c, ((p, a), v))| chunk(c * REDUCE_CHUNK, p, a, v)),
+            team.for_each_mut(&mut parts[..members], |_, part| {
+                if let Some((at0, p, a, v)) = part {
+                    chunk(*at0, p, a, v);
+                }
             });
             return Ok(loss);
         }

@@ -24,6 +24,12 @@ const KC_T: usize = 256;
 /// Outputs per block of the transposed forward's accumulator scratch (`OC x SB`, 16 KB).
 const OC: usize = 128;
 
+/// Block length for cutting `n` inputs into blocks of at most `max`, all of equal size but
+/// the last (a short last block would pay the tiles' set-up for little work).
+fn even_block(n: usize, max: usize) -> usize {
+    n.div_ceil(n.div_ceil(max).max(1))
+}
+
 /// Forward product `y[s][j] = sum_k x[s][k] W[j][k]` computed as `y^T = W x^T`: for each
 /// block of 32 samples, `x^T` is packed (inputs in blocks of at most [`KC_T`]) and 8 rows of
 /// `W` at a time are broadcast against it from where they lie, so the weights are never
@@ -39,9 +45,7 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
     let mut xt = Aligned([0.0f32; KC_T * SB]);
     let mut ct = Aligned([0.0f32; OC * SB]);
     let (xt, ct) = (&mut xt.0, &mut ct.0);
-    // Input blocks of equal size (a short last block would pay the tile set-up for little work).
-    let blocks = n.div_ceil(KC_T).max(1);
-    let kc = n.div_ceil(blocks);
+    let kc = even_block(n, KC_T);
     let mut s0 = 0;
     while s0 < batch {
         let sb = SB.min(batch - s0);
@@ -101,8 +105,7 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
     let mut pack = Aligned([0.0f32; KC_W * OC_W]);
     let pack = &mut pack.0;
     let full = outputs - outputs % (2 * LANES);
-    let blocks = n.div_ceil(KC_W).max(1);
-    let kc = n.div_ceil(blocks);
+    let kc = even_block(n, KC_W);
     let mut o0 = 0;
     while o0 < full {
         let oc = OC_W.min(full - o0);

@@ -217,6 +217,22 @@ unsafe fn tile<const R: usize, const CV: usize>(
     }
 }
 
+/// One step of an `asm_tile!` loop as one template string: the two vectors of `B` at
+/// `[bp + b_off]`, then per row a broadcast of `A` at `[addr + a_off]` and two FMAs.
+macro_rules! asm_step {
+    ($b_off:literal, $a_off:literal, [$(($c0:ident $c1:ident $addr:literal)),*]) => {
+        concat!(
+            "vmovups {b0}, zmmword ptr [{bp}", $b_off, "]\n",
+            "vmovups {b1}, zmmword ptr [{bp}", $b_off, " + 64]\n",
+            $(
+                "vbroadcastss {t}, dword ptr [", $addr, $a_off, "]\n",
+                "vfmadd231ps {", stringify!($c0), "}, {t}, {b0}\n",
+                "vfmadd231ps {", stringify!($c1), "}, {t}, {b1}\n",
+            )*
+        )
+    };
+}
+
 /// `R x 32` tiles of `C` (`R` = 8 or 12) with the loop over `m` written out in assembly:
 /// the compiler's own loop (as in [`tile`]) re-derives the `R` row addresses of `A` with a
 /// chain of additions every step; on the 64 x 784 -> 128 forward that loop gave 146 GFLOP/s,
@@ -270,20 +286,8 @@ macro_rules! asm_tile {
                     unsafe {
                         core::arch::asm!(
                             "2:",
-                            "vmovups {b0}, zmmword ptr [{bp}]",
-                            "vmovups {b1}, zmmword ptr [{bp} + 64]",
-                            $(
-                                concat!("vbroadcastss {t}, dword ptr [", $addr, "]"),
-                                concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
-                                concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
-                            )*
-                            "vmovups {b0}, zmmword ptr [{bp} + {bs}]",
-                            "vmovups {b1}, zmmword ptr [{bp} + {bs} + 64]",
-                            $(
-                                concat!("vbroadcastss {t}, dword ptr [", $addr, " + 4]"),
-                                concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
-                                concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
-                            )*
+                            asm_step!("", "", [$(($c0 $c1 $addr)),*]),
+                            asm_step!(" + {bs}", " + 4", [$(($c0 $c1 $addr)),*]),
                             "add {q0}, 8",
                             "add {q3}, 8",
                             "add {q8}, 8",
@@ -315,13 +319,7 @@ macro_rules! asm_tile {
                     unsafe {
                         core::arch::asm!(
                             "2:",
-                            "vmovups {b0}, zmmword ptr [{bp}]",
-                            "vmovups {b1}, zmmword ptr [{bp} + 64]",
-                            $(
-                                concat!("vbroadcastss {t}, dword ptr [", $addr, "]"),
-                                concat!("vfmadd231ps {", stringify!($c0), "}, {t}, {b0}"),
-                                concat!("vfmadd231ps {", stringify!($c1), "}, {t}, {b1}"),
-                            )*
+                            asm_step!("", "", [$(($c0 $c1 $addr)),*]),
                             "add {q0}, {ams}",
                             "add {q3}, {ams}",
                             "add {q8}, {ams}",
