@@ -33,7 +33,7 @@ fn forward_portable(mut s: Layer) -> Layer {
 #[bench::mnist_784to128_b16(layer(16, 784, 128))]
 fn forward_simd(mut s: Layer) -> Layer {
     let n = s.d.batch * s.d.outputs;
-    let _ = black_box(Simd.dense_forward(s.d, &s.l.x, &s.l.w, &s.l.b, &mut s.out[..n], Activation::Relu));
+    let _ = black_box(Simd::LANES8.dense_forward(s.d, &s.l.x, &s.l.w, &s.l.b, &mut s.out[..n], Activation::Relu));
     s
 }
 
@@ -42,7 +42,7 @@ fn forward_simd(mut s: Layer) -> Layer {
 #[bench::mnist_784to128_b16(layer(16, 784, 128))]
 fn weight_grad_simd(mut s: Layer) -> Layer {
     let n = s.d.inputs * s.d.outputs;
-    let _ = black_box(Simd.weight_grad(s.d, &s.l.delta, &s.l.x, &mut s.out[..n]));
+    let _ = black_box(Simd::LANES8.weight_grad(s.d, &s.l.delta, &s.l.x, &mut s.out[..n]));
     s
 }
 
@@ -51,7 +51,7 @@ fn weight_grad_simd(mut s: Layer) -> Layer {
 #[bench::mnist_784to128_b16(layer(16, 784, 128))]
 fn input_grad_simd(mut s: Layer) -> Layer {
     let n = s.d.batch * s.d.inputs;
-    let _ = black_box(Simd.input_grad(s.d, &s.l.delta, &s.l.w, &mut s.out[..n]));
+    let _ = black_box(Simd::LANES8.input_grad(s.d, &s.l.delta, &s.l.w, &mut s.out[..n]));
     s
 }
 

@@ -3,12 +3,13 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use myelin_benches::{macs, LayerData, SHAPES};
-use myelin_core::kernels::{Kernels, Portable, Reference, Simd};
+use myelin_core::kernels::{Backend, Kernels};
 use myelin_core::Activation;
 use std::hint::black_box;
 
-fn kernels() -> [(&'static str, &'static dyn Kernels); 3] {
-    [("reference", &Reference), ("portable", &Portable), ("simd", &Simd)]
+/// Every backend this CPU runs, by name (`simd16` only where AVX-512F is present).
+fn kernels() -> Vec<(&'static str, Backend)> {
+    Backend::available().map(|b| (b.name(), b)).collect()
 }
 
 fn forward(c: &mut Criterion) {

@@ -14,7 +14,7 @@ fn dense_layer(c: &mut Criterion) {
     let d = Dims { batch: 64, inputs: 784, outputs: 128 };
     let l = myelin_benches::LayerData::new(d);
     let (mut y, mut dw, mut dx) = (vec![0.0; 64 * 128], vec![0.0; 128 * 784], vec![0.0; 64 * 784]);
-    let k = Gemm::from_env();
+    let k = Gemm::from_env().unwrap_or_else(|e| panic!("{e}"));
     g.throughput(Throughput::Elements(2 * myelin_benches::macs(d)));
     g.bench_function("forward", |b| {
         b.iter(|| k.dense_forward(d, black_box(&l.x), &l.w, &l.b, &mut y, Activation::Relu))
@@ -42,6 +42,7 @@ fn train_step(c: &mut Criterion) {
             let opt = Optimizer::new(Rule::Sgd { lr: 0.01 }).unwrap_or_else(|e| panic!("{e}"));
             let mut tr = Trainer::new(topo, p, opt, batch, myelin::bench::shard_for(batch, threads), threads, 0)
                 .unwrap_or_else(|e| panic!("{e}"));
+            tr.set_kernels(Gemm::from_env().unwrap_or_else(|e| panic!("{e}")));
             let idx: Vec<usize> = (0..batch).collect();
             g.throughput(Throughput::Elements((train_flops(sizes) * batch as f64) as u64));
             g.bench_with_input(BenchmarkId::new(name, format!("b{batch}_{threads}t")), &idx, |b, idx| {
@@ -63,7 +64,7 @@ fn inference(c: &mut Criterion) {
     for batch in [1usize, 1024] {
         let mut work = vec![0.0; topo.inference_len(batch).unwrap_or(0)];
         let x = &data.x[..batch * 784];
-        let k = Gemm::from_env();
+        let k = Gemm::from_env().unwrap_or_else(|e| panic!("{e}"));
         g.throughput(Throughput::Elements((forward_flops(&sizes) * batch as f64) as u64));
         g.bench_function(format!("b{batch}"), |b| {
             b.iter(|| topo.predict(&k, &p, black_box(x), batch, &mut work).map(|y| y[0]))

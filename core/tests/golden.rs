@@ -2,7 +2,6 @@
 //! (2) forward outputs, losses, gradients and optimizer steps from an independent numpy
 //! implementation (`fixtures/make_golden.py` writes `fixtures/golden.txt`).
 
-use myelin_core::kernels::{Portable, Reference, Simd};
 use myelin_core::*;
 
 fn sig(z: f64) -> f64 {
@@ -29,7 +28,8 @@ fn two_two_one_sigmoid_mse_matches_closed_forms() {
     let d2 = d_o * p[7] * h2 * (1.0 - h2);
     let closed = [d1 * x1, d1 * x2, d2 * x1, d2 * x2, d1, d2, d_o * h1, d_o * h2, d_o];
 
-    for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+    for backend in Backend::available() {
+        let k = &backend;
         let mut work = vec![0.0; topo.workspace_len(1).unwrap()];
         let mut grads = vec![0.0; 9];
         let pass = topo.forward(k, &params, &x, 1, &mut work, None).unwrap();
@@ -86,7 +86,8 @@ fn close(what: &str, got: &[f32], want: &[f32], tol: f32) {
 fn forward_loss_and_gradients_match_numpy() {
     for c in cases() {
         let p = &c.rec["params"];
-        for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+        for backend in Backend::available() {
+            let k = &backend;
             let mut work = vec![0.0; c.topo.workspace_len(c.batch).unwrap()];
             let mut grads = vec![0.0; c.topo.params_len()];
             let pass = c.topo.forward(k, p, &c.rec["x"], c.batch, &mut work, None).unwrap();

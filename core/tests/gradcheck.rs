@@ -2,7 +2,6 @@
 //! differences of an independent float64 implementation written here, for every valid
 //! activation x loss pairing on networks with 1, 2 and 3 hidden layers, on every kernel set.
 
-use myelin_core::kernels::{Portable, Reference, Simd};
 use myelin_core::*;
 
 const HIDDEN: [Activation; 5] =
@@ -92,7 +91,8 @@ fn check(topo: &Topology, seed: u64, worst: &mut f64) {
             (f64_loss(topo, &a, &x, &t, batch) - f64_loss(topo, &b, &x, &t, batch)) / (2.0 * h)
         })
         .collect();
-    for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+    for backend in Backend::available() {
+        let k = &backend;
         let mut work = vec![0.0f32; topo.workspace_len(batch).unwrap()];
         let mut grads = vec![0.0f32; topo.params_len()];
         let pass = topo.forward(k, &params, &x, batch, &mut work, None).unwrap();

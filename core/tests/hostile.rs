@@ -1,7 +1,7 @@
 //! Property tests: random topologies, slice lengths, values and bytes drive the core's public
 //! API; every call returns a value or a typed error, never a panic.
 
-use myelin_core::kernels::{Dims, Kernels, Portable, Reference, Simd};
+use myelin_core::kernels::{Backend, Dims, Kernels, Portable};
 use myelin_core::*;
 use proptest::prelude::{any, prop, prop_assert, prop_oneof, proptest, Just, ProptestConfig, Strategy};
 
@@ -43,7 +43,8 @@ proptest! {
         let t = fill(len(topo.outputs() * batch, skew[2]));
         let mut work = vec![0.0; len(topo.workspace_len(batch).unwrap_or(0), skew[3])];
         let mut grads = vec![0.0; len(topo.params_len(), skew[4])];
-        for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+        for backend in Backend::available() {
+            let k = &backend;
             if let Ok(pass) = topo.forward(k, &params, &x, batch, &mut work, None) {
                 let _ = topo.loss_of(&pass, &work, &t);
                 let _ = topo.backward(k, &pass, &params, &x, &t, &mut work, &mut grads);
@@ -67,7 +68,8 @@ proptest! {
     ) {
         let d = Dims { batch, inputs, outputs };
         let v = |n: usize| vec![0.25f32; n];
-        for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+        for backend in Backend::available() {
+            let k = &backend;
             let mut y = v(lens[3]);
             let _ = k.dense_forward(d, &v(lens[0]), &v(lens[1]), &v(lens[2]), &mut y, act);
             let mut g = v(lens[4]);

@@ -2,7 +2,7 @@
 //! guard regions around outputs to catch stray writes, NaN-filled outputs to catch
 //! unwritten ones, bit-exact on integer-valued data, bounded on random data.
 
-use myelin_core::kernels::{set_avx512, Dims, Kernels, Portable, Reference, Simd};
+use myelin_core::kernels::{Backend, Dims, Kernels, Portable, Reference, Simd};
 use myelin_core::{Activation, Rng};
 
 const GUARD: usize = 19;
@@ -107,7 +107,17 @@ fn all_dims() -> Vec<Dims> {
                 }
             }
         }
-        v.extend([Dims { batch: 0, inputs: 9, outputs: 7 }, Dims { batch: 9, inputs: 33, outputs: 20 }]);
+        v.extend([
+            Dims { batch: 0, inputs: 9, outputs: 7 },
+            Dims { batch: 9, inputs: 33, outputs: 20 },
+            // Past the panel pass (MB = 64 values of m): the weight gradient over 70 samples,
+            // the input gradient over 70 outputs, and empty batches / inputs with many passes.
+            Dims { batch: 70, inputs: 9, outputs: 3 },
+            Dims { batch: 2, inputs: 17, outputs: 70 },
+            Dims { batch: 0, inputs: 3, outputs: 140 },
+            Dims { batch: 0, inputs: 0, outputs: 140 },
+            Dims { batch: 140, inputs: 0, outputs: 3 },
+        ]);
         return v;
     }
     let mut v = Vec::new();
@@ -139,6 +149,14 @@ fn all_dims() -> Vec<Dims> {
         // 32-wide panels in one and in two 128-wide blocks, the last 13 outputs left over.
         Dims { batch: 130, inputs: 300, outputs: 77 },
         Dims { batch: 128, inputs: 129, outputs: 160 },
+        // Empty dimensions on every path: no inputs under the chained and packed forwards,
+        // an empty batch under many panel passes (input gradient over 300 outputs).
+        Dims { batch: 130, inputs: 0, outputs: 40 },
+        Dims { batch: 20, inputs: 0, outputs: 20 },
+        Dims { batch: 0, inputs: 7, outputs: 300 },
+        Dims { batch: 0, inputs: 0, outputs: 300 },
+        Dims { batch: 300, inputs: 5, outputs: 0 },
+        Dims { batch: 200, inputs: 0, outputs: 0 },
     ]);
     v
 }
@@ -150,7 +168,8 @@ fn simd_and_portable_bit_exact_on_integer_data() {
         let c = case(&mut rng, d, true);
         for act in [Activation::Identity, Activation::Relu, Activation::Tanh] {
             let r = run(&Reference, &c, act);
-            for (name, o) in [("simd", run(&Simd, &c, act)), ("portable", run(&Portable, &c, act))] {
+            for k in Backend::available() {
+                let (name, o) = (k.name(), run(&k, &c, act));
                 assert_eq!(bits(&o.y), bits(&r.y), "{name} forward {d:?} {act:?}");
                 assert_eq!(bits(&o.d_w), bits(&r.d_w), "{name} weight_grad {d:?}");
                 assert_eq!(bits(&o.d_x), bits(&r.d_x), "{name} input_grad {d:?}");
@@ -179,13 +198,25 @@ fn portable_is_bit_identical_to_reference_on_real_data() {
 /// products; we print the worst observed ratio diff / (eps * sum|products|).
 #[test]
 fn simd_within_reordering_bound_on_real_data() {
+    for simd in simd_backends() {
+        println!("{}:", Backend::Simd(simd).name());
+        simd_within_reordering_bound(simd);
+    }
+}
+
+/// The SIMD widths this CPU runs (8 lanes always; 16 where AVX-512F is present).
+fn simd_backends() -> Vec<Simd> {
+    Backend::available().filter_map(Backend::simd).collect()
+}
+
+fn simd_within_reordering_bound(simd: Simd) {
     let mut rng = Rng::new(3);
     let eps = f32::EPSILON as f64;
     let mut worst: f64 = 0.0;
     for d in all_dims() {
         let c = case(&mut rng, d, false);
         let r = run(&Reference, &c, Activation::Identity);
-        let s = run(&Simd, &c, Activation::Identity);
+        let s = run(&simd, &c, Activation::Identity);
         let (n, m) = (d.inputs, d.outputs);
         let mut check = |got: f32, want: f32, abs_sum: f64, terms: usize, what: &str| {
             let diff = (got as f64 - want as f64).abs();
@@ -222,7 +253,7 @@ fn bias_grad_and_activation_backward_agree_across_kernels() {
     for d in all_dims().into_iter().filter(|d| d.outputs > 0) {
         let c = case(&mut rng, d, false);
         let mut outs = Vec::new();
-        for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+        for k in Backend::available() {
             let mut d_b = c.b.clone();
             k.bias_grad(d, &c.delta, &mut d_b).unwrap();
             let mut delta = c.delta.clone();
@@ -238,7 +269,7 @@ fn bias_grad_and_activation_backward_agree_across_kernels() {
 fn kernels_reject_wrong_lengths() {
     let d = Dims { batch: 2, inputs: 3, outputs: 4 };
     let (x, w, b, mut y) = (vec![0.0; 6], vec![0.0; 12], vec![0.0; 4], vec![0.0; 8]);
-    for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+    for k in Backend::available() {
         assert!(k.dense_forward(d, &x[..5], &w, &b, &mut y, Activation::Relu).is_err());
         assert!(k.dense_forward(d, &x, &w[..11], &b, &mut y, Activation::Relu).is_err());
         assert!(k.dense_forward(d, &x, &w, &b[..3], &mut y, Activation::Relu).is_err());
@@ -260,15 +291,15 @@ fn kernels_reject_wrong_lengths() {
 #[test]
 fn simd_panel_bits_do_not_depend_on_vector_width() {
     let mut rng = Rng::new(512);
-    let wide = set_avx512(true);
-    println!("AVX-512 tiles {}", if wide { "available: compared" } else { "not available on this CPU" });
+    let Some(wide) = Simd::lanes16() else {
+        println!("AVX-512 not available on this CPU: only one width to run, nothing to compare");
+        return;
+    };
+    assert!(wide.is_lanes16() && !Simd::LANES8.is_lanes16(), "the two values must name different widths");
     for d in all_dims() {
         let c = case(&mut rng, d, false);
-        set_avx512(true);
-        let with = run(&Simd, &c, Activation::Identity);
-        set_avx512(false);
-        let without = run(&Simd, &c, Activation::Identity);
-        set_avx512(true);
+        let with = run(&wide, &c, Activation::Identity);
+        let without = run(&Simd::LANES8, &c, Activation::Identity);
         assert_eq!(bits(&with.d_w), bits(&without.d_w), "weight_grad {d:?}");
         assert_eq!(bits(&with.d_x), bits(&without.d_x), "input_grad {d:?}");
     }
@@ -281,7 +312,7 @@ fn weight_grad_set_equals_zeroing_then_accumulating() {
     let mut rng = Rng::new(77);
     for d in all_dims() {
         let c = case(&mut rng, d, false);
-        for k in [&Reference as &dyn Kernels, &Portable, &Simd] {
+        for k in Backend::available() {
             let mut acc = Guarded::new(d.outputs * d.inputs, 0.0);
             k.weight_grad(d, &c.delta, &c.x, acc.inner_mut()).unwrap();
             let mut set = Guarded::new(d.outputs * d.inputs, f32::NAN);
@@ -297,15 +328,15 @@ fn weight_grad_set_equals_zeroing_then_accumulating() {
 /// loop, for every block and tile shape in `all_dims`.
 #[test]
 fn avx512_forward_is_an_ordered_fma_chain() {
-    if !set_avx512(true) {
+    let Some(wide) = Simd::lanes16() else {
         println!("AVX-512 not available on this CPU: nothing to compare");
         return;
-    }
+    };
     let mut rng = Rng::new(16);
     let mut checked = 0;
     for d in all_dims().into_iter().filter(|d| d.batch >= 16 && d.outputs >= 16) {
         let c = case(&mut rng, d, false);
-        let got = run(&Simd, &c, Activation::Identity).y;
+        let got = run(&wide, &c, Activation::Identity).y;
         let (n, m) = (d.inputs, d.outputs);
         for s in 0..d.batch {
             for j in 0..m {
@@ -316,4 +347,72 @@ fn avx512_forward_is_an_ordered_fma_chain() {
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} shapes reached the chained forward");
+}
+
+/// `weight_grad_rows` over any cut of the neurons into row blocks gives the bits of the whole
+/// weight gradient (accumulating and overwriting), for every SIMD width; no write outside
+/// the block.
+#[test]
+fn weight_grad_rows_equal_the_whole_product() {
+    let mut rng = Rng::new(91);
+    for simd in simd_backends() {
+        for d in all_dims().into_iter().filter(|d| d.outputs > 0 && d.inputs > 0) {
+            let c = case(&mut rng, d, false);
+            for accumulate in [true, false] {
+                let mut whole = c.g0.clone();
+                if accumulate {
+                    simd.weight_grad(d, &c.delta, &c.x, &mut whole).unwrap();
+                } else {
+                    simd.weight_grad_set(d, &c.delta, &c.x, &mut whole).unwrap();
+                }
+                for per in [1, 3, d.outputs.div_ceil(2), d.outputs] {
+                    let mut j0 = 0;
+                    while j0 < d.outputs {
+                        let rows = per.min(d.outputs - j0);
+                        let mut blk = Guarded::from(&c.g0[j0 * d.inputs..(j0 + rows) * d.inputs]);
+                        simd.weight_grad_rows(d, &c.delta, &c.x, blk.inner_mut(), j0, accumulate).unwrap();
+                        blk.check_guards("weight_grad_rows");
+                        assert_eq!(
+                            bits(blk.inner()),
+                            bits(&whole[j0 * d.inputs..(j0 + rows) * d.inputs]),
+                            "{d:?} rows {j0}..+{rows} accumulate {accumulate}"
+                        );
+                        j0 += rows;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a backend says a forward split into blocks of `per` samples is exact, running the
+/// blocks one after another (the last one short) gives the bits of the whole batch: the
+/// promise the runner relies on to split a forward across threads.
+#[test]
+fn forward_splits_exactly_keeps_its_promise() {
+    let mut rng = Rng::new(160);
+    let (inputs, outputs) = if cfg!(miri) { (9, 17) } else { (40, 20) };
+    let batches: Vec<usize> = if cfg!(miri) { vec![1, 17, 33] } else { (1..=160).collect() };
+    let mut split = 0;
+    for k in Backend::available() {
+        for &batch in &batches {
+            let d = Dims { batch, inputs, outputs };
+            let c = case(&mut rng, d, false);
+            let whole = run(&k, &c, Activation::Identity).y;
+            for parts in 2..=4 {
+                let per = batch.div_ceil(parts);
+                if per >= batch || !k.forward_splits_exactly(batch, outputs, per) {
+                    continue;
+                }
+                split += 1;
+                let mut y = vec![f32::NAN; batch * outputs];
+                for (yc, xc) in y.chunks_mut(per * outputs).zip(c.x.chunks(per * inputs)) {
+                    let dc = Dims { batch: yc.len() / outputs, ..d };
+                    k.dense_forward(dc, xc, &c.w, &c.b, yc, Activation::Identity).unwrap();
+                }
+                assert_eq!(bits(&y), bits(&whole), "{} batch {batch} blocks of {per}", k.name());
+            }
+        }
+    }
+    assert!(split > 0, "no split was ever allowed");
 }

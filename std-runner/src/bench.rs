@@ -87,6 +87,7 @@ pub fn train_workload(
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
     let opt = Optimizer::new(Rule::Sgd { lr: 0.1 }).map_err(crate::Error::core("optimizer"))?;
     let mut tr = Trainer::new(topo, params, opt, batch, shard_for(batch, threads), threads, 0)?;
+    tr.set_kernels(Gemm::from_env()?);
     let order: Vec<usize> = (0..data.len()).collect();
     let mut times = Vec::new();
     let mut last = 0.0;
@@ -122,47 +123,52 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| crate::Error::Usage(e.to_string()))?;
-    let k = Gemm::from_env();
+    let k = Gemm::from_env()?;
     let batch: usize = 1024;
     let parts = threads.max(1);
     let per = batch.div_ceil(parts);
     let mut works: Vec<Vec<f32>> = (0..parts).map(|_| vec![0.0; topo.inference_len(per).unwrap_or(0)]).collect();
     let x = &data.x[..batch * 784];
-    let mut run = || {
+    // A failing call is an error, not a fast iteration.
+    let mut run = || -> Result<()> {
         pool.install(|| {
-            works.par_iter_mut().enumerate().for_each(|(i, w)| {
+            works.par_iter_mut().enumerate().try_for_each(|(i, w)| {
                 let n = per.min(batch - i * per);
                 let xs = &x[i * per * 784..(i * per + n) * 784];
-                let len = topo.inference_len(n).unwrap_or(0);
-                let _ = std::hint::black_box(topo.predict(&k, &params, xs, n, &mut w[..len]));
+                let len = topo.inference_len(n).map_err(crate::Error::core("sizing"))?;
+                std::hint::black_box(
+                    topo.predict(&k, &params, xs, n, &mut w[..len]).map_err(crate::Error::core("predict"))?,
+                );
+                Ok(())
             })
         })
     };
     let rounds = 5;
     let mut rates = Vec::new();
-    run();
+    run()?;
     let reps = 64;
     for _ in 0..rounds {
         let t0 = Instant::now();
         for _ in 0..reps {
-            run();
+            run()?;
         }
         rates.push((batch * reps) as f64 / t0.elapsed().as_secs_f64());
     }
     // Batch-1 latency: one thread is all a single sample can use.
-    let native = myelin_core::Native::default();
-    let mut w1 = vec![0.0; topo.inference_len(1).unwrap_or(0)];
-    let mut one = |k: &dyn Kernels| {
-        let _ = std::hint::black_box(topo.predict(k, &params, &x[..784], 1, &mut w1));
+    let native = k.backend;
+    let mut w1 = vec![0.0; topo.inference_len(1).map_err(crate::Error::core("sizing"))?];
+    let mut one = |k: &dyn Kernels| -> Result<()> {
+        std::hint::black_box(topo.predict(k, &params, &x[..784], 1, &mut w1).map_err(crate::Error::core("predict"))?);
+        Ok(())
     };
     for _ in 0..200 {
-        one(&native);
+        one(&native)?;
     }
     let mut lat = Vec::new();
     for _ in 0..7 {
         let t0 = Instant::now();
         for _ in 0..1000 {
-            one(&native);
+            one(&native)?;
         }
         lat.push(t0.elapsed().as_secs_f64() / 1000.0 * 1e6);
     }
@@ -175,7 +181,7 @@ pub fn sgemm_rate(m: usize, k: usize, n: usize) -> f64 {
     let b = vec![0.25f32; k * n];
     let mut c = vec![0.0f32; m * n];
     let d = myelin_core::kernels::Dims { batch: m, inputs: k, outputs: n };
-    let g = Gemm { mode: crate::gemm::Mode::Always, split: false };
+    let g = Gemm::new(myelin_core::Backend::detect(), crate::gemm::Mode::Always);
     let bias = vec![0.0; n];
     let mut reps = 1;
     loop {

@@ -3,14 +3,8 @@
 
 use crate::error::{Error, Result};
 
-/// Returns an error naming the missing features if this CPU cannot run this build. Also
-/// applies `MYELIN_AVX512=off`: the kernels then keep to their AVX2 tiles on a CPU that has
-/// AVX-512 (the forward's bits of an AVX2-only machine; any other value, or none, lets them
-/// choose).
+/// Returns an error naming the missing features if this CPU cannot run this build.
 pub fn check() -> Result<()> {
-    if std::env::var("MYELIN_AVX512").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
-        myelin_core::kernels::set_avx512(false);
-    }
     #[cfg(target_arch = "x86_64")]
     {
         let mut missing = Vec::new();

@@ -71,6 +71,18 @@ pub enum Error {
         /// The missing feature list.
         missing: String,
     },
+    /// The run would need more memory than this process may use.
+    #[error("not enough memory: {detail}\n  {} available to this process; {advice}", human_bytes(*available))]
+    Memory {
+        /// Bytes needed.
+        need: u64,
+        /// Bytes available (the smallest of MemAvailable, the cgroup's room and RLIMIT_AS).
+        available: u64,
+        /// What needs them, part by part.
+        detail: String,
+        /// What to change.
+        advice: String,
+    },
     /// Anything from a third-party format (safetensors, JSON, TOML).
     #[error("{path}: {msg}")]
     Foreign {
@@ -94,6 +106,7 @@ impl Error {
             Error::Diverged { .. } => "lower --lr, or add --clip-norm 1.0 to bound each step's gradient",
             Error::Cpu { .. } => "rebuild without the x86-64-v3 flags in .cargo/config.toml for this machine",
             Error::Shape { .. } => "`myelin inspect MODEL` shows the inputs and outputs a model expects",
+            Error::Memory { .. } => "`myelin train --help` and `myelin inspect MODEL` give the memory formula",
             _ => return None,
         })
     }
@@ -111,3 +124,19 @@ impl Error {
 
 /// Result with the runner's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Bytes as B / KiB / MiB / GiB / TiB with one decimal.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

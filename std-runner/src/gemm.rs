@@ -19,7 +19,7 @@
 
 #![allow(unsafe_code)]
 
-use myelin_core::kernels::{avx512_active, bias_activation, Dims, Kernels, Native, Simd, NATIVE_IS_SIMD};
+use myelin_core::kernels::{bias_activation, Backend, Dims, Kernels};
 use myelin_core::Activation;
 use rayon::prelude::*;
 
@@ -47,27 +47,59 @@ pub enum Mode {
 /// Multiply-accumulates per row block below which a product is not split across threads.
 pub const MIN_SPLIT_MACS: usize = 1 << 20;
 
-/// Kernels backed by `matrixmultiply` for large products.
-#[derive(Clone, Copy, Debug, Default)]
+/// Kernels backed by `matrixmultiply` for large products and by a core [`Backend`] for the
+/// rest: a value, so two routers with different choices can run side by side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gemm {
     /// The path choice.
     pub mode: Mode,
     /// Split large products by output rows across the threads of the current rayon pool.
-    /// Each output element is still computed by one sgemm call with the same k order, so
-    /// the bits do not depend on the number of threads (tests/parallel.rs checks it).
+    /// Each output element is still computed by the same operations, so the bits do not
+    /// depend on the number of threads (tests/determinism.rs checks it).
     pub split: bool,
+    /// The core kernels for the products that do not go through sgemm.
+    pub backend: Backend,
+}
+
+impl Default for Gemm {
+    fn default() -> Gemm {
+        Gemm::new(Backend::detect(), Mode::Auto)
+    }
 }
 
 impl Gemm {
-    /// The choice from the environment: `MYELIN_GEMM=auto|always|never` (default auto), so
-    /// tests and measurements can force a path without rebuilding.
-    pub fn from_env() -> Gemm {
-        let mode = match std::env::var("MYELIN_GEMM").as_deref() {
-            Ok("always") => Mode::Always,
-            Ok("never") => Mode::Never,
-            _ => Mode::Auto,
+    /// A router over `backend` (products not split across threads).
+    pub fn new(backend: Backend, mode: Mode) -> Gemm {
+        Gemm { mode, split: false, backend }
+    }
+
+    /// The choice from the environment, read once by the caller and then held as a value:
+    /// `MYELIN_GEMM=auto|always|never` (default auto) and `MYELIN_KERNELS=native|simd16|
+    /// simd8|portable|reference` (default native: the widest this CPU runs;
+    /// `MYELIN_AVX512=off` is `simd8`), so measurements can force a path without
+    /// rebuilding. An unknown value, or a backend this CPU cannot run, is an error.
+    pub fn from_env() -> crate::Result<Gemm> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mode = match var("MYELIN_GEMM").as_deref() {
+            None | Some("auto") => Mode::Auto,
+            Some("always") => Mode::Always,
+            Some("never") => Mode::Never,
+            Some(other) => {
+                return Err(crate::Error::Usage(format!("MYELIN_GEMM={other}: expected auto, always or never")))
+            }
         };
-        Gemm { mode, split: false }
+        let mut name = var("MYELIN_KERNELS").unwrap_or_else(|| "native".into());
+        if name == "native" && var("MYELIN_AVX512").is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+            name = "simd8".into();
+        }
+        let backend = Backend::from_name(&name).ok_or_else(|| {
+            crate::Error::Usage(format!(
+                "MYELIN_KERNELS={name}: expected native, simd16, simd8, portable or reference, and one this CPU \
+                 runs (this one runs: {})",
+                Backend::available().map(Backend::name).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        Ok(Gemm::new(backend, mode))
     }
 
     /// Row blocks to cut a product with `rows` output rows into.
@@ -88,7 +120,8 @@ impl Gemm {
             Mode::Always => true,
             Mode::Never => false,
             Mode::Auto => {
-                !avx512_active() && d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs) >= MIN_GEMM_MACS
+                !self.backend.simd().is_some_and(|s| s.is_lanes16())
+                    && d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs) >= MIN_GEMM_MACS
             }
         }
     }
@@ -167,15 +200,15 @@ impl Gemm {
         let (i, o) = (d.inputs, d.outputs);
         if !self.use_gemm(d) {
             let per = o.div_ceil(self.parts(d, o)).max(1);
-            if per < o && i > 0 && NATIVE_IS_SIMD {
-                // Blocks of neurons (rows of d_w), each the same operations as in the whole.
-                d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
-                    let _ = Simd.weight_grad_rows(d, delta, x, gw, c * per, accumulate);
-                });
-            } else if accumulate {
-                Native::default().weight_grad_impl(d, delta, x, d_w);
-            } else {
-                Native::default().weight_grad_set_impl(d, delta, x, d_w);
+            match self.backend.simd() {
+                Some(simd) if per < o && i > 0 => {
+                    // Blocks of neurons (rows of d_w), each the same operations as in the whole.
+                    d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
+                        let _ = simd.weight_grad_rows(d, delta, x, gw, c * per, accumulate);
+                    });
+                }
+                _ if accumulate => self.backend.weight_grad_impl(d, delta, x, d_w),
+                _ => self.backend.weight_grad_set_impl(d, delta, x, d_w),
             }
             return;
         }
@@ -205,14 +238,15 @@ impl Kernels for Gemm {
         let (i, o) = (d.inputs, d.outputs);
         if !self.use_gemm(d) {
             let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
-            if per < d.batch && o > 0 && i > 0 && Simd::forward_splits_exactly(d.batch, o, per) {
+            // Every block, the short last one included, must take the whole batch's path.
+            if per < d.batch && o > 0 && i > 0 && self.backend.forward_splits_exactly(d.batch, o, per) {
                 // Blocks of samples, each the same operations as in the whole product.
                 y.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).for_each(|(yc, xc)| {
                     let dc = Dims { batch: yc.len() / o, ..d };
-                    Native::default().dense_forward_impl(dc, xc, w, b, yc, act);
+                    self.backend.dense_forward_impl(dc, xc, w, b, yc, act);
                 });
             } else {
-                Native::default().dense_forward_impl(d, x, w, b, y, act);
+                self.backend.dense_forward_impl(d, x, w, b, y, act);
             }
             return;
         }
@@ -247,10 +281,10 @@ impl Kernels for Gemm {
             if per < d.batch && o > 0 && i > 0 {
                 // Blocks of samples: d_x_blk = delta_blk W, the same operations per element.
                 d_x.par_chunks_mut(per * i).zip(delta.par_chunks(per * o)).for_each(|(gx, dc)| {
-                    Native::default().input_grad_impl(Dims { batch: gx.len() / i, ..d }, dc, w, gx);
+                    self.backend.input_grad_impl(Dims { batch: gx.len() / i, ..d }, dc, w, gx);
                 });
             } else {
-                Native::default().input_grad_impl(d, delta, w, d_x);
+                self.backend.input_grad_impl(d, delta, w, d_x);
             }
             return;
         }
@@ -300,13 +334,14 @@ mod tests {
             };
             let want = run(&Reference);
             // Integer-valued data: every sum is exact, so any order gives the same bits.
-            assert_eq!(run(&Gemm { mode: Mode::Always, split: false }), want, "{d:?}");
+            let always = Gemm::new(Backend::detect(), Mode::Always);
+            assert_eq!(run(&always), want, "{d:?}");
             if let Some(pool) = &pool {
-                assert_eq!(pool.install(|| run(&Gemm { mode: Mode::Always, split: true })), want, "{d:?} split");
+                assert_eq!(pool.install(|| run(&Gemm { split: true, ..always })), want, "{d:?} split");
             }
             // Wrong lengths through the unchecked entry: nothing written, no out-of-bounds access.
             let mut short = vec![f32::NAN; (batch * outputs).saturating_sub(1)];
-            Gemm { mode: Mode::Always, split: false }.dense_forward_impl(d, &x, &w, &b, &mut short, Activation::Relu);
+            always.dense_forward_impl(d, &x, &w, &b, &mut short, Activation::Relu);
             assert!(short.iter().all(|v| v.is_nan()));
         }
     }

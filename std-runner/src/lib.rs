@@ -19,6 +19,7 @@ pub mod data;
 pub mod error;
 pub mod gemm;
 pub mod interop;
+pub mod memory;
 pub mod metrics;
 pub mod modelfile;
 pub mod plot;

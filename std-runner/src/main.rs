@@ -24,6 +24,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a network (default: the shipped 8x8 digits) into a run folder.
+    ///
+    /// Memory: before allocating, the run adds up what it will hold and refuses with an
+    /// error naming the parts if that exceeds what this process may use (the smallest of
+    /// MemAvailable, the cgroup's limit and RLIMIT_AS). In bytes, with P parameters, S =
+    /// ceil(batch / shard) shards and k optimizer values per parameter (SGD 0, momentum 1,
+    /// Adam 2): 4 * (P * (4 + S + k) + S * workspace_len(shard) + S * shard * (inputs +
+    /// outputs)) + 8 * P * (3 + k) while a checkpoint is written. `myelin inspect MODEL`
+    /// prints it for a model. A batch larger than the training set is the training set.
+    #[command(long_about)]
     Train(Box<TrainArgs>),
     /// Evaluate a model on a dataset's test part: accuracy, precision/recall, confusion
     /// matrix, or RMSE/MAE.
@@ -106,6 +115,10 @@ struct TrainArgs {
     /// Stop after this many epochs as if interrupted (checkpoint kept; resume later).
     #[arg(long, hide = true)]
     stop_after: Option<usize>,
+    /// Also measure the test set after every epoch (metrics.jsonl, progress, curves). By
+    /// default it is measured once, at the end: choosing anything by it leaks it.
+    #[arg(long)]
+    test_every_epoch: bool,
     /// Hidden layer widths, e.g. 128 or 256,128.
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
@@ -351,8 +364,15 @@ fn train(a: TrainArgs) -> Result<()> {
         println!("run folder: {}", out.display());
     }
     let t0 = std::time::Instant::now();
-    let s =
-        run::train(&RunOptions { spec, source, out, resume: a.resume, progress: !a.quiet, stop_after: a.stop_after })?;
+    let s = run::train(&RunOptions {
+        spec,
+        source,
+        out,
+        resume: a.resume,
+        progress: !a.quiet,
+        stop_after: a.stop_after,
+        test_every_epoch: a.test_every_epoch,
+    })?;
     if !s.finished {
         println!("stopped after {} epochs; continue with --resume --out {}", s.epochs, s.out.display());
         return Ok(());
@@ -405,7 +425,7 @@ fn scaled_test(model: &Saved, source: &Source) -> Result<Dataset> {
 }
 
 fn outputs(model: &Saved, d: &Dataset) -> Result<Vec<f32>> {
-    let mut y = myelin::trainer::predict(&model.topo, &model.params, &myelin::gemm::Gemm::from_env(), d)?;
+    let mut y = myelin::trainer::predict(&model.topo, &model.params, &myelin::gemm::Gemm::from_env()?, d)?;
     if let Some(s) = &model.meta.target_scale {
         source::unscale_outputs(&mut y, s);
     }
@@ -556,6 +576,17 @@ fn inspect(path: &Path) -> Result<()> {
         8 * p,
         4 * train
     );
+    // The host trainer's footprint (myelin::memory): the CLI's defaults, batch 64 in shards of 32, Adam.
+    let (batch, shard, slots) = (64, 32, 2);
+    let f = myelin::memory::Footprint::training(t, batch, shard, slots);
+    println!(
+        "training on the host, batch {batch}, shard {shard}, Adam: {} ({} bytes)",
+        myelin::memory::human(f.total()),
+        f.total()
+    );
+    println!("  = 4 * (P * (4 + S + k) + S * workspace_len(shard) + S * shard * (inputs + outputs)) + 8 * P * (3 + k)");
+    println!("    with P = {p} parameters, S = ceil(batch / shard) shards, k = optimizer values per parameter");
+    println!("{}", f.describe());
     Ok(())
 }
 

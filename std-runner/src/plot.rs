@@ -83,11 +83,17 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, hist: &[EpochMetrics],
                 .label("validation")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], style(RED)));
         }
-        chart
-            .draw_series(LineSeries::new(h.iter().filter_map(|m| Some((m.epoch as f64, m.test_metric?))), style(GREEN)))
-            .map_err(|x| e(&x))?
-            .label("test")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], style(GREEN)));
+        // Only when asked for (--test-every-epoch): the test set is otherwise seen once, at the end.
+        if h.iter().any(|m| m.test_metric.is_some()) {
+            chart
+                .draw_series(LineSeries::new(
+                    h.iter().filter_map(|m| Some((m.epoch as f64, m.test_metric?))),
+                    style(GREEN),
+                ))
+                .map_err(|x| e(&x))?
+                .label("test")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], style(GREEN)));
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)

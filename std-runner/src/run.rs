@@ -27,6 +27,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stop (as if interrupted) after this many epochs in this process (tests).
     pub stop_after: Option<usize>,
+    /// Also measure the test set after every epoch (metrics, progress line, curves). Off by
+    /// default: the test set is for the end (`eval`); choosing anything by its per-epoch
+    /// figure leaks it into the model.
+    pub test_every_epoch: bool,
 }
 
 /// What a finished run reports.
@@ -64,7 +68,7 @@ fn new_state(spec: &TrainSpec) -> State {
 }
 
 fn fresh(topo: &Topology, spec: &TrainSpec, restart: usize) -> Result<(Vec<f32>, Optimizer)> {
-    let mut params = vec![0.0; topo.params_len()];
+    let mut params = crate::memory::zeros(topo.params_len(), "parameters")?;
     let seed = spec.seed.wrapping_add(restart as u64);
     topo.init_params(&mut params, spec.init()?, &mut Rng::stream(seed, INIT_STREAM)).map_err(Error::core("init"))?;
     Ok((params, Optimizer::new(spec.rule()).map_err(Error::core("optimizer"))?))
@@ -100,14 +104,35 @@ fn test_metric(p: &Prepared, mut outputs: Vec<f32>) -> (f64, Option<f64>) {
 
 /// Runs (or resumes) training; writes model, metrics, plots and checkpoints into `opts.out`.
 pub fn train(opts: &RunOptions) -> Result<Summary> {
+    let kernels = crate::gemm::Gemm::from_env()?;
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
     remove_stale_temporaries(&opts.out);
     let ckpt_path = opts.out.join(CHECKPOINT);
     let resumed = if opts.resume { Some(Checkpoint::load(&ckpt_path)?) } else { None };
-    let spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |c| c.state.spec.clone());
+    let mut spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |c| c.state.spec.clone());
     spec.validate()?;
     let p = prepare(&opts.source, &spec)?;
     let topo = spec.topology(p.train.features, p.train.target_width(), p.train.is_classification())?;
+    if spec.batch > p.train.len() && !p.train.is_empty() {
+        // One step over the whole training set per epoch: the same steps as the larger
+        // batch, without buffers sized for samples that do not exist.
+        eprintln!(
+            "note: --batch {} is larger than the training set ({} samples): each batch is the whole set",
+            spec.batch,
+            p.train.len()
+        );
+        spec.batch = p.train.len();
+    }
+    let slots = spec.rule().state_len(1);
+    crate::memory::Footprint::training(&topo, spec.batch, spec.shard, slots).check(
+        &format!(
+            "training {:?} with batch {} in shards of {}",
+            topo.layers().iter().map(|l| l.outputs).collect::<Vec<_>>(),
+            spec.batch,
+            spec.shard
+        ),
+        "use fewer or narrower --hidden layers, or a smaller --batch or --shard",
+    )?;
     let metrics_path = opts.out.join("metrics.jsonl");
 
     let (mut state, mut params, mut best_params, mut overall_best, mut opt, mut opt_state) = match resumed {
@@ -164,6 +189,7 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
         }
         let seed = spec.seed.wrapping_add(state.restart as u64);
         let mut tr = Trainer::new(topo, std::mem::take(&mut params), opt, spec.batch, spec.shard, spec.threads, seed)?;
+        tr.set_kernels(kernels);
         if !opt_state.is_empty() {
             tr.state.copy_from_slice(&opt_state);
         }
@@ -210,7 +236,8 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
             if let Some(l) = first_bad_layer(&topo, &tr.params) {
                 return Err(Error::Diverged { epoch, step: steps, what: format!("layer {l} has non-finite weights") });
             }
-            let m = epoch_metrics(&tr, &p, &state, epoch, loss_sum / steps as f64, secs, classify)?;
+            let m =
+                epoch_metrics(&tr, &p, &state, epoch, loss_sum / steps as f64, secs, classify, opts.test_every_epoch)?;
             bar.finish_and_clear();
             if opts.progress {
                 print_epoch(&m, classify);
@@ -272,9 +299,9 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
     // The model lands only when the run is complete (the checkpoint stays for inspection).
     let model_path = opts.out.join("model.myelin");
     modelfile::save(&model_path, &topo, &final_params, p.standardizer.as_ref(), &p.meta)?;
-    let outputs = crate::trainer::predict(&topo, &final_params, &crate::gemm::Gemm::from_env(), &p.test)?;
+    let outputs = crate::trainer::predict(&topo, &final_params, &kernels, &p.test)?;
     let (test, baseline) = test_metric(&p, outputs);
-    crate::plot::curves(&opts.out.join("curves"), &state.history, if classify { "accuracy" } else { "test RMSE" })?;
+    crate::plot::curves(&opts.out.join("curves"), &state.history, if classify { "accuracy" } else { "RMSE" })?;
     Ok(Summary {
         out: opts.out.clone(),
         test_metric: test,
@@ -313,6 +340,7 @@ fn epoch_metrics(
     train_loss: f64,
     secs: f64,
     classify: bool,
+    with_test: bool,
 ) -> Result<EpochMetrics> {
     let (val_loss, val_accuracy) = if p.val.is_empty() {
         (None, None)
@@ -321,7 +349,7 @@ fn epoch_metrics(
         let acc = classify.then(|| metrics::classify(&p.val, &out).accuracy);
         (Some(dataset_loss(&tr.topo, &out, &p.val)), acc)
     };
-    let test = if p.test.is_empty() { None } else { Some(test_metric(p, tr.predict(&p.test)?).0) };
+    let test = if p.test.is_empty() || !with_test { None } else { Some(test_metric(p, tr.predict(&p.test)?).0) };
     let probe = if p.val.is_empty() { &p.train } else { &p.val };
     let h = tr.health_on(probe)?;
     let layers = h.layers().to_vec();

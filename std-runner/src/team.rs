@@ -6,7 +6,38 @@
 //!
 //! [`Team::for_each_mut`] is the only entry: item `i` of a slice goes to member `i % n`
 //! (the caller is member 0) and the call returns when every item is done, so the items
-//! and the closure may borrow from the caller's stack.
+//! and the closure may borrow from the caller's stack. It takes `&mut self`: one call at a
+//! time per team, and none from inside its own closure (the closure cannot borrow the team
+//! while the call holds it), so the `done` count always belongs to the call that waits on it.
+//! Both misuses fail to compile:
+//!
+//! ```compile_fail
+//! let mut team = myelin::team::Team::new(2).unwrap();
+//! let mut items = [0u32; 4];
+//! // A nested call from inside the closure.
+//! team.for_each_mut(&mut items, |_, _| team.for_each_mut(&mut [0u8; 2], |_, _| {}));
+//! ```
+//!
+//! ```compile_fail
+//! let mut team = myelin::team::Team::new(2).unwrap();
+//! // Two threads calling at once.
+//! std::thread::scope(|s| {
+//!     s.spawn(|| team.for_each_mut(&mut [0u8; 2], |_, _| {}));
+//!     team.for_each_mut(&mut [0u8; 2], |_, _| {});
+//! });
+//! ```
+//!
+//! while the same calls one after another compile and run:
+//!
+//! ```
+//! let mut team = myelin::team::Team::new(2).unwrap();
+//! let mut items = [0u32; 4];
+//! team.for_each_mut(&mut items, |i, it| *it = i as u32);
+//! std::thread::scope(|s| {
+//!     s.spawn(|| team.for_each_mut(&mut items, |_, it| *it += 1));
+//! });
+//! assert_eq!(items, [1, 2, 3, 4]);
+//! ```
 
 #![allow(unsafe_code)]
 
@@ -57,14 +88,16 @@ impl Team {
             stop: AtomicBool::new(false),
             parked: (0..extra).map(|_| AtomicBool::new(false)).collect(),
         });
-        let mut workers = Vec::with_capacity(extra);
+        // Workers join the team as they start: if a later spawn fails, dropping the team stops
+        // and joins the ones already running.
+        let mut team = Team { shared, workers: Vec::with_capacity(extra) };
         for w in 0..extra {
-            let sh = shared.clone();
+            let sh = team.shared.clone();
             let handle =
                 std::thread::Builder::new().name(format!("myelin-team-{}", w + 1)).spawn(move || worker(&sh, w))?;
-            workers.push((handle.thread().clone(), handle));
+            team.workers.push((handle.thread().clone(), handle));
         }
-        Ok(Team { shared, workers })
+        Ok(team)
     }
 
     /// Members, the caller included.
@@ -75,7 +108,7 @@ impl Team {
     /// Runs `f(i, &mut items[i])` for every item, item `i` on member `i % size()` (members
     /// take their items in order); returns when all are done. A panic in `f` is re-raised
     /// here after every member has finished.
-    pub fn for_each_mut<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+    pub fn for_each_mut<T: Send>(&mut self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
         let n = self.size();
         let len = items.len();
         if n == 1 || len <= 1 {
@@ -98,8 +131,9 @@ impl Team {
         self.run(&member);
     }
 
-    /// Runs `job(m)` on every member `m` (the caller is 0) and waits for all.
-    fn run(&self, job: &(dyn Fn(usize) + Sync)) {
+    /// Runs `job(m)` on every member `m` (the caller is 0) and waits for all. `&mut self`:
+    /// no other call can be running on this team (see the module docs).
+    fn run(&mut self, job: &(dyn Fn(usize) + Sync)) {
         let sh = &*self.shared;
         // SAFETY (lifetime erasure): workers dereference this pointer only between the
         // generation bump below and their `done` increment, and this function does not
@@ -204,7 +238,7 @@ mod tests {
     #[test]
     fn every_item_once_on_its_member() {
         for n in 1..=3 {
-            let team = Team::new(n).unwrap();
+            let mut team = Team::new(n).unwrap();
             for len in [0usize, 1, 2, 3, 7] {
                 for _round in 0..3 {
                     let mut items: Vec<(usize, usize)> = vec![(usize::MAX, 0); len];
@@ -222,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_members_panic_reaches_the_caller_and_the_team_still_works() {
-        let team = Team::new(2).unwrap();
+        let mut team = Team::new(2).unwrap();
         let mut items = [0u32; 2];
         let r = catch_unwind(AssertUnwindSafe(|| {
             team.for_each_mut(&mut items, |i, _| {

@@ -98,21 +98,24 @@ impl Trainer {
         let shard_size = shard.clamp(1, batch.max(1));
         let count = batch.div_ceil(shard_size);
         let work = topo.workspace_len(shard_size).map_err(Error::core("sizing the workspace"))?;
+        use crate::memory::zeros;
         let shards = (0..count)
-            .map(|_| Shard {
-                x: vec![0.0; shard_size * topo.inputs()],
-                t: vec![0.0; shard_size * topo.outputs()],
-                work: vec![0.0; work],
-                grads: vec![0.0; n],
-                n: 0,
-                loss: 0.0,
+            .map(|_| {
+                Ok(Shard {
+                    x: zeros(shard_size * topo.inputs(), "a shard's inputs")?,
+                    t: zeros(shard_size * topo.outputs(), "a shard's targets")?,
+                    work: zeros(work, "a shard's workspace")?,
+                    grads: zeros(n, "a shard's gradient")?,
+                    n: 0,
+                    loss: 0.0,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<Shard>>>()?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
-        let state = vec![0.0; opt.rule().state_len(n)];
+        let state = zeros(opt.rule().state_len(n), "optimizer state")?;
         let members = pool.current_num_threads();
         let team = Team::new(members).map_err(|e| Error::Usage(format!("cannot start {members} threads: {e}")))?;
         Ok(Trainer {
@@ -120,11 +123,11 @@ impl Trainer {
             params,
             opt,
             state,
-            grads: vec![0.0; n],
+            grads: zeros(n, "the combined gradient")?,
             shards,
             shard_size,
             batch,
-            kernels: Gemm { split: threads != 1, ..Gemm::from_env() },
+            kernels: Gemm { split: threads != 1, ..Gemm::default() },
             pool: std::sync::Arc::new(pool),
             team,
             dropout: 0.0,
@@ -148,9 +151,16 @@ impl Trainer {
         self.pool.current_num_threads()
     }
 
-    /// Chooses which products go through sgemm.
-    pub fn set_gemm_mode(&mut self, mode: crate::gemm::Mode) {
-        self.kernels.mode = mode;
+    /// Chooses the kernels: the core backend and which products go through sgemm (the
+    /// split across threads stays the trainer's choice). The default is [`Gemm::default`],
+    /// the fastest backend this CPU runs.
+    pub fn set_kernels(&mut self, kernels: Gemm) {
+        self.kernels = Gemm { split: self.kernels.split, ..kernels };
+    }
+
+    /// The kernels in use.
+    pub fn kernels(&self) -> Gemm {
+        self.kernels
     }
 
     /// One optimizer step on the samples `idx` of `data`; returns the batch's mean loss.
@@ -236,7 +246,7 @@ impl Trainer {
             let (s0, s1) = update.state_parts(&mut self.state, n);
             let shards = &self.shards[..used];
             // Parameters from `at0` on: reduce and update them block by block.
-            let chunk = |at0: usize, p: &mut [f32], s0: &mut [f32], s1: &mut [f32]| {
+            let chunk = |at0: usize, p: &mut [f32], s0: &mut [f32], s1: &mut [f32]| -> Result<()> {
                 let mut g = [0.0f32; UPDATE_BLOCK];
                 let mut start = 0;
                 while start < p.len() {
@@ -250,13 +260,16 @@ impl Trainer {
                     }
                     let part = |s: &mut [f32]| if s.is_empty() { 0..0 } else { start..end };
                     let (r0, r1) = (part(s0), part(s1));
-                    let _ = update.apply(&mut p[start..end], g, &mut s0[r0], &mut s1[r1]);
+                    update
+                        .apply(&mut p[start..end], g, &mut s0[r0], &mut s1[r1])
+                        .map_err(Error::core("optimizer step"))?;
                     start = end;
                 }
+                Ok(())
             };
             // One contiguous range per team member, the same every step, so each member keeps
             // updating the parameters it updated before; small arenas stay on this thread.
-            let team = &self.team;
+            let team = &mut self.team;
             let members = if n >= 2 * REDUCE_CHUNK { team.size().min(MAX_MEMBERS) } else { 1 };
             let per = n.div_ceil(members).div_ceil(UPDATE_BLOCK) * UPDATE_BLOCK;
             let mut parts: [Option<Range<'_>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
@@ -269,12 +282,18 @@ impl Trainer {
                 *slot = Some((m * per, ph, ah, vh));
                 (p, a, v) = (pt, at, vt);
             }
+            let failed = std::sync::Mutex::new(None);
             team.for_each_mut(&mut parts[..members], |_, part| {
                 if let Some((at0, p, a, v)) = part {
-                    chunk(*at0, p, a, v);
+                    if let Err(e) = chunk(*at0, p, a, v) {
+                        failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    }
                 }
             });
-            return Ok(loss);
+            return match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Some(e) => Err(e),
+                None => Ok(loss),
+            };
         }
         let grads: &mut [f32] = if used == 1 {
             &mut self.shards[0].grads

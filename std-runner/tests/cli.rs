@@ -23,6 +23,13 @@ fn fails(args: &[&str], dir: &Path, needle: &str) -> String {
     err
 }
 
+/// The number printed right after `label` in `text` (e.g. "test accuracy 91.25%").
+fn number_after(text: &str, label: &str) -> f64 {
+    let rest = text.split(label).nth(1).unwrap_or_else(|| panic!("no {label:?} in:\n{text}"));
+    let num: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-').collect();
+    num.parse().unwrap_or_else(|_| panic!("no number after {label:?} in:\n{text}"))
+}
+
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
@@ -94,7 +101,9 @@ fn csv_classification_and_regression() {
     std::fs::write(d.join("c.csv"), text).unwrap();
     std::fs::write(d.join("r.csv"), reg).unwrap();
     let out = ok(&["train", "-q", "--data", "csv:c.csv", "--label", "label", "--out", "c", "--epochs", "30"], d);
-    assert!(out.contains("test accuracy"), "{out}");
+    // The classes are split by a line: a network must get nearly all test rows right.
+    let acc = number_after(&out, "test accuracy ");
+    assert!(acc >= 88.0, "test accuracy {acc}% on linearly separable data:\n{out}");
     let p = ok(&["predict", "c/model.myelin", "--input", "c.csv"], d);
     assert!(p.lines().nth(1).unwrap().starts_with("neg,") || p.lines().nth(1).unwrap().starts_with("pos,"), "{p}");
     let out = ok(
@@ -114,9 +123,12 @@ fn csv_classification_and_regression() {
         ],
         d,
     );
-    assert!(out.contains("test RMSE"), "{out}");
+    // The target is linear in the features: far below the mean predictor's error.
+    let (rmse, mean) = (number_after(&out, "test RMSE "), number_after(&out, "mean predictor "));
+    assert!(rmse < 0.25 * mean, "test RMSE {rmse} against {mean} for the mean predictor:\n{out}");
     let e = ok(&["eval", "r/model.myelin", "--data", "csv:r.csv", "--target", "target"], d);
-    assert!(e.contains("RMSE"), "{e}");
+    let e_rmse = number_after(&e, "RMSE ");
+    assert!(e_rmse < 0.25 * mean, "eval RMSE {e_rmse}:\n{e}");
 }
 
 #[test]
@@ -187,8 +199,23 @@ fn early_stopping_stops_and_keeps_the_best_epoch() {
     // A large learning rate makes validation loss stop improving quickly.
     let out = ok(&["train", "--out", "es", "--epochs", "200", "--patience", "2", "--hidden", "16", "--lr", "0.05"], d);
     assert!(out.contains("early stop"), "{out}");
-    let lines = std::fs::read_to_string(d.join("es/metrics.jsonl")).unwrap().lines().count();
-    assert!(lines < 200, "{lines} epochs");
+    let metrics = std::fs::read_to_string(d.join("es/metrics.jsonl")).unwrap();
+    let val: Vec<f64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["val_loss"].as_f64().unwrap())
+        .collect();
+    assert!(val.len() < 200, "{} epochs", val.len());
+    // The saved model holds the best epoch's parameters, not the last ones: the same run cut
+    // off at the best epoch ends with exactly them.
+    let best = 1 + (0..val.len()).min_by(|&a, &b| val[a].total_cmp(&val[b])).unwrap();
+    assert!(best < val.len(), "the best epoch ({best}) must not be the last for this check");
+    let epochs = best.to_string();
+    ok(&["train", "-q", "--out", "cut", "--epochs", &epochs, "--patience", "0", "--hidden", "16", "--lr", "0.05"], d);
+    let saved = myelin::modelfile::load(&d.join("es/model.myelin")).unwrap().params;
+    let at_best = myelin::modelfile::load(&d.join("cut/model.myelin")).unwrap().params;
+    assert!(saved == at_best, "the early-stopped model is not the best epoch's ({best} of {})", val.len());
+    let ckpt = myelin::checkpoint::Checkpoint::load(&d.join("es/checkpoint.myelin-ckpt")).unwrap();
+    assert!(ckpt.params != saved, "the last epoch's parameters differ from the saved best ones");
     // Restarts: best of several seeds by validation loss.
     let out = quick_digits(d, "rs", &["--restarts", "2", "--epochs", "2"]);
     assert!(out.contains("after 4 epochs"), "{out}");
@@ -209,4 +236,54 @@ fn config_file_and_flags() {
     assert_eq!(std::fs::read_to_string(d.join("cf/metrics.jsonl")).unwrap().lines().count(), 3, "flag overrides file");
     std::fs::write(d.join("bad.toml"), "hiden = [24]\n").unwrap();
     fails(&["train", "--config", "bad.toml", "--out", "cf2"], d, "bad.toml");
+}
+
+/// Runs `myelin` under an address-space limit (`ulimit -v`, KiB) through the shell.
+fn limited(kib: u64, args: &[&str], dir: &Path) -> Output {
+    let cmd = format!("ulimit -v {kib} && exec \"$0\" \"$@\"");
+    Command::new("bash")
+        .arg("-c")
+        .arg(cmd)
+        .arg(env!("CARGO_BIN_EXE_myelin"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn runs_too_large_for_memory_are_refused_with_the_sizes_not_killed() {
+    let t = tmp();
+    let d = t.path();
+    // 40 GB of parameters alone, under a 4 GiB limit: a typed error naming the parts, exit 1.
+    let o = limited(4 << 20, &["train", "--hidden", "100000,100000", "--out", "big"], d);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("not enough memory") && err.contains("GiB available"), "{err}");
+    assert!(err.contains("parameters") && err.contains("--hidden"), "names the sizes and the remedy: {err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace") && !err.contains("memory allocation of"), "{err}");
+    assert!(!d.join("big/model.myelin").exists());
+    // A batch larger than the training set is the training set: said once, and the run
+    // fits in the same limit.
+    let o =
+        limited(4 << 20, &["train", "-q", "--batch", "100000000", "--epochs", "1", "--hidden", "16", "--out", "b"], d);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("is larger than the training set").count(), 1, "{err}");
+    assert!(d.join("b/model.myelin").exists());
+}
+
+#[test]
+fn the_test_set_is_measured_at_the_end_unless_asked_for_every_epoch() {
+    let t = tmp();
+    let d = t.path();
+    let out = ok(&["train", "--out", "a", "--epochs", "2", "--hidden", "16"], d);
+    assert!(!out.contains("test acc "), "the per-epoch line shows no test figure:\n{out}");
+    assert!(out.contains("test accuracy"), "the end of the run reports it once:\n{out}");
+    let m = std::fs::read_to_string(d.join("a/metrics.jsonl")).unwrap();
+    assert!(m.lines().all(|l| l.contains("\"test_metric\":null")), "{m}");
+    let out = ok(&["train", "--out", "b", "--epochs", "2", "--hidden", "16", "--test-every-epoch"], d);
+    assert!(out.contains("test acc "), "{out}");
+    let m = std::fs::read_to_string(d.join("b/metrics.jsonl")).unwrap();
+    assert!(!m.contains("\"test_metric\":null"), "{m}");
 }

@@ -35,7 +35,7 @@ fn epoch_with(
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1)).unwrap();
     let opt = Optimizer::new(Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: true }).unwrap();
     let mut tr = Trainer::new(topo, p, opt, 64, shard, threads, 7).unwrap();
-    tr.set_gemm_mode(mode);
+    tr.set_kernels(Gemm::new(Backend::detect(), mode));
     tr.dropout = dropout;
     tr.l2 = l2;
     tr.clip_norm = clip;
@@ -99,7 +99,7 @@ fn forced_paths_run_and_agree() {
 
 #[test]
 fn gemm_kernels_match_the_reference_on_odd_shapes() {
-    let g = Gemm { mode: Mode::Always, split: false };
+    let g = Gemm::new(Backend::detect(), Mode::Always);
     let mut r = Rng::new(9);
     for (batch, inputs, outputs) in [(1, 1, 1), (3, 17, 5), (7, 9, 13), (64, 784, 128), (5, 0, 3), (0, 4, 4)] {
         let d = Dims { batch, inputs, outputs };

@@ -47,7 +47,7 @@ fn qemu_available() -> bool {
 #[test]
 fn firmware_outputs_are_bit_identical_to_the_host() {
     let portable = host(&Portable);
-    let simd = host(&Simd);
+    let simd = host(&Simd::default());
     let worst = portable.outputs.iter().zip(&simd.outputs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     println!(
         "host portable: {} / 360 correct, fnv1a {:#010x}; SIMD path: {} correct, max |diff| to portable {worst:e}",

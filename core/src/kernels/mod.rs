@@ -27,8 +27,9 @@
 //! - On hard-float ARM, [`Portable`]'s forward dot products run as a `vldmia` + `vmla.f32`
 //!   block (`arm.rs`) with the same bits.
 //!
-//! [`Native`] is the build's choice (the only place that chooses); [`Backend`] selects at run
-//! time, for tests and hosts that force a path.
+//! [`Native`] is the build's type; [`Backend`] is a kernel set as a value, and
+//! [`Backend::detect`] the one place that chooses at run time (CPUID on x86_64). Nothing is
+//! process-wide: a test or host names the backend it runs and can run several side by side.
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm;
@@ -40,7 +41,7 @@ mod simd;
 
 pub use portable::Portable;
 pub use reference::Reference;
-pub use simd::{avx512_active, set_avx512, Simd};
+pub use simd::Simd;
 
 use crate::activation::{softmax_backward, Activation};
 use crate::error::{check_len, Buffer, Error};
@@ -154,6 +155,9 @@ pub trait Kernels {
     /// [`Kernels::weight_grad_impl`]; kernels that can start their sums from zero override
     /// it with the same bits.
     fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        if !d.fits(x.len(), d_w.len(), delta.len()) {
+            return;
+        }
         d_w.fill(0.0);
         self.weight_grad_impl(d, delta, x, d_w);
     }
@@ -192,42 +196,101 @@ pub trait Kernels {
 
 /// The kernels this build uses by default: [`Simd`] where the compile target has 8-lane
 /// SIMD with FMA (x86_64 with AVX2 + FMA), [`Portable`] everywhere else (Cortex-M, generic
-/// x86_64). This is the one place that chooses.
+/// x86_64). `Native::default()` is the widest variant this CPU runs ([`Simd::detect`]).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 pub type Native = Simd;
 /// The kernels this build uses by default: [`Simd`] where the compile target has 8-lane
 /// SIMD with FMA (x86_64 with AVX2 + FMA), [`Portable`] everywhere else (Cortex-M, generic
-/// x86_64). This is the one place that chooses.
+/// x86_64).
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
 pub type Native = Portable;
 
 /// Whether this build's [`Native`] kernels are the SIMD ones.
 pub const NATIVE_IS_SIMD: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"));
 
-/// A kernel set chosen at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// A kernel set as a value: which code runs is decided when the value is made, never by
+/// process-wide state. [`Backend::detect`] gives the fastest this build and CPU run;
+/// [`Backend::available`] lists every one they run, so a test can check each in one
+/// process. A [`Simd`] value can only be made for tiles the CPU runs, so every `Backend`
+/// is runnable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// [`Reference`].
+    /// [`Reference`]: the specification.
     Reference,
-    /// [`Portable`].
+    /// [`Portable`]: the reference's bits, register-blocked (the Cortex-M path).
     Portable,
-    /// [`Simd`].
-    Simd,
-    /// [`Native`].
-    #[default]
-    Native,
+    /// [`Simd`] of the width it holds.
+    Simd(Simd),
+}
+
+impl Default for Backend {
+    fn default() -> Backend {
+        Backend::detect()
+    }
 }
 
 impl Backend {
-    /// Parses `reference`, `portable`, `simd` or `native`.
+    /// The 8-lane SIMD kernels.
+    pub const SIMD8: Backend = Backend::Simd(Simd::LANES8);
+
+    /// The fastest kernels this build and CPU run: AVX-512 tiles where present, else the
+    /// 8-lane SIMD kernels where the build has them ([`NATIVE_IS_SIMD`]), else [`Portable`].
+    pub fn detect() -> Backend {
+        if NATIVE_IS_SIMD {
+            Backend::Simd(Simd::detect())
+        } else {
+            Backend::Portable
+        }
+    }
+
+    /// Every backend this build and CPU run, slowest first: reference, portable, and the
+    /// SIMD widths the CPU has (the 8-lane kernels everywhere: where the build has no
+    /// vector unit they run on plain arrays, slowly but correctly).
+    pub fn available() -> impl Iterator<Item = Backend> {
+        [Some(Backend::Reference), Some(Backend::Portable), Some(Backend::SIMD8), Simd::lanes16().map(Backend::Simd)]
+            .into_iter()
+            .flatten()
+    }
+
+    /// A short stable name: `reference`, `portable`, `simd8`, `simd16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Reference => "reference",
+            Backend::Portable => "portable",
+            Backend::Simd(s) if s.is_lanes16() => "simd16",
+            Backend::Simd(_) => "simd8",
+        }
+    }
+
+    /// Parses a [`Backend::name`] (or `native`/`auto` for [`Backend::detect`]); `None` for an
+    /// unknown name or one this CPU does not run.
     pub fn from_name(s: &str) -> Option<Backend> {
-        Some(match s {
-            "reference" | "scalar" => Backend::Reference,
-            "portable" => Backend::Portable,
-            "simd" => Backend::Simd,
-            "native" => Backend::Native,
-            _ => return None,
-        })
+        match s {
+            "native" | "auto" => Some(Backend::detect()),
+            "simd16" | "avx512" => Simd::lanes16().map(Backend::Simd),
+            "simd8" | "avx2" | "simd" => Some(Backend::SIMD8),
+            "reference" | "scalar" => Some(Backend::Reference),
+            "portable" => Some(Backend::Portable),
+            _ => None,
+        }
+    }
+
+    /// The SIMD kernels, if this is one of them.
+    pub fn simd(self) -> Option<Simd> {
+        match self {
+            Backend::Simd(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether computing the forward on consecutive blocks of `per` samples gives the same
+    /// bits as the whole batch (see [`Simd::forward_splits_exactly`]; the scalar kernels
+    /// compute each output alike for any batch).
+    pub fn forward_splits_exactly(self, batch: usize, outputs: usize, per: usize) -> bool {
+        match self {
+            Backend::Simd(s) => s.forward_splits_exactly(batch, outputs, per),
+            _ => per > 0,
+        }
     }
 }
 
@@ -242,12 +305,8 @@ macro_rules! dispatch {
                 let $k = Portable;
                 $e
             }
-            Backend::Simd => {
-                let $k = Simd;
-                $e
-            }
-            Backend::Native => {
-                let $k = Native::default();
+            Backend::Simd(s) => {
+                let $k = s;
                 $e
             }
         }
@@ -260,6 +319,9 @@ impl Kernels for Backend {
     }
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
         dispatch!(self, k => k.weight_grad_impl(d, delta, x, d_w))
+    }
+    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        dispatch!(self, k => k.weight_grad_set_impl(d, delta, x, d_w))
     }
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
         dispatch!(self, k => k.input_grad_impl(d, delta, w, d_x))

@@ -22,9 +22,22 @@ use crate::activation::Activation;
 use crate::error::{check_len, Buffer, Error};
 use wide::f32x8;
 
-/// SIMD kernels (`wide`), FMA where the target has it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Simd;
+/// SIMD kernels (`wide`), FMA where the target has it; on x86_64 CPUs with AVX-512F
+/// optionally the 16-lane tiles. The tile width is part of the value, chosen when it is
+/// made: [`Simd::LANES8`] runs everywhere, [`Simd::lanes16`] only exists where the CPU runs
+/// AVX-512F, [`Simd::detect`] (also `Default`) takes the widest. No process-wide state
+/// decides the path, so two values of different widths can run side by side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Simd {
+    /// The 16-lane AVX-512 tiles run (only ever true where the CPU has AVX-512F).
+    wide: bool,
+}
+
+impl Default for Simd {
+    fn default() -> Simd {
+        Simd::detect()
+    }
+}
 
 const LANES: usize = 8;
 
@@ -223,6 +236,7 @@ const MB_WIDE: usize = 128;
 /// m_len x n floats.
 #[allow(clippy::too_many_arguments)]
 unsafe fn panel(
+    wide: bool,
     c: &mut [f32],
     rows: usize,
     n: usize,
@@ -233,19 +247,25 @@ unsafe fn panel(
     m_len: usize,
     accumulate: bool,
 ) {
+    if rows == 0 || n == 0 {
+        // Nothing to write. (Returning here also keeps the pass loop below from offsetting
+        // the dangling pointer of an empty `a` when `m_len` spans several passes.)
+        return;
+    }
     if m_len == 0 {
         if !accumulate {
             c.fill(0.0);
         }
         return;
     }
-    let pass = if avx512_active() { MB_WIDE } else { MB };
+    let pass = if wide { MB_WIDE } else { MB };
     let mut m0 = 0;
     while m0 < m_len {
         let mb = pass.min(m_len - m0);
         // SAFETY: rows m0..m0+mb of B and columns m0.. of A are in bounds (caller).
         unsafe {
             panel_pass(
+                wide,
                 c,
                 rows,
                 n,
@@ -267,6 +287,7 @@ unsafe fn panel(
 /// As for [`panel`], with `ap`/`bp` already offset to the pass.
 #[allow(clippy::too_many_arguments)]
 unsafe fn panel_pass(
+    wide: bool,
     c: &mut [f32],
     rows: usize,
     n: usize,
@@ -282,14 +303,15 @@ unsafe fn panel_pass(
     // Wide tiles first where the CPU has them (same bits, see avx512/mod.rs); they leave fewer
     // than 16 columns for the 8-lane tiles and the scalar tail below.
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F checked at run time; the bounds are this function's own contract.
-    let mut k0 = if use_avx512() {
-        unsafe { super::avx512::pass(cp, rows, n, ap, a_rs, a_ms, bp, m_len, accumulate) }
-    } else {
+    // SAFETY: `wide` only comes from a `Simd` made where AVX-512F was detected; the bounds
+    // are this function's own contract.
+    let mut k0 =
+        if wide { unsafe { super::avx512::pass(cp, rows, n, ap, a_rs, a_ms, bp, m_len, accumulate) } } else { 0 };
+    #[cfg(not(target_arch = "x86_64"))]
+    let mut k0 = {
+        let _ = wide;
         0
     };
-    #[cfg(not(target_arch = "x86_64"))]
-    let mut k0 = 0;
     macro_rules! rows_loop {
         ($cv:literal) => {{
             let mut r0 = 0;
@@ -319,52 +341,49 @@ unsafe fn panel_pass(
     }
 }
 
-/// Whether the panel product takes the AVX-512 tiles: when the CPU has them, unless
-/// [`set_avx512`] turned them off.
-#[cfg(target_arch = "x86_64")]
-fn use_avx512() -> bool {
-    AVX512_ALLOWED.load(core::sync::atomic::Ordering::Relaxed) && super::avx512::available()
-}
-
-#[cfg(target_arch = "x86_64")]
-static AVX512_ALLOWED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
-
-/// Allows (default) or forbids the AVX-512 tiles of the SIMD kernels, for tests and
-/// measurements that compare both paths; returns whether they will run. The panel products
-/// (`weight_grad`, `input_grad`) give the same bits either way; the forward's dot products
-/// are summed in 16 lanes instead of 8 (last-place differences).
-pub fn set_avx512(allowed: bool) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    AVX512_ALLOWED.store(allowed, core::sync::atomic::Ordering::Relaxed);
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = allowed;
-    avx512_active()
-}
-
-/// Whether the AVX-512 tiles run (CPU support and not turned off by [`set_avx512`]).
-pub fn avx512_active() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use_avx512()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 impl Simd {
-    /// Whether the forward product computed on blocks of `per` samples gives the same bits
-    /// as on the whole `batch`: each output is computed by the same operations unless the
-    /// block size changes the path (the AVX-512 forward sums as chains from a batch size).
-    pub fn forward_splits_exactly(batch: usize, outputs: usize, per: usize) -> bool {
+    /// The 8-lane tiles (AVX2 + FMA on x86_64; plain arrays where `wide` has no vectors).
+    pub const LANES8: Simd = Simd { wide: false };
+
+    /// The 16-lane AVX-512 tiles, if this CPU and OS run AVX-512F code.
+    pub fn lanes16() -> Option<Simd> {
+        #[cfg(target_arch = "x86_64")]
+        if super::avx512::available() {
+            return Some(Simd { wide: true });
+        }
+        None
+    }
+
+    /// The widest tiles this CPU runs.
+    pub fn detect() -> Simd {
+        Simd::lanes16().unwrap_or(Simd::LANES8)
+    }
+
+    /// Whether this value runs the 16-lane AVX-512 tiles.
+    pub fn is_lanes16(self) -> bool {
+        self.wide
+    }
+
+    /// Whether the forward product computed on consecutive blocks of `per` samples (the last
+    /// block holding what is left) gives the same bits as on the whole `batch`: each output
+    /// is computed by the same operations unless a block's size changes the path (the
+    /// AVX-512 forward sums as chains from a batch size on, so every block, the short last
+    /// one included, must fall on the same side of that size as the whole batch).
+    pub fn forward_splits_exactly(self, batch: usize, outputs: usize, per: usize) -> bool {
+        if per == 0 || batch == 0 {
+            return per != 0;
+        }
         #[cfg(target_arch = "x86_64")]
         {
-            !use_avx512() || super::avx512::chains(batch, outputs) == super::avx512::chains(per, outputs)
+            use super::avx512::chains;
+            let last = batch - (batch.div_ceil(per) - 1) * per;
+            !self.wide
+                || (chains(batch, outputs) == chains(per.min(batch), outputs)
+                    && chains(batch, outputs) == chains(last, outputs))
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (batch, outputs, per);
+            let _ = outputs;
             true
         }
     }
@@ -407,7 +426,7 @@ impl Simd {
         let a = delta.get(j0..).ok_or(Error::TooLarge)?;
         // SAFETY: C = d_w_rows (rows x inputs); A(r, s) = a[r + s * outputs] is inside `a`
         // for r < rows <= outputs - j0, s < batch; B = x (batch x inputs): lengths checked above.
-        unsafe { panel(d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, accumulate) };
+        unsafe { panel(self.wide, d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, accumulate) };
         Ok(())
     }
 }
@@ -420,9 +439,15 @@ impl Kernels for Simd {
         if d.outputs == 0 || d.batch == 0 {
             return;
         }
+        if d.inputs == 0 {
+            // No products: y = act(b). (The tiles below assume at least one input.)
+            y.fill(0.0);
+            bias_activation(y, b, act);
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
-        if use_avx512() {
-            // SAFETY: AVX-512F checked at run time; lengths checked by the guard above:
+        if self.wide {
+            // SAFETY: `wide` is only set where AVX-512F was detected; lengths checked by the guard above:
             // x = batch*inputs, w = outputs*inputs, y = batch*outputs.
             unsafe { super::avx512::forward(x.as_ptr(), w.as_ptr(), y.as_mut_ptr(), d.batch, d.inputs, d.outputs) };
             bias_activation(y, b, act);
@@ -450,7 +475,7 @@ impl Kernels for Simd {
         }
         // C = d_w (outputs x inputs), A(j, s) = delta[s * outputs + j], B = x (batch x inputs).
         // SAFETY: lengths were checked by `Kernels::weight_grad`.
-        unsafe { panel(d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, true) }
+        unsafe { panel(self.wide, d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, true) }
     }
 
     fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
@@ -458,7 +483,7 @@ impl Kernels for Simd {
             return;
         }
         // SAFETY: lengths checked by the guard above; the sums start from zero.
-        unsafe { panel(d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, false) }
+        unsafe { panel(self.wide, d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, false) }
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
@@ -467,6 +492,6 @@ impl Kernels for Simd {
         }
         // C = d_x (batch x inputs), A(s, j) = delta[s * outputs + j], B = W (outputs x inputs).
         // SAFETY: lengths were checked by `Kernels::input_grad`.
-        unsafe { panel(d_x, d.batch, d.inputs, delta, d.outputs, 1, w, d.outputs, false) }
+        unsafe { panel(self.wide, d_x, d.batch, d.inputs, delta, d.outputs, 1, w, d.outputs, false) }
     }
 }

@@ -1,0 +1,79 @@
+//! The determinism sweep: MNIST-shaped layers (784 inputs) trained for a few steps at every
+//! batch size 1..=160, on 1, 2, 3 and 4 threads, must end with bit-identical parameters, for
+//! every kernel backend this CPU runs and for the sgemm path. Shards of 32 samples (the
+//! CLI's default: a batch of up to 32 is one shard whose products are split across the
+//! threads, larger batches run shards side by side) and of 160 (every batch one shard, split
+//! by rows at every size, through every forward path of the AVX-512 tiles).
+//!
+//! Release only (about a minute there, far longer unoptimized): `scripts/test` runs it with
+//! `cargo test --release -p myelin --test determinism`.
+
+use myelin::data::{Dataset, Targets};
+use myelin::gemm::{Gemm, Mode, SGEMM_CALLS};
+use myelin::trainer::Trainer;
+use myelin_core::*;
+use std::sync::atomic::Ordering;
+
+const THREADS: [usize; 4] = [1, 2, 3, 4];
+const MAX_BATCH: usize = 160;
+const STEPS: usize = 2;
+
+fn data() -> Dataset {
+    let n = STEPS * MAX_BATCH;
+    let mut r = Rng::new(11);
+    Dataset {
+        x: (0..n * 784).map(|_| r.uniform()).collect(),
+        features: 784,
+        targets: Targets::Classes { labels: (0..n).map(|_| r.below(10)).collect(), classes: 10, names: vec![] },
+    }
+}
+
+/// Parameters after `STEPS` steps of `batch` shuffled samples.
+fn train(data: &Dataset, order: &[usize], kernels: Gemm, batch: usize, shard: usize, threads: usize) -> Vec<f32> {
+    let topo = Topology::dense(&[784, 128, 10], Activation::Relu, Activation::Softmax, Loss::CrossEntropy).unwrap();
+    let mut p = vec![0.0; topo.params_len()];
+    topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(5)).unwrap();
+    let opt = Optimizer::new(Rule::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 }).unwrap();
+    let mut tr = Trainer::new(topo, p, opt, batch, shard, threads, 5).unwrap();
+    tr.set_kernels(kernels);
+    for (s, idx) in order.chunks(batch).take(STEPS).enumerate() {
+        tr.step(data, idx, 0, s as u64).unwrap();
+    }
+    tr.params
+}
+
+fn sweep(kernels: Gemm, name: &str) {
+    let data = data();
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    Rng::new(3).shuffle(&mut order);
+    let mut failures = Vec::new();
+    for shard in [32, MAX_BATCH] {
+        for batch in 1..=MAX_BATCH {
+            let want = train(&data, &order, kernels, batch, shard, 1);
+            for threads in &THREADS[1..] {
+                let got = train(&data, &order, kernels, batch, shard, *threads);
+                if let Some(i) = want.iter().zip(&got).position(|(a, b)| a.to_bits() != b.to_bits()) {
+                    failures.push(format!("batch {batch} shard {shard} threads {threads}: parameter {i}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{name}: parameters depend on the thread count:\n{}", failures.join("\n"));
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: cargo test --release -p myelin --test determinism")]
+fn every_batch_size_and_thread_count_gives_the_same_bits_on_every_backend() {
+    for backend in Backend::available() {
+        println!("{}", backend.name());
+        sweep(Gemm::new(backend, Mode::Never), backend.name());
+    }
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: cargo test --release -p myelin --test determinism")]
+fn every_batch_size_and_thread_count_gives_the_same_bits_through_sgemm() {
+    let before = SGEMM_CALLS.load(Ordering::Relaxed);
+    sweep(Gemm::new(Backend::detect(), Mode::Always), "sgemm");
+    assert!(SGEMM_CALLS.load(Ordering::Relaxed) > before, "the forced sgemm path did not run");
+}
