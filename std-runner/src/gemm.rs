@@ -309,6 +309,10 @@ mod tests {
     use super::*;
     use myelin_core::kernels::Reference;
 
+    fn reals(n: usize, seed: u32) -> Vec<f32> {
+        (0..n as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 997.0 - 0.5).collect()
+    }
+
     fn fill(n: usize, seed: u32) -> Vec<f32> {
         (0..n as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 17) as f32 - 8.0).collect()
     }
@@ -343,6 +347,42 @@ mod tests {
             let mut short = vec![f32::NAN; (batch * outputs).saturating_sub(1)];
             always.dense_forward_impl(d, &x, &w, &b, &mut short, Activation::Relu);
             assert!(short.iter().all(|v| v.is_nan()));
+        }
+    }
+
+    /// Products large enough to be split across threads (checked: more than one part), on
+    /// the sgemm path and on every core backend: the same bits as unsplit. Too slow for Miri.
+    #[test]
+    #[cfg_attr(miri, ignore = "large products")]
+    fn split_products_equal_unsplit_ones() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        for (batch, inputs, outputs) in [(64, 784, 128), (130, 300, 77), (31, 784, 128), (600, 128, 40)] {
+            let d = Dims { batch, inputs, outputs };
+            // Real-valued data: a change of summation order would show in the bits.
+            let (x, w, b, delta) =
+                (reals(batch * inputs, 1), reals(outputs * inputs, 2), reals(outputs, 3), reals(batch * outputs, 4));
+            let run = |k: &Gemm| {
+                let mut y = vec![f32::NAN; batch * outputs];
+                k.dense_forward(d, &x, &w, &b, &mut y, Activation::Relu).unwrap();
+                let mut d_w = reals(outputs * inputs, 5);
+                k.weight_grad(d, &delta, &x, &mut d_w).unwrap();
+                let mut d_x = vec![f32::NAN; batch * inputs];
+                k.input_grad(d, &delta, &w, &mut d_x).unwrap();
+                (y, d_w, d_x)
+            };
+            let modes = Backend::available()
+                .map(|k| Gemm::new(k, Mode::Never))
+                .chain([Gemm::new(Backend::detect(), Mode::Always)]);
+            for g in modes {
+                let whole = run(&g);
+                let split = Gemm { split: true, ..g };
+                let (parts, got) = pool.install(|| (split.parts(d, batch), run(&split)));
+                assert!(parts > 1, "{d:?}: the product was not split");
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got.0), bits(&whole.0), "{g:?} forward {d:?}");
+                assert_eq!(bits(&got.1), bits(&whole.1), "{g:?} weight_grad {d:?}");
+                assert_eq!(bits(&got.2), bits(&whole.2), "{g:?} input_grad {d:?}");
+            }
         }
     }
 

@@ -49,8 +49,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        f.write_all(head)?;
+        f.flush()?;
+        test_pause(&name, "mid-write");
+        f.write_all(tail)?;
         f.sync_all()?;
+        test_pause(&name, "before-rename");
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
@@ -62,6 +67,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Error::io("writing", path, e)
     })
 }
+
+/// Pause points for the fault-injection tests, compiled into debug builds only (the binary
+/// the tests run; release builds carry none). `MYELIN_TEST_PAUSE=FILE:POINT[@N]` stops the
+/// process at `POINT` of the `N`th (default first) atomic write of a file named `FILE`: it
+/// prints `paused at FILE:POINT` on stderr and sleeps until killed, so a test can SIGKILL it
+/// at exactly that moment. Points: `mid-write` (half the temporary file written) and
+/// `before-rename` (temporary file complete and synced, target not yet replaced).
+#[cfg(debug_assertions)]
+fn test_pause(file: &str, point: &str) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let Ok(spec) = std::env::var("MYELIN_TEST_PAUSE") else { return };
+    let (target, nth) = match spec.split_once('@') {
+        Some((t, n)) => (t.to_string(), n.parse().unwrap_or(1)),
+        None => (spec.clone(), 1),
+    };
+    if target != format!("{file}:{point}") {
+        return;
+    }
+    if SEEN.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        eprintln!("paused at {target}");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn test_pause(_: &str, _: &str) {}
 
 /// Encodes a model file in memory.
 pub fn encode(topo: &Topology, params: &[f32], std: Option<&Standardizer>) -> Result<Vec<u8>> {

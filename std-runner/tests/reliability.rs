@@ -116,41 +116,102 @@ fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_model() {
     assert!(killed_with_ckpt >= 5 && killed_before_ckpt >= 1, "kills must land at varied points");
 }
 
+/// Kills `myelin train` at exactly a chosen point inside the second epoch's checkpoint
+/// write (half the temporary file written; whole but not yet renamed): the checkpoint on
+/// disk is the first epoch's, whole, and resuming ends with the uninterrupted model.
+#[test]
+#[cfg_attr(not(debug_assertions), ignore = "the pause points exist in debug builds only")]
+fn sigkill_inside_a_checkpoint_write_keeps_the_previous_checkpoint() {
+    use std::io::BufRead;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    mnist_shaped(d, 600, 100);
+    let data = format!("mnist:{}", d.display());
+    let mut args = train_args(&data, "ref");
+    args[7] = "3"; // --epochs
+    assert!(Command::new(BIN).args(&args).current_dir(d).status().unwrap().success());
+    let reference = std::fs::read(d.join("ref/model.myelin")).unwrap();
+    for point in ["mid-write", "before-rename"] {
+        let out = format!("p-{point}");
+        let mut args = train_args(&data, &out);
+        args[7] = "3";
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .env("MYELIN_TEST_PAUSE", format!("checkpoint.myelin-ckpt:{point}@2"))
+            .current_dir(d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let paused = std::io::BufReader::new(stderr).lines().map_while(|l| l.ok()).any(|l| l.starts_with("paused at"));
+        assert!(paused, "{point}: the run ended without reaching the pause point");
+        child.kill().unwrap(); // SIGKILL, at the pause point
+        let _ = child.wait();
+        let dir = d.join(&out);
+        let temps =
+            std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp"));
+        assert!(temps.count() == 1, "{point}: the kill left the half-written temporary file");
+        let c = Checkpoint::load(&dir.join("checkpoint.myelin-ckpt")).unwrap_or_else(|e| panic!("{point}: {e}"));
+        assert_eq!(c.state.history.len(), 1, "{point}: the checkpoint on disk is the first epoch's");
+        let mut args = train_args(&data, &out);
+        args[7] = "3";
+        args.push("--resume");
+        let o = Command::new(BIN).args(&args).current_dir(d).output().unwrap();
+        assert!(o.status.success(), "{point}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read(dir.join("model.myelin")).unwrap(), reference, "{point}: resumed model differs");
+    }
+}
+
+/// Rows of `target = 3a - 2b + hour` for the divergence test.
+fn linear_csv(path: &Path) {
+    let mut s = String::from("a,b,hour,target\n");
+    for i in 0..400 {
+        let (a, b) = ((i % 20) as f32 / 10.0 - 1.0, (i / 20) as f32 / 10.0 - 1.0);
+        let hour = i % 5;
+        s += &format!("{a},{b},{hour},{}\n", 3.0 * a - 2.0 * b + hour as f32);
+    }
+    std::fs::write(path, s).unwrap();
+}
+
 #[test]
 fn divergence_is_caught_with_a_clear_message_and_the_checkpoint_survives() {
     let t = tempfile::tempdir().unwrap();
     let d = t.path();
-    // Two good epochs first, then an absurd learning rate on the same run.
-    let st = Command::new(BIN)
-        .args(["train", "-q", "--out", "run", "--epochs", "2", "--hidden", "16", "--optimizer", "sgd", "--lr", "0.05"])
-        .current_dir(d)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = Command::new(BIN)
-        .args([
-            "train",
-            "--out",
-            "div",
-            "--epochs",
-            "3",
-            "--hidden",
-            "16",
-            "--optimizer",
-            "sgd",
-            "--lr",
-            "1e30",
-            "--no-standardize",
-        ])
-        .current_dir(d)
-        .output()
-        .unwrap();
+    linear_csv(&d.join("r.csv"));
+    // Plain SGD a little past its stable step size: a good first epoch, then the weights
+    // grow until they overflow.
+    let run = |out: &str, epochs: &str| {
+        Command::new(BIN)
+            .args(["train", "--data", "csv:r.csv", "--target", "target", "--out", out, "--epochs", epochs])
+            .args(["--patience", "0", "--hidden", "8", "--activation", "tanh", "--optimizer", "sgd", "--lr", "1"])
+            .args(["--batch", "16"])
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let o = run("div", "30");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(err.contains("training diverged at epoch 1, step"), "{err}");
-    assert!(err.contains("layer"), "names the layer: {err}");
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let epoch: usize = err
+        .split("training diverged at epoch ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no divergence message: {err}"));
+    assert!(epoch >= 2, "diverges after at least one good epoch: {err}");
+    assert!(err.contains("loss is") || err.contains("layer"), "names what became non-finite: {err}");
     assert!(err.contains("--clip-norm"), "suggests the remedy: {err}");
     assert!(!d.join("div/model.myelin").exists(), "no model from a diverged run");
+    // The diverging run's own checkpoint holds its last good epoch, exactly: the same run
+    // stopped there has the same parameters.
+    let c = Checkpoint::load(&d.join("div/checkpoint.myelin-ckpt")).unwrap();
+    assert_eq!(c.state.history.len(), epoch - 1, "the checkpoint is the last good epoch's");
+    assert!(c.params.iter().all(|v| v.is_finite()));
+    let good = (epoch - 1).to_string();
+    assert!(run("good", &good).status.success());
+    let g = Checkpoint::load(&d.join("good/checkpoint.myelin-ckpt")).unwrap();
+    assert!(g.params == c.params, "the diverged run's checkpoint is not its last good state");
     // Clipping is the remedy: the same absurd step size no longer blows up on the first step.
     let o = Command::new(BIN)
         .args([
@@ -173,6 +234,4 @@ fn divergence_is_caught_with_a_clear_message_and_the_checkpoint_survives() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // The good run's checkpoint is untouched and valid.
-    assert!(Checkpoint::load(&d.join("run/checkpoint.myelin-ckpt")).is_ok());
 }
