@@ -109,9 +109,8 @@ pub fn train_workload(
 
 /// Shard size used for a batch on `threads` threads: one shard per thread, the
 /// configuration a user picks for speed (weights are bit-identical across thread counts for
-/// a *fixed* shard size; `--shard` fixes it). (One shard with its products split by rows
-/// across the threads measured slower: 154k vs 174k samples/s for 784-128-10 and 37k vs 40k
-/// for 784-512-512-10 on 2 threads.)
+/// a *fixed* shard size; `--shard` fixes it). One shard with its products split by rows
+/// across the threads is slower (BENCHMARKS.md, "Kernel choices").
 pub fn shard_for(batch: usize, threads: usize) -> usize {
     batch.div_ceil(threads.max(1))
 }

@@ -1,8 +1,8 @@
 //! A team of worker threads that wait for work by spinning: the trainer's two per-step
-//! phases (the shards, then the reduction and update) hand over in about a microsecond,
-//! where a rayon fork/join on this 2-core machine costs 5-20 us because the idle worker
-//! has gone to sleep (measured: two 50 us tasks, rayon 62-71 us per step, a spin barrier
-//! 51 us). A worker spins for a while after each job, then parks until the next one.
+//! phases (the shards, then the reduction and update) hand over without waking a sleeping
+//! thread, where a rayon fork/join pays for waking its idle worker every step
+//! (BENCHMARKS.md, "Kernel choices"). A worker spins for a while after each job, then parks
+//! until the next one.
 //!
 //! [`Team::for_each_mut`] is the only entry: item `i` of a slice goes to member `i % n`
 //! (the caller is member 0) and the call returns when every item is done, so the items

@@ -9,8 +9,7 @@
 //! cannot change a single bit. Shards run in parallel only when each carries enough work to
 //! repay a hand-over; otherwise they run one after another, same bits. The two parallel
 //! phases of a step (the shards, then the reduction and update) run on a [`Team`] of
-//! spinning threads (a hand-over in about 1 us instead of a rayon fork/join's 5-20 us;
-//! measured 784-128-10 on 2 threads: shard phase 131 -> 122 us per step); the update gives
+//! spinning threads (a hand-over without waking a sleeping thread); the update gives
 //! each thread the same contiguous range of parameters every step.
 
 use crate::data::Dataset;
@@ -181,7 +180,7 @@ impl Trainer {
         let threads = self.pool.current_num_threads();
         let parallel_shards = used > 1 && threads > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS;
         // Shards that run side by side keep their products whole: splitting them as well
-        // nests fork/joins that wait on each other (measured: 268 vs 212 us per step).
+        // nests fork/joins that wait on each other (slower: BENCHMARKS.md, "Kernel choices").
         let kernels = &Gemm { split: self.kernels.split && !parallel_shards, ..self.kernels };
         let run = |(s, shard): (usize, &mut Shard)| -> Result<()> {
             let part = &idx[s * size..((s + 1) * size).min(b)];

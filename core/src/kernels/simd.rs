@@ -223,9 +223,9 @@ unsafe fn panel_column(
 /// plus the `A` elements they meet stay in L1 however large the batch is.
 const MB: usize = 64;
 /// Pass length with the AVX-512 tiles: their 12 x 32 accumulators are loaded and stored
-/// once per pass, and 128 halved that cost (512 x 784 weight gradient over 128 samples:
-/// 133 -> 148 GFLOP/s) while the 8-lane tiles measured slower at 128 (72 -> 67). Passes
-/// only cut the same chain over `m` into pieces, so their length changes no bit.
+/// once per pass, and 128 halves that cost, while the 8-lane tiles run slower at 128
+/// (BENCHMARKS.md, "Kernel choices"). Passes only cut the same chain over `m` into pieces,
+/// so their length changes no bit.
 const MB_WIDE: usize = 128;
 
 /// The whole panel product over `rows` x `n`, in passes of [`MB`] values of `m` (the first

@@ -33,14 +33,33 @@ fn fill(rng: &mut Rng, v: &mut [f32], integer: bool) {
     }
 }
 
+/// Every output of the three products, guard words included, as bits: the whole of each
+/// buffer is compared.
+#[derive(PartialEq)]
+struct Outs {
+    y: [u32; MAX_BATCH * MAX_OUT + GUARD],
+    d_w: [u32; MAX_OUT * MAX_IN + GUARD],
+    d_x: [u32; MAX_BATCH * MAX_IN + GUARD],
+}
+
+impl Outs {
+    const fn new() -> Outs {
+        Outs {
+            y: [0; MAX_BATCH * MAX_OUT + GUARD],
+            d_w: [0; MAX_OUT * MAX_IN + GUARD],
+            d_x: [0; MAX_BATCH * MAX_IN + GUARD],
+        }
+    }
+}
+
+fn to_bits(out: &mut [u32], v: &[f32]) {
+    for (o, v) in out.iter_mut().zip(v) {
+        *o = v.to_bits();
+    }
+}
+
 /// Runs every product of `k` on `d`; returns the outputs (with guard words) as bits.
-fn run<K: Kernels>(
-    k: &K,
-    c: &Case,
-    d: Dims,
-    act: Activation,
-    out: &mut [u32; 3 * (MAX_BATCH * MAX_IN + GUARD)],
-) -> bool {
+fn run<K: Kernels>(k: &K, c: &Case, d: Dims, act: Activation, out: &mut Outs) -> bool {
     let (xs, ws, ys) = (d.batch * d.inputs, d.outputs * d.inputs, d.batch * d.outputs);
     let mut y = [f32::from_bits(SENTINEL); MAX_BATCH * MAX_OUT + GUARD];
     let mut d_w = [0.5f32; MAX_OUT * MAX_IN + GUARD];
@@ -50,17 +69,9 @@ fn run<K: Kernels>(
         && k.weight_grad(d, &c.delta[..ys], &c.x[..xs], &mut d_w[..ws]).is_ok()
         && k.input_grad(d, &c.delta[..ys], &c.w[..ws], &mut d_x[..xs]).is_ok();
     let guards_ok = y[ys..].iter().chain(&d_w[ws..]).chain(&d_x[xs..]).all(|v| v.to_bits() == SENTINEL);
-    out.fill(0);
-    let stride = MAX_BATCH * MAX_IN + GUARD;
-    for (o, v) in out.iter_mut().zip(&y[..ys + GUARD]) {
-        *o = v.to_bits();
-    }
-    for (o, v) in out[stride..].iter_mut().zip(d_w.iter().take(ws.min(stride))) {
-        *o = v.to_bits();
-    }
-    for (o, v) in out[2 * stride..].iter_mut().zip(&d_x[..xs + GUARD]) {
-        *o = v.to_bits();
-    }
+    to_bits(&mut out.y, &y);
+    to_bits(&mut out.d_w, &d_w);
+    to_bits(&mut out.d_x, &d_x);
     ok && guards_ok
 }
 
@@ -73,8 +84,8 @@ fn main() -> ! {
         b: [0.0; MAX_OUT],
         delta: [0.0; MAX_BATCH * MAX_OUT],
     };
-    let mut a = [0u32; 3 * (MAX_BATCH * MAX_IN + GUARD)];
-    let mut r = [0u32; 3 * (MAX_BATCH * MAX_IN + GUARD)];
+    let mut a = Outs::new();
+    let mut r = Outs::new();
     let (mut cases, mut failures) = (0u32, 0u32);
     let inputs = (0..=17).chain([24, 31, 64, 72]);
     for n in inputs {

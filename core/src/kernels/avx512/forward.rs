@@ -10,8 +10,7 @@ use core::arch::x86_64::{
 /// Samples per block of the transposed forward: two vectors of 16.
 const SB: usize = 2 * LANES;
 /// From this many samples (and outputs) the forward runs [`forward_t`]; below, the dot
-/// tiles (measured, 64 x 784 -> 128 per sample count: 8 samples 96 against 58 GFLOP/s,
-/// 16 samples 112 against 97; 64 x 128 -> 10: 68 against 54).
+/// tiles, which were faster there (BENCHMARKS.md, "Kernel choices").
 const T_MIN: usize = 16;
 
 /// Whether the forward of `batch` samples into `outputs` outputs runs as fused chains over

@@ -19,7 +19,8 @@
 //!   lanes instead of 8, so their bits differ from the 8-lane forward in the last place
 //!   (both are bounded against the reference by the tests).
 //!
-//! Stack: up to 64 KB for the packed blocks (`forward_w`), 48 KB (`forward_t`), 24 KB
+//! Stack: 64 KB for the packed blocks of `forward_w`, which calls `forward_t` (48 KB) for
+//! its last outputs, so the peak is about 112 KB; 24 KB
 //! (`pass_transposed`).
 
 // INVARIANT: the only indexing is of fixed-size accumulator arrays by loop counters below

@@ -235,8 +235,8 @@ macro_rules! asm_step {
 
 /// `R x 32` tiles of `C` (`R` = 8 or 12) with the loop over `m` written out in assembly:
 /// the compiler's own loop (as in [`tile`]) re-derives the `R` row addresses of `A` with a
-/// chain of additions every step; on the 64 x 784 -> 128 forward that loop gave 146 GFLOP/s,
-/// this one 150-160 (best of 7, one core whose FMA peak measures 214). Rows of `A` are
+/// chain of additions every step, and this loop is faster (BENCHMARKS.md, "Kernel
+/// choices"). Rows of `A` are
 /// addressed from three bases and the row stride (rows 0, 1, 2, 4 from the first; 3, 5, 6, 7
 /// from a base 3 rows down; 8..11 from a base 8 rows down). Where `A` runs along its rows
 /// (`a_ms = 1`: the forward and the input gradient) two steps of `m` share one round of

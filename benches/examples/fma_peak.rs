@@ -1,0 +1,78 @@
+//! The FMA limit of one core: a register-only loop of fused multiply-adds with 16
+//! independent accumulators (enough to cover the FMA latency on the CPUs we run on), so
+//! nothing but the FMA units bounds it. Prints GFLOP/s (2 per lane per FMA) for the 8-lane
+//! (AVX2) and, where the CPU has AVX-512F, the 16-lane form; the kernels' figures in
+//! BENCHMARKS.md are read against these.
+//!
+//!     cargo run --release -p myelin-benches --example fma_peak
+
+use std::time::Instant;
+
+/// Accumulators (independent dependency chains).
+const ACC: usize = 16;
+/// FMA rounds per timed call.
+const ROUNDS: u64 = 1 << 24;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn avx2(rounds: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(0.0); ACC];
+    let a = _mm256_set1_ps(0.999_999);
+    let b = _mm256_set1_ps(1e-7);
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, a, b);
+        }
+    }
+    let mut s = [0.0f32; 8];
+    let sum = acc.iter().fold(_mm256_set1_ps(0.0), |x, y| _mm256_add_ps(x, *y));
+    // SAFETY: `s` holds 8 floats.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), sum) };
+    s.iter().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn avx512(rounds: u64) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(0.0); ACC];
+    let a = _mm512_set1_ps(0.999_999);
+    let b = _mm512_set1_ps(1e-7);
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(*v, a, b);
+        }
+    }
+    _mm512_reduce_add_ps(acc.iter().fold(_mm512_set1_ps(0.0), |x, y| _mm512_add_ps(x, *y)))
+}
+
+/// Best of 5 timed calls, in GFLOP/s.
+fn best(lanes: usize, f: impl Fn(u64) -> f32) -> f64 {
+    std::hint::black_box(f(ROUNDS / 16));
+    (0..5)
+        .map(|_| {
+            let t0 = Instant::now();
+            std::hint::black_box(f(std::hint::black_box(ROUNDS)));
+            (2 * lanes * ACC) as f64 * ROUNDS as f64 / t0.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
+}
+
+fn main() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA detected just above.
+            println!("AVX2 FMA, 8 lanes x {ACC} accumulators: {:.1} GFLOP/s", best(8, |r| unsafe { avx2(r) }));
+        }
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F detected just above.
+            println!("AVX-512 FMA, 16 lanes x {ACC} accumulators: {:.1} GFLOP/s", best(16, |r| unsafe { avx512(r) }));
+        } else {
+            println!("AVX-512F: not on this CPU");
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    println!("this harness measures x86_64 FMA units only");
+}
