@@ -1,7 +1,7 @@
 //! Property tests: random topologies, slice lengths, values and bytes drive the core's public
 //! API; every call returns a value or a typed error, never a panic.
 
-use myelin_core::kernels::{Backend, Dims, Kernels, Portable};
+use myelin_core::kernels::{Backend, Dims, Kernels};
 use myelin_core::*;
 use proptest::prelude::{any, prop, prop_assert, prop_oneof, proptest, Just, ProptestConfig, Strategy};
 
