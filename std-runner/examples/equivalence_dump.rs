@@ -28,6 +28,10 @@ fn main() -> anyhow::Result<()> {
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1))?;
     write_f32(&dir.join("params0.f32"), &params)?;
     let mut tr = Trainer::new(topo, params, Optimizer::new(Rule::Sgd { lr: 0.1 })?, batch, 32, 2, 0)?;
+    // MYELIN_KERNELS / MYELIN_GEMM choose the path (scripts/test runs the default and sgemm).
+    let kernels = myelin::gemm::Gemm::from_env()?;
+    println!("kernels: {} backend, sgemm {:?}", kernels.backend.name(), kernels.mode);
+    tr.set_kernels(kernels);
     let mut order: Vec<usize> = (0..data.len()).collect();
     Rng::new(5).shuffle(&mut order);
     let used = &order[..steps * batch];
