@@ -309,6 +309,19 @@ mod tests {
     use super::*;
     use myelin_core::kernels::Reference;
 
+    /// The three products of `k`: forward into NaNs, weight gradient onto `g0`, input
+    /// gradient into NaNs. `data` = [x, w, b, delta, g0].
+    fn products(k: &dyn Kernels, d: Dims, act: Activation, data: [&[f32]; 5]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let [x, w, b, delta, g0] = data;
+        let mut y = vec![f32::NAN; d.batch * d.outputs];
+        k.dense_forward(d, x, w, b, &mut y, act).unwrap();
+        let mut d_w = g0.to_vec();
+        k.weight_grad(d, delta, x, &mut d_w).unwrap();
+        let mut d_x = vec![f32::NAN; d.batch * d.inputs];
+        k.input_grad(d, delta, w, &mut d_x).unwrap();
+        (y, d_w, d_x)
+    }
+
     fn reals(n: usize, seed: u32) -> Vec<f32> {
         (0..n as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 997.0 - 0.5).collect()
     }
@@ -327,15 +340,8 @@ mod tests {
             let d = Dims { batch, inputs, outputs };
             let (x, w, b, delta) =
                 (fill(batch * inputs, 1), fill(outputs * inputs, 2), fill(outputs, 3), fill(batch * outputs, 4));
-            let run = |k: &dyn Kernels| {
-                let mut y = vec![f32::NAN; batch * outputs];
-                k.dense_forward(d, &x, &w, &b, &mut y, Activation::Identity).unwrap();
-                let mut d_w = fill(outputs * inputs, 5);
-                k.weight_grad(d, &delta, &x, &mut d_w).unwrap();
-                let mut d_x = vec![f32::NAN; batch * inputs];
-                k.input_grad(d, &delta, &w, &mut d_x).unwrap();
-                (y, d_w, d_x)
-            };
+            let g0 = fill(outputs * inputs, 5);
+            let run = |k: &dyn Kernels| products(k, d, Activation::Identity, [&x, &w, &b, &delta, &g0]);
             let want = run(&Reference);
             // Integer-valued data: every sum is exact, so any order gives the same bits.
             let always = Gemm::new(Backend::detect(), Mode::Always);
@@ -361,15 +367,8 @@ mod tests {
             // Real-valued data: a change of summation order would show in the bits.
             let (x, w, b, delta) =
                 (reals(batch * inputs, 1), reals(outputs * inputs, 2), reals(outputs, 3), reals(batch * outputs, 4));
-            let run = |k: &Gemm| {
-                let mut y = vec![f32::NAN; batch * outputs];
-                k.dense_forward(d, &x, &w, &b, &mut y, Activation::Relu).unwrap();
-                let mut d_w = reals(outputs * inputs, 5);
-                k.weight_grad(d, &delta, &x, &mut d_w).unwrap();
-                let mut d_x = vec![f32::NAN; batch * inputs];
-                k.input_grad(d, &delta, &w, &mut d_x).unwrap();
-                (y, d_w, d_x)
-            };
+            let g0 = reals(outputs * inputs, 5);
+            let run = |k: &Gemm| products(k, d, Activation::Relu, [&x, &w, &b, &delta, &g0]);
             let modes = Backend::available()
                 .map(|k| Gemm::new(k, Mode::Never))
                 .chain([Gemm::new(Backend::detect(), Mode::Always)]);

@@ -95,10 +95,7 @@ impl Footprint {
     }
 }
 
-/// Bytes as B / KiB / MiB / GiB / TiB with one decimal.
-pub fn human(b: u64) -> String {
-    crate::error::human_bytes(b)
-}
+pub use crate::error::human_bytes as human;
 
 /// The memory this process may still allocate: the smallest of the available figures (module
 /// docs); `None` where none can be read (not Linux).

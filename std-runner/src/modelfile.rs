@@ -51,7 +51,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         let (head, tail) = bytes.split_at(bytes.len() / 2);
         f.write_all(head)?;
-        f.flush()?;
         test_pause(&name, "mid-write");
         f.write_all(tail)?;
         f.sync_all()?;

@@ -131,6 +131,25 @@ impl Team {
         self.run(&member);
     }
 
+    /// [`Team::for_each_mut`] with a fallible `f`: every item runs; the first error recorded
+    /// is returned once all are done.
+    pub fn try_for_each_mut<T: Send, E: Send>(
+        &mut self,
+        items: &mut [T],
+        f: impl Fn(usize, &mut T) -> Result<(), E> + Sync,
+    ) -> Result<(), E> {
+        let failed = Mutex::new(None);
+        self.for_each_mut(items, |i, it| {
+            if let Err(e) = f(i, it) {
+                lock(&failed).get_or_insert(e);
+            }
+        });
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Runs `job(m)` on every member `m` (the caller is 0) and waits for all. `&mut self`:
     /// no other call can be running on this team (see the module docs).
     fn run(&mut self, job: &(dyn Fn(usize) + Sync)) {

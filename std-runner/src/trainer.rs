@@ -216,15 +216,7 @@ impl Trainer {
         };
         let shards = &mut self.shards[..used];
         if parallel_shards {
-            let failed = std::sync::Mutex::new(None);
-            self.team.for_each_mut(shards, |s, shard| {
-                if let Err(e) = run((s, shard)) {
-                    failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                }
-            });
-            if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                return Err(e);
-            }
+            self.team.try_for_each_mut(shards, |s, shard| run((s, shard)))?;
         } else if threads > 1 {
             // Inside the pool: a lone shard's large products are split by rows across this
             // pool's threads (Gemm::split; same bits as one thread).
@@ -281,18 +273,11 @@ impl Trainer {
                 *slot = Some((m * per, ph, ah, vh));
                 (p, a, v) = (pt, at, vt);
             }
-            let failed = std::sync::Mutex::new(None);
-            team.for_each_mut(&mut parts[..members], |_, part| {
-                if let Some((at0, p, a, v)) = part {
-                    if let Err(e) = chunk(*at0, p, a, v) {
-                        failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                    }
-                }
-            });
-            return match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                Some(e) => Err(e),
-                None => Ok(loss),
-            };
+            team.try_for_each_mut(&mut parts[..members], |_, part| match part {
+                Some((at0, p, a, v)) => chunk(*at0, p, a, v),
+                None => Ok(()),
+            })?;
+            return Ok(loss);
         }
         let grads: &mut [f32] = if used == 1 {
             &mut self.shards[0].grads
