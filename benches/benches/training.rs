@@ -4,7 +4,7 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use myelin::bench::{forward_flops, synthetic, train_flops, WORKLOADS};
 use myelin::gemm::Gemm;
-use myelin::trainer::Trainer;
+use myelin::train::{Trainer, TrainerConfig};
 use myelin_core::kernels::{Dims, Kernels};
 use myelin_core::*;
 use std::hint::black_box;
@@ -40,9 +40,10 @@ fn train_step(c: &mut Criterion) {
             let mut p = vec![0.0; topo.params_len()];
             let _ = topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1));
             let opt = Optimizer::new(Rule::Sgd { lr: 0.01 }).unwrap_or_else(|e| panic!("{e}"));
-            let mut tr = Trainer::new(topo, p, opt, batch, myelin::bench::shard_for(batch, threads), threads, 0)
-                .unwrap_or_else(|e| panic!("{e}"));
-            tr.set_kernels(Gemm::from_env().unwrap_or_else(|e| panic!("{e}")));
+            let kernels = Gemm::from_env().unwrap_or_else(|e| panic!("{e}"));
+            let shard = myelin::bench::shard_for(batch, threads);
+            let config = TrainerConfig { batch, shard, threads, kernels, ..TrainerConfig::default() };
+            let mut tr = Trainer::new(topo, p, opt, config).unwrap_or_else(|e| panic!("{e}"));
             let idx: Vec<usize> = (0..batch).collect();
             g.throughput(Throughput::Elements((train_flops(sizes) * batch as f64) as u64));
             g.bench_with_input(BenchmarkId::new(name, format!("b{batch}_{threads}t")), &idx, |b, idx| {

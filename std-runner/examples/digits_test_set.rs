@@ -11,7 +11,7 @@ fn main() -> anyhow::Result<()> {
         bytes.extend(test.row(i).iter().map(|&v| v as u8));
         bytes.push(test.label(i).unwrap_or(0) as u8);
     }
-    myelin::modelfile::write_atomic(std::path::Path::new(&out), &bytes)?;
+    myelin::io::modelfile::write_atomic(std::path::Path::new(&out), &bytes)?;
     println!("wrote {} samples to {out}", test.len());
     Ok(())
 }

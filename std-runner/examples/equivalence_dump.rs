@@ -6,7 +6,7 @@
 //!     cargo run --release -p myelin --example equivalence_dump -- DIR
 
 use myelin::bench::synthetic;
-use myelin::trainer::Trainer;
+use myelin::train::{Trainer, TrainerConfig};
 use myelin_core::*;
 use std::io::Write;
 
@@ -27,11 +27,11 @@ fn main() -> anyhow::Result<()> {
     let mut params = vec![0.0; topo.params_len()];
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1))?;
     write_f32(&dir.join("params0.f32"), &params)?;
-    let mut tr = Trainer::new(topo, params, Optimizer::new(Rule::Sgd { lr: 0.1 })?, batch, 32, 2, 0)?;
     // MYELIN_KERNELS / MYELIN_GEMM choose the path (scripts/test runs the default and sgemm).
     let kernels = myelin::gemm::Gemm::from_env()?;
     println!("kernels: {} backend, sgemm {:?}", kernels.backend.name(), kernels.mode);
-    tr.set_kernels(kernels);
+    let config = TrainerConfig { batch, shard: 32, threads: 2, kernels, ..TrainerConfig::default() };
+    let mut tr = Trainer::new(topo, params, Optimizer::new(Rule::Sgd { lr: 0.1 })?, config)?;
     let mut order: Vec<usize> = (0..data.len()).collect();
     Rng::new(5).shuffle(&mut order);
     let used = &order[..steps * batch];
@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         losses.push(tr.step(&data, b, 0, s as u64)?);
     }
     write_f32(&dir.join("losses.f32"), &losses)?;
-    write_f32(&dir.join("params_final.f32"), &tr.params)?;
+    write_f32(&dir.join("params_final.f32"), tr.params())?;
     println!("wrote {steps} steps to {}", dir.display());
     Ok(())
 }

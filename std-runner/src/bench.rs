@@ -9,7 +9,7 @@
 use crate::data::{Dataset, Targets};
 use crate::error::Result;
 use crate::gemm::Gemm;
-use crate::trainer::Trainer;
+use crate::train::{Trainer, TrainerConfig};
 use myelin_core::{Activation, Init, Kernels, Loss, Optimizer, Rng, Rule, Topology};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -86,8 +86,9 @@ pub fn train_workload(
     let mut params = vec![0.0; topo.params_len()];
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
     let opt = Optimizer::new(Rule::Sgd { lr: 0.1 }).map_err(crate::Error::core("optimizer"))?;
-    let mut tr = Trainer::new(topo, params, opt, batch, shard_for(batch, threads), threads, 0)?;
-    tr.set_kernels(Gemm::from_env()?);
+    let shard = shard_for(batch, threads);
+    let config = TrainerConfig { batch, shard, threads, kernels: Gemm::from_env()?, ..TrainerConfig::default() };
+    let mut tr = Trainer::new(topo, params, opt, config)?;
     let order: Vec<usize> = (0..data.len()).collect();
     let mut times = Vec::new();
     let mut last = 0.0;

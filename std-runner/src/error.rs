@@ -65,6 +65,14 @@ pub enum Error {
     /// A bad command-line or configuration value.
     #[error("{0}")]
     Usage(String),
+    /// The trainer's threads could not be started.
+    #[error("cannot start {threads} threads: {reason}")]
+    Threads {
+        /// Threads asked for (0: all cores).
+        threads: usize,
+        /// The operating system's or the pool's reason.
+        reason: String,
+    },
     /// The CPU lacks instructions this build was compiled for.
     #[error("this build of myelin uses {missing} instructions, which this CPU lacks")]
     Cpu {

@@ -1,9 +1,25 @@
 //! # myelin (runner)
 //!
-//! The workstation side of myelin: datasets (the shipped digits, MNIST IDX, CSV),
-//! data-parallel training that is bit-identical for any thread count, GEMM-backed kernels,
-//! evaluation, model files, interop with safetensors, and the benchmark workloads. The
-//! `myelin` binary is a thin CLI over this library.
+//! The workstation side of myelin, laid out in the order a sample goes through it:
+//!
+//! ```text
+//! data/     read (digits, MNIST IDX, CSV) -> encode -> split train/val/test -> standardize
+//!   |
+//! train/    spec -> Trainer: per step, shards gather -> forward -> loss -> backward,
+//!   |       then reduce in shard order -> regularize -> optimizer   (bit-identical for any
+//!   |       thread count); the run loop: epochs, early stopping, restarts, checkpoints
+//!   |       gemm: which products go to the core's kernels, which to sgemm
+//! io/       model file (.myelin + JSON sidecar, atomic writes), safetensors, Rust consts
+//!   |
+//! infer     outputs for a dataset, in data units
+//!   |
+//! report/   metrics (accuracy, confusion, RMSE), metrics.jsonl, progress lines, curves,
+//!           prediction CSV
+//! ```
+//!
+//! [`bench`] holds the CPU workloads measured against the peers; [`memory`] checks a run's
+//! footprint before allocating; [`cpu`] refuses a CPU this build cannot run on. The
+//! `myelin` binary is clap and dispatch over one module per command.
 //!
 //! ## Features
 //!
@@ -13,20 +29,14 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
-pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gemm;
-pub mod interop;
+pub mod infer;
+pub mod io;
 pub mod memory;
-pub mod metrics;
-pub mod modelfile;
-pub mod plot;
-pub mod run;
-pub mod source;
-pub mod spec;
-pub mod team;
-pub mod trainer;
+pub mod report;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -78,10 +78,10 @@ fn train_eval_predict_inspect_export_import() {
     ok(&["export", "run/model.myelin", "--out", "m.safetensors", "--format", "safetensors"], d);
     ok(&["import", "m.safetensors", "--activations", "relu,softmax", "--out", "back.myelin"], d);
     // Same parameters, no standardization stored in safetensors: compare raw parameter bytes.
-    let a = myelin::modelfile::load(&d.join("run/model.myelin")).unwrap();
-    let b = myelin::modelfile::load(&d.join("back.myelin")).unwrap();
+    let a = myelin::io::modelfile::load(&d.join("run/model.myelin")).unwrap();
+    let b = myelin::io::modelfile::load(&d.join("back.myelin")).unwrap();
     assert_eq!(a.params, b.params);
-    assert_eq!(a.topo, b.topo);
+    assert_eq!(a.topology, b.topology);
 }
 
 #[test]
@@ -211,10 +211,10 @@ fn early_stopping_stops_and_keeps_the_best_epoch() {
     assert!(best < val.len(), "the best epoch ({best}) must not be the last for this check");
     let epochs = best.to_string();
     ok(&["train", "-q", "--out", "cut", "--epochs", &epochs, "--patience", "0", "--hidden", "16", "--lr", "0.05"], d);
-    let saved = myelin::modelfile::load(&d.join("es/model.myelin")).unwrap().params;
-    let at_best = myelin::modelfile::load(&d.join("cut/model.myelin")).unwrap().params;
+    let saved = myelin::io::modelfile::load(&d.join("es/model.myelin")).unwrap().params;
+    let at_best = myelin::io::modelfile::load(&d.join("cut/model.myelin")).unwrap().params;
     assert!(saved == at_best, "the early-stopped model is not the best epoch's ({best} of {})", val.len());
-    let ckpt = myelin::checkpoint::Checkpoint::load(&d.join("es/checkpoint.myelin-ckpt")).unwrap();
+    let ckpt = myelin::train::checkpoint::Checkpoint::load(&d.join("es/checkpoint.myelin-ckpt")).unwrap();
     assert!(ckpt.params != saved, "the last epoch's parameters differ from the saved best ones");
     // Restarts: best of several seeds by validation loss.
     let out = quick_digits(d, "rs", &["--restarts", "2", "--epochs", "2"]);

@@ -10,7 +10,7 @@
 
 use myelin::data::{Dataset, Targets};
 use myelin::gemm::{Gemm, Mode, SGEMM_CALLS};
-use myelin::trainer::Trainer;
+use myelin::train::{Trainer, TrainerConfig};
 use myelin_core::*;
 use std::sync::atomic::Ordering;
 
@@ -34,12 +34,12 @@ fn train(data: &Dataset, order: &[usize], kernels: Gemm, batch: usize, shard: us
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(5)).unwrap();
     let opt = Optimizer::new(Rule::Adam { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8 }).unwrap();
-    let mut tr = Trainer::new(topo, p, opt, batch, shard, threads, 5).unwrap();
-    tr.set_kernels(kernels);
+    let config = TrainerConfig { batch, shard, threads, seed: 5, kernels, ..TrainerConfig::default() };
+    let mut tr = Trainer::new(topo, p, opt, config).unwrap();
     for (s, idx) in order.chunks(batch).take(STEPS).enumerate() {
         tr.step(data, idx, 0, s as u64).unwrap();
     }
-    tr.params
+    tr.into_params()
 }
 
 fn sweep(kernels: Gemm, name: &str) {

@@ -3,7 +3,7 @@
 
 use myelin::data::{Dataset, Targets};
 use myelin::gemm::{Gemm, Mode, SGEMM_CALLS};
-use myelin::trainer::Trainer;
+use myelin::train::{Trainer, TrainerConfig};
 use myelin_core::kernels::{Dims, Kernels, Reference};
 use myelin_core::*;
 use std::sync::atomic::Ordering;
@@ -49,16 +49,12 @@ fn epoch_on(data: &Dataset, threads: usize, kernels: Gemm, shard: usize, reg: Re
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1)).unwrap();
     let opt = Optimizer::new(Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: true }).unwrap();
-    let mut tr = Trainer::new(topo, p, opt, 64, shard, threads, 7).unwrap();
-    tr.set_kernels(kernels);
-    tr.dropout = dropout;
-    tr.l1 = l1;
-    tr.l2 = l2;
-    tr.clip_norm = clip;
+    let config = TrainerConfig { batch: 64, shard, threads, seed: 7, dropout, l1, l2, clip_norm: clip, kernels };
+    let mut tr = Trainer::new(topo, p, opt, config).unwrap();
     let mut order: Vec<usize> = (0..data.len()).collect();
     Rng::new(3).shuffle(&mut order);
     let losses = order.chunks(64).enumerate().map(|(s, b)| tr.step(data, b, 1, s as u64).unwrap()).collect();
-    (tr.params, losses)
+    (tr.into_params(), losses)
 }
 
 /// Each regularizer alone and all together, with a clipping bound that acts (checked: the

@@ -1,7 +1,7 @@
 //! Reliability under faults: SIGKILL at random moments (mid-epoch, mid-checkpoint) and
 //! resume; divergence detected with a clear message and the last good checkpoint intact.
 
-use myelin::checkpoint::Checkpoint;
+use myelin::train::checkpoint::Checkpoint;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;

@@ -5,6 +5,8 @@
 pub mod csv;
 pub mod digits;
 pub mod idx;
+pub mod inputs;
+pub mod source;
 
 use crate::error::{Error, Result};
 use myelin_core::Rng;

@@ -12,14 +12,14 @@
 //! Both misuses fail to compile:
 //!
 //! ```compile_fail
-//! let mut team = myelin::team::Team::new(2).unwrap();
+//! let mut team = myelin::train::team::Team::new(2).unwrap();
 //! let mut items = [0u32; 4];
 //! // A nested call from inside the closure.
 //! team.for_each_mut(&mut items, |_, _| team.for_each_mut(&mut [0u8; 2], |_, _| {}));
 //! ```
 //!
 //! ```compile_fail
-//! let mut team = myelin::team::Team::new(2).unwrap();
+//! let mut team = myelin::train::team::Team::new(2).unwrap();
 //! // Two threads calling at once.
 //! std::thread::scope(|s| {
 //!     s.spawn(|| team.for_each_mut(&mut [0u8; 2], |_, _| {}));
@@ -30,7 +30,7 @@
 //! while the same calls one after another compile and run:
 //!
 //! ```
-//! let mut team = myelin::team::Team::new(2).unwrap();
+//! let mut team = myelin::train::team::Team::new(2).unwrap();
 //! let mut items = [0u32; 4];
 //! team.for_each_mut(&mut items, |i, it| *it = i as u32);
 //! std::thread::scope(|s| {

@@ -2,13 +2,13 @@
 //! and PNG with plotters. The PNG uses an embedded DejaVu Sans Mono, so no system fonts are
 //! needed.
 
-use crate::checkpoint::EpochMetrics;
 use crate::error::{Error, Result};
+use crate::train::checkpoint::EpochMetrics;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 
-const FONT: &[u8] = include_bytes!("../assets/DejaVuSansMono.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
 
 fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();

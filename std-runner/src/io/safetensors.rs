@@ -96,5 +96,5 @@ pub fn export(path: &Path, topo: &Topology, params: &[f32]) -> Result<()> {
     meta.insert("loss".to_string(), topo.loss().name().to_string());
     meta.insert("format".to_string(), "myelin-mlp".to_string());
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| fail(path, e.to_string()))?;
-    crate::modelfile::write_atomic(path, &bytes)
+    crate::io::modelfile::write_atomic(path, &bytes)
 }

@@ -1,7 +1,8 @@
 //! Evaluation figures: accuracy, per-class precision/recall, confusion matrix; RMSE/MAE.
 
+use crate::data::source::unscale_outputs;
 use crate::data::{Dataset, Targets};
-use myelin_core::argmax;
+use myelin_core::{argmax, Topology};
 use serde::Serialize;
 
 /// Classification report.
@@ -93,5 +94,36 @@ impl ClassReport {
             let _ = writeln!(s, "{}", cells.join(""));
         }
         s
+    }
+}
+
+/// Mean loss of `outputs` (samples, outputs of `topo`) against `data`'s targets as trained
+/// on (scaled, for regression).
+pub fn mean_loss(topo: &Topology, outputs: &[f32], data: &Dataset) -> f64 {
+    let width = topo.outputs();
+    let mut target = vec![0.0; width];
+    let mut total = 0.0f64;
+    for (i, y) in outputs.chunks_exact(width).enumerate() {
+        data.target_row(i, &mut target);
+        total += topo.loss().sample(y, &target) as f64;
+    }
+    total / data.len().max(1) as f64
+}
+
+/// The test figure in data units: accuracy (classification), or RMSE and the mean
+/// predictor's RMSE (regression; outputs are unscaled by `target_scale` first).
+pub fn test_figure(
+    test: &Dataset,
+    target_scale: Option<&(Vec<f32>, Vec<f32>)>,
+    mut outputs: Vec<f32>,
+) -> (f64, Option<f64>) {
+    if test.is_classification() {
+        (classify(test, &outputs).accuracy, None)
+    } else {
+        if let Some(s) = target_scale {
+            unscale_outputs(&mut outputs, s);
+        }
+        let r = regress(test, &outputs);
+        (r.rmse, Some(r.rmse_mean_predictor))
     }
 }

@@ -5,7 +5,7 @@
 use crate::data::csv::Schema;
 use crate::data::Standardizer;
 use crate::error::{Error, Result};
-use crate::spec::TrainSpec;
+use crate::train::spec::TrainSpec;
 use myelin_core::format;
 use myelin_core::Topology;
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ pub struct Meta {
 #[derive(Clone, Debug)]
 pub struct Saved {
     /// The network.
-    pub topo: Topology,
+    pub topology: Topology,
     /// Parameters.
     pub params: Vec<f32>,
     /// Input standardization.
@@ -65,6 +65,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         Error::io("writing", path, e)
     })
+}
+
+/// Removes the temporary files [`write_atomic`] leaves in `dir` when killed mid-write.
+pub fn remove_stale_temporaries(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Pause points for the fault-injection tests, compiled into debug builds only (the binary
@@ -126,14 +138,14 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<(Topology, Vec<f32>, Option<S
 /// Loads a model and its sidecar (absent sidecar: defaults).
 pub fn load(path: &Path) -> Result<Saved> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    let (topo, params, standardizer) = decode(&bytes, path)?;
+    let (topology, params, standardizer) = decode(&bytes, path)?;
     let mp = meta_path(path);
     let meta = match std::fs::read(&mp) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Foreign { path: mp, msg: e.to_string() })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
         Err(e) => return Err(Error::io("reading", mp, e)),
     };
-    Ok(Saved { topo, params, standardizer, meta })
+    Ok(Saved { topology, params, standardizer, meta })
 }
 
 /// Folds regression target scaling into the output layer, so the model alone outputs data

@@ -3,8 +3,8 @@
 
 use crate::data::{csv, digits, idx, Dataset, Standardizer, Targets};
 use crate::error::{Error, Result};
-use crate::modelfile::Meta;
-use crate::spec::TrainSpec;
+use crate::io::modelfile::Meta;
+use crate::train::spec::TrainSpec;
 use std::path::PathBuf;
 
 /// A data source.
@@ -58,10 +58,7 @@ pub fn load(source: &Source) -> Result<(Dataset, Dataset, Meta)> {
             let all = csv::encode(&text, train, &schema)?;
             let (tr, te) = match test {
                 Some(t) => (all, csv::encode(&csv::read_text(t)?, t, &schema)?),
-                None => {
-                    let cut = all.len() - all.len() / 5;
-                    all.split_at(cut)
-                }
+                None => split_off_test(&all),
             };
             let meta = Meta {
                 source: format!("csv:{}", train.display()),
@@ -72,6 +69,12 @@ pub fn load(source: &Source) -> Result<(Dataset, Dataset, Meta)> {
             Ok((tr, te, meta))
         }
     }
+}
+
+/// A CSV file without a separate test file: its first 80% of rows train, the last 20%
+/// test (rows in file order, so data ordered in time is tested on its last stretch).
+pub fn split_off_test(all: &Dataset) -> (Dataset, Dataset) {
+    all.split_at(all.len() - all.len() / 5)
 }
 
 /// Target scaling for regression: (mean, std) per target column.

@@ -11,9 +11,10 @@
 //! Shuffling and dropout streams are derived from (seed, epoch, step), so no generator state
 //! needs saving: a resumed run replays the same batches and masks as an uninterrupted one.
 
+use super::early_stop::EarlyStopping;
+use super::spec::TrainSpec;
 use crate::error::{Error, Result};
-use crate::modelfile::{decode, encode, write_atomic};
-use crate::spec::TrainSpec;
+use crate::io::modelfile::{decode, encode, write_atomic};
 use myelin_core::format::crc32;
 use myelin_core::Topology;
 use serde::{Deserialize, Serialize};
@@ -60,12 +61,12 @@ pub struct State {
     pub epoch: usize,
     /// Optimizer steps taken in this restart.
     pub opt_steps: u64,
-    /// Best validation loss in this restart and the epoch it was reached.
-    pub best: Option<(f64, usize)>,
+    /// Early stopping in this restart: the best validation loss, its epoch, epochs since
+    /// (`best` and `bad_epochs` in the JSON).
+    #[serde(flatten)]
+    pub early: EarlyStopping,
     /// Best over finished restarts: (validation loss, restart).
     pub best_overall: Option<(f64, usize)>,
-    /// Epochs since the best.
-    pub bad_epochs: usize,
     /// Whether this restart has stopped (early stopping or last epoch).
     pub finished: bool,
     /// Every epoch so far, all restarts.

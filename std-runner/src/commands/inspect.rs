@@ -1,0 +1,47 @@
+//! `myelin inspect`: a model's topology, parameter count, firmware budget and the host
+//! trainer's memory footprint.
+
+use myelin::error::{Error, Result};
+use myelin::io::modelfile;
+use std::path::Path;
+
+/// Prints the model's layers and budgets.
+pub fn run(path: &Path) -> Result<()> {
+    let m = modelfile::load(path)?;
+    let t = &m.topology;
+    println!("model {}", path.display());
+    println!(
+        "  loss {}; source {}",
+        t.loss().name(),
+        if m.meta.source.is_empty() { "unknown" } else { &m.meta.source }
+    );
+    for (i, l) in t.layers().iter().enumerate() {
+        println!("  layer {}: {:>5} -> {:<5} {}", i + 1, l.inputs, l.outputs, l.activation.name());
+    }
+    let p = t.params_len();
+    let file = myelin_core::format::encoded_len(t, m.standardizer.is_some()).map_err(Error::core("sizing"))?;
+    let infer = t.inference_len(1).map_err(Error::core("sizing"))?;
+    let train = t.workspace_len(1).map_err(Error::core("sizing"))?;
+    println!("  parameters {p} ({} bytes as f32)", 4 * p);
+    println!("  multiply-accumulates per inference {}", t.macs());
+    println!("firmware budget (batch 1):");
+    println!("  flash: model file {file} bytes (include_model!, parameters read in place)");
+    println!("  RAM:   inference workspace {} bytes (inference_len = {infer} f32)", 4 * infer);
+    println!(
+        "  RAM for on-device training, batch 1: params + grads {} bytes, workspace {} bytes, plus optimizer state",
+        8 * p,
+        4 * train
+    );
+    // The host trainer's footprint (myelin::memory): the CLI's defaults, batch 64 in shards of 32, Adam.
+    let (batch, shard, slots) = (64, 32, 2);
+    let f = myelin::memory::Footprint::training(t, batch, shard, slots);
+    println!(
+        "training on the host, batch {batch}, shard {shard}, Adam: {} ({} bytes)",
+        myelin::memory::human(f.total()),
+        f.total()
+    );
+    println!("  = 4 * (P * (4 + S + k) + S * workspace_len(shard) + S * shard * (inputs + outputs)) + 8 * P * (3 + k)");
+    println!("    with P = {p} parameters, S = ceil(batch / shard) shards, k = optimizer values per parameter");
+    println!("{}", f.describe());
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! `myelin predict`: outputs for every row of a file, or for one sample.
+
+use crate::PredictArgs;
+use myelin::data::inputs;
+use myelin::error::{Error, Result};
+use myelin::gemm::Gemm;
+use myelin::io::modelfile;
+use myelin::report::predictions;
+
+/// Writes the predictions CSV to `--out` (atomically) or stdout.
+pub fn run(a: PredictArgs) -> Result<()> {
+    let model = modelfile::load(&a.model)?;
+    let data = match (&a.sample, &a.input) {
+        (Some(s), _) => inputs::sample(&model, s)?,
+        (None, Some(p)) => inputs::file(&model, p)?,
+        (None, None) => return Err(Error::Usage("give --input FILE or --sample v1,v2,...".into())),
+    };
+    let y = myelin::infer::outputs(&model, &Gemm::from_env()?, &data)?;
+    let text = predictions::csv(&model, &y);
+    match &a.out {
+        Some(p) => modelfile::write_atomic(p, text.as_bytes()),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}

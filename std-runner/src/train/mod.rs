@@ -1,0 +1,19 @@
+//! Training: the spec a user gives, the [`Trainer`] that takes steps, and the run loop
+//! around it.
+//!
+//! - [`spec`]: hyperparameters (flags or TOML) and what they build (topology, optimizer);
+//! - [`trainer`]: one step = gather -> forward -> loss -> backward per shard, then the
+//!   shard gradients summed in shard order and the optimizer; bit-identical for any thread
+//!   count;
+//! - [`team`]: the spinning threads the step's two parallel phases run on;
+//! - [`run`]: restarts of epochs, validation, early stopping ([`early_stop`]) and
+//!   checkpoints ([`checkpoint`]) with resume.
+
+pub mod checkpoint;
+pub mod early_stop;
+pub mod run;
+pub mod spec;
+pub mod team;
+pub mod trainer;
+
+pub use trainer::{Trainer, TrainerConfig};

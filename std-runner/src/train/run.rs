@@ -1,0 +1,409 @@
+//! The `train` command's loop: restarts of epochs of shuffled mini-batches, each epoch
+//! measured, recorded and checkpointed.
+//!
+//! ```text
+//! Run::open          folder, checkpoint (resume), data, topology, memory check
+//! for each restart:  Run::next_restart -> a Trainer from fresh or resumed parameters
+//!   for each epoch:  Run::train_epoch   shuffle, Trainer::step per batch, divergence check
+//!                    epoch_metrics      validation loss/accuracy, gradient health
+//!                    Run::record        early stopping, best parameters, metrics.jsonl,
+//!                                       best restart so far, checkpoint
+//! Run::finish        model.myelin, test figure, curves
+//! ```
+
+use super::checkpoint::{Checkpoint, EpochMetrics, State};
+use super::early_stop::EarlyStopping;
+use super::spec::TrainSpec;
+use super::trainer::{Trainer, TrainerConfig};
+use crate::data::source::{prepare, Prepared, Source};
+use crate::error::{Error, Result};
+use crate::gemm::Gemm;
+use crate::io::modelfile;
+use crate::report::{metrics, progress, MetricsLog};
+use myelin_core::{Optimizer, Rng, Topology};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How to run `train`.
+pub struct RunOptions {
+    /// Hyperparameters.
+    pub spec: TrainSpec,
+    /// Data.
+    pub source: Source,
+    /// Run folder.
+    pub out: PathBuf,
+    /// Continue from `out/checkpoint.myelin-ckpt`.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Stop (as if interrupted) after this many epochs in this process (tests).
+    pub stop_after: Option<usize>,
+    /// Also measure the test set after every epoch (metrics, progress line, curves). Off by
+    /// default: the test set is for the end (`eval`); choosing anything by its per-epoch
+    /// figure leaks it into the model.
+    pub test_every_epoch: bool,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The run folder.
+    pub out: PathBuf,
+    /// Test accuracy (classification) or RMSE (regression).
+    pub test_metric: f64,
+    /// RMSE of the mean predictor (regression).
+    pub baseline: Option<f64>,
+    /// Epochs trained in total (all restarts).
+    pub epochs: usize,
+    /// Seconds spent in training steps.
+    pub train_seconds: f64,
+    /// Whether the run finished (false: stopped by `stop_after`).
+    pub finished: bool,
+}
+
+/// Checkpoint file name inside a run folder.
+pub const CHECKPOINT: &str = "checkpoint.myelin-ckpt";
+
+const INIT_STREAM: u64 = 0x1417;
+const SHUFFLE_STREAM: u64 = 1 << 60;
+
+/// Runs (or resumes) training; writes model, metrics, plots and checkpoints into `opts.out`.
+pub fn train(opts: &RunOptions) -> Result<Summary> {
+    let kernels = Gemm::from_env()?;
+    let mut run = Run::open(opts)?;
+    while let Some(trainer) = run.next_restart(kernels)? {
+        if !run.train_restart(trainer)? {
+            return Ok(run.summary(f64::NAN, None, false));
+        }
+    }
+    run.finish(kernels)
+}
+
+/// A run in progress: its data, the resumable state and the tensors between restarts.
+struct Run<'o> {
+    opts: &'o RunOptions,
+    spec: TrainSpec,
+    data: Prepared,
+    topo: Topology,
+    /// Epoch counters, early stopping, history: what the checkpoint's JSON holds.
+    state: State,
+    /// Parameters and optimizer the next [`Run::next_restart`] starts from.
+    start: Option<(Vec<f32>, Optimizer, Vec<f32>)>,
+    /// Best parameters of the current restart.
+    best_params: Vec<f32>,
+    /// Best parameters over finished restarts.
+    overall_best: Option<Vec<f32>>,
+    log: MetricsLog,
+    epochs_this_process: usize,
+    train_seconds: f64,
+}
+
+impl<'o> Run<'o> {
+    /// Prepares the run folder, the checkpoint (when resuming), the data and the topology,
+    /// and checks the memory the run needs.
+    fn open(opts: &'o RunOptions) -> Result<Run<'o>> {
+        std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
+        modelfile::remove_stale_temporaries(&opts.out);
+        let resumed = if opts.resume { Some(Checkpoint::load(&opts.out.join(CHECKPOINT))?) } else { None };
+        let mut spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |c| c.state.spec.clone());
+        spec.validate()?;
+        let data = prepare(&opts.source, &spec)?;
+        let topo = spec.topology(data.train.features, data.train.target_width(), data.train.is_classification())?;
+        clamp_batch(&mut spec, data.train.len());
+        check_memory(&topo, &spec)?;
+        let (state, start, best_params, overall_best) = match resumed {
+            Some(c) => resume(c, &topo, &spec)?,
+            None => {
+                let (params, opt) = fresh(&topo, &spec, 0)?;
+                let state = State {
+                    spec: spec.clone(),
+                    restart: 0,
+                    epoch: 0,
+                    opt_steps: 0,
+                    early: EarlyStopping::default(),
+                    best_overall: None,
+                    finished: false,
+                    history: vec![],
+                };
+                (state, (params.clone(), opt, vec![]), params, None)
+            }
+        };
+        let log = MetricsLog::open(&opts.out.join("metrics.jsonl"), &state.history)?;
+        Ok(Run {
+            opts,
+            spec,
+            data,
+            topo,
+            state,
+            start: Some(start),
+            best_params,
+            overall_best,
+            log,
+            epochs_this_process: 0,
+            train_seconds: 0.0,
+        })
+    }
+
+    /// The trainer for the restart to train next (the resumed one, or a fresh seed after a
+    /// finished one); `None` when every restart has finished.
+    fn next_restart(&mut self, kernels: Gemm) -> Result<Option<Trainer>> {
+        if self.state.finished {
+            let s = &mut self.state;
+            (s.restart, s.epoch, s.opt_steps, s.early, s.finished) =
+                (s.restart + 1, 0, 0, EarlyStopping::default(), false);
+            if s.restart < self.spec.restarts {
+                let (params, opt) = fresh(&self.topo, &self.spec, s.restart)?;
+                self.best_params = params.clone();
+                self.start = Some((params, opt, vec![]));
+            }
+        }
+        if self.state.restart >= self.spec.restarts {
+            return Ok(None);
+        }
+        let Some((params, opt, opt_state)) = self.start.take() else { return Ok(None) };
+        let spec = &self.spec;
+        let config = TrainerConfig {
+            batch: spec.batch,
+            shard: spec.shard,
+            threads: spec.threads,
+            seed: self.seed(),
+            dropout: spec.dropout,
+            l1: spec.l1,
+            l2: spec.l2,
+            clip_norm: spec.clip_norm,
+            kernels,
+        };
+        let mut trainer = Trainer::new(self.topo, params, opt, config)?;
+        trainer.restore_optimizer_state(&opt_state)?;
+        Ok(Some(trainer))
+    }
+
+    /// The current restart's seed.
+    fn seed(&self) -> u64 {
+        self.spec.seed.wrapping_add(self.state.restart as u64)
+    }
+
+    /// Trains the current restart to its end; `false` if the run stopped as if interrupted
+    /// (`stop_after`).
+    fn train_restart(&mut self, mut trainer: Trainer) -> Result<bool> {
+        while self.state.epoch < self.spec.epochs {
+            if self.opts.stop_after.is_some_and(|s| self.epochs_this_process >= s) {
+                return Ok(false);
+            }
+            let epoch = self.state.epoch + 1;
+            let (train_loss, seconds) = self.train_epoch(&mut trainer, epoch)?;
+            let m = epoch_metrics(&trainer, &self.data, &self.state, epoch, train_loss, seconds, self.opts)?;
+            if self.opts.progress {
+                progress::print_epoch(&m, self.data.train.is_classification());
+            }
+            self.record(&trainer, m)?;
+            if self.state.finished {
+                if self.opts.progress && epoch < self.spec.epochs {
+                    println!(
+                        "early stop: no better validation loss for {} epochs (best at epoch {})",
+                        self.spec.patience,
+                        self.state.early.best_epoch()
+                    );
+                }
+                return Ok(true);
+            }
+        }
+        self.state.finished = true;
+        Ok(true)
+    }
+
+    /// One epoch of steps over the shuffled training set: (mean step loss, seconds).
+    fn train_epoch(&mut self, trainer: &mut Trainer, epoch: usize) -> Result<(f64, f64)> {
+        let (spec, train) = (&self.spec, &self.data.train);
+        let steps = train.len().div_ceil(spec.batch);
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        if spec.shuffle {
+            Rng::stream(self.seed() ^ SHUFFLE_STREAM, epoch as u64).shuffle(&mut order);
+        }
+        let bar = progress::epoch_bar(self.opts.progress, steps as u64, self.state.restart, spec, epoch);
+        let t0 = Instant::now();
+        let mut loss_sum = 0.0f64;
+        for (s, batch) in order.chunks(spec.batch).enumerate() {
+            let loss = trainer.step(train, batch, epoch as u64, s as u64)?;
+            if !loss.is_finite() {
+                let layer = first_bad_layer(&self.topo, trainer.params())
+                    .map_or(String::new(), |l| format!("; layer {l} now has non-finite weights"));
+                return Err(Error::Diverged { epoch, step: s + 1, what: format!("loss is {loss}{layer}") });
+            }
+            loss_sum += loss as f64;
+            if s % 16 == 0 || s + 1 == steps {
+                bar.set_position(s as u64 + 1);
+                bar.set_message(format!("loss {:.4}", loss_sum / (s + 1) as f64));
+            }
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        self.train_seconds += seconds;
+        bar.finish_and_clear();
+        if let Some(l) = first_bad_layer(&self.topo, trainer.params()) {
+            return Err(Error::Diverged { epoch, step: steps, what: format!("layer {l} has non-finite weights") });
+        }
+        Ok((loss_sum / steps as f64, seconds))
+    }
+
+    /// After an epoch: early stopping and the restart's best parameters, the metrics line,
+    /// the best finished restart so far, and the checkpoint.
+    fn record(&mut self, trainer: &Trainer, m: EpochMetrics) -> Result<()> {
+        // Early stopping on validation loss (training loss without a validation set).
+        let epoch = m.epoch;
+        if self.state.early.observe(m.val_loss.unwrap_or(m.train_loss), epoch) {
+            self.best_params.copy_from_slice(trainer.params());
+        }
+        self.log.append(&m)?;
+        let state = &mut self.state;
+        state.history.push(m);
+        state.epoch = epoch;
+        state.opt_steps = trainer.optimizer().steps();
+        state.finished = epoch == self.spec.epochs || state.early.should_stop(self.spec.patience);
+        if state.finished {
+            let score = state.early.best_score();
+            if state.best_overall.is_none_or(|(b, _)| score < b) {
+                state.best_overall = Some((score, state.restart));
+                let data = &self.data;
+                let path = self.opts.out.join("best-so-far.myelin");
+                modelfile::save(&path, &self.topo, &self.best_params, data.standardizer.as_ref(), &data.meta)?;
+                self.overall_best = Some(self.best_params.clone());
+            }
+        }
+        Checkpoint {
+            state: self.state.clone(),
+            topo: self.topo,
+            params: trainer.params().to_vec(),
+            best_params: self.best_params.clone(),
+            overall_params: self.overall_best.clone().unwrap_or_default(),
+            opt_state: trainer.optimizer_state().to_vec(),
+            standardizer: self.data.standardizer.clone(),
+        }
+        .save(&self.opts.out.join(CHECKPOINT))?;
+        self.epochs_this_process += 1;
+        Ok(())
+    }
+
+    /// Writes the model (the best restart's best parameters), measures the test set once
+    /// and draws the curves. The model lands only when the run is complete (the checkpoint
+    /// stays for inspection).
+    fn finish(mut self, kernels: Gemm) -> Result<Summary> {
+        let params = self.overall_best.take().unwrap_or(std::mem::take(&mut self.best_params));
+        let data = &self.data;
+        let model_path = self.opts.out.join("model.myelin");
+        modelfile::save(&model_path, &self.topo, &params, data.standardizer.as_ref(), &data.meta)?;
+        let outputs = crate::infer::predict(&self.topo, &params, &kernels, &data.test)?;
+        let (test, baseline) = metrics::test_figure(&data.test, data.meta.target_scale.as_ref(), outputs);
+        let metric = if data.train.is_classification() { "accuracy" } else { "RMSE" };
+        crate::report::plot::curves(&self.opts.out.join("curves"), &self.state.history, metric)?;
+        Ok(self.summary(test, baseline, true))
+    }
+
+    fn summary(&self, test_metric: f64, baseline: Option<f64>, finished: bool) -> Summary {
+        Summary {
+            out: self.opts.out.clone(),
+            test_metric,
+            baseline,
+            epochs: self.state.history.len(),
+            train_seconds: self.train_seconds,
+            finished,
+        }
+    }
+}
+
+/// The resumed state, start tensors, the restart's best and the best finished restart.
+type Resumed = (State, (Vec<f32>, Optimizer, Vec<f32>), Vec<f32>, Option<Vec<f32>>);
+
+/// Picks a checkpoint up where it stopped, after checking it fits the data and spec.
+fn resume(c: Checkpoint, topo: &Topology, spec: &TrainSpec) -> Result<Resumed> {
+    if c.topo != *topo {
+        return Err(Error::Shape {
+            op: "resuming",
+            expected: format!("{:?}", c.topo.layers()),
+            got: format!("{:?} from the data and spec", topo.layers()),
+        });
+    }
+    let opt = Optimizer::with_steps(spec.rule(), c.state.opt_steps).map_err(Error::core("optimizer"))?;
+    let overall = (!c.overall_params.is_empty()).then_some(c.overall_params);
+    Ok((c.state, (c.params, opt, c.opt_state), c.best_params, overall))
+}
+
+/// Fresh parameters (seeded by the restart) and optimizer.
+fn fresh(topo: &Topology, spec: &TrainSpec, restart: usize) -> Result<(Vec<f32>, Optimizer)> {
+    let mut params = crate::memory::zeros(topo.params_len(), "parameters")?;
+    let seed = spec.seed.wrapping_add(restart as u64);
+    topo.init_params(&mut params, spec.init()?, &mut Rng::stream(seed, INIT_STREAM)).map_err(Error::core("init"))?;
+    Ok((params, Optimizer::new(spec.rule()).map_err(Error::core("optimizer"))?))
+}
+
+/// A batch larger than the training set becomes the training set: one step over the whole
+/// set per epoch, the same steps as the larger batch, without buffers sized for samples
+/// that do not exist.
+fn clamp_batch(spec: &mut TrainSpec, samples: usize) {
+    if spec.batch > samples && samples > 0 {
+        eprintln!(
+            "note: --batch {} is larger than the training set ({samples} samples): each batch is the whole set",
+            spec.batch
+        );
+        spec.batch = samples;
+    }
+}
+
+/// Refuses a run whose buffers exceed the memory this process may use, naming the parts.
+fn check_memory(topo: &Topology, spec: &TrainSpec) -> Result<()> {
+    let slots = spec.rule().state_len(1);
+    let widths: Vec<usize> = topo.layers().iter().map(|l| l.outputs).collect();
+    crate::memory::Footprint::training(topo, spec.batch, spec.shard, slots).check(
+        &format!("training {widths:?} with batch {} in shards of {}", spec.batch, spec.shard),
+        "use fewer or narrower --hidden layers, or a smaller --batch or --shard",
+    )
+}
+
+/// The first layer (1-based) whose weights or biases are NaN or infinite.
+fn first_bad_layer(topo: &Topology, params: &[f32]) -> Option<usize> {
+    (0..topo.layers().len()).find_map(|l| {
+        let r = topo.param_range(l)?;
+        params[r.w..r.end].iter().any(|v| !v.is_finite()).then_some(l + 1)
+    })
+}
+
+/// The epoch's figures: validation loss and accuracy, the test figure when asked for
+/// every epoch, and gradient health on up to 512 validation (else training) samples.
+fn epoch_metrics(
+    trainer: &Trainer,
+    data: &Prepared,
+    state: &State,
+    epoch: usize,
+    train_loss: f64,
+    seconds: f64,
+    opts: &RunOptions,
+) -> Result<EpochMetrics> {
+    let (val_loss, val_accuracy) = if data.val.is_empty() {
+        (None, None)
+    } else {
+        let out = trainer.predict(&data.val)?;
+        let acc = data.val.is_classification().then(|| metrics::classify(&data.val, &out).accuracy);
+        (Some(metrics::mean_loss(trainer.topology(), &out, &data.val)), acc)
+    };
+    let test_metric = if data.test.is_empty() || !opts.test_every_epoch {
+        None
+    } else {
+        let out = trainer.predict(&data.test)?;
+        Some(metrics::test_figure(&data.test, data.meta.target_scale.as_ref(), out).0)
+    };
+    let probe = if data.val.is_empty() { &data.train } else { &data.val };
+    let health = trainer.health_on(probe)?;
+    let layers = health.layers();
+    Ok(EpochMetrics {
+        restart: state.restart,
+        epoch,
+        train_loss,
+        val_loss,
+        val_accuracy,
+        test_metric,
+        grad_norm: layers.iter().map(|l| (l.grad_norm as f64).powi(2)).sum::<f64>().sqrt(),
+        layer_grad_norms: layers.iter().map(|l| l.grad_norm as f64).collect(),
+        dead_fraction: layers.iter().map(|l| l.dead_fraction as f64).collect(),
+        saturated_fraction: layers.iter().map(|l| l.saturated_fraction as f64).collect(),
+        seconds,
+    })
+}

@@ -1,0 +1,501 @@
+//! Data-parallel training over fixed-size shards, bit-identical for any thread count.
+//!
+//! A mini-batch of `B` samples is cut into shards of `shard` samples (the last may be
+//! smaller); the cut depends only on `B` and `shard`, never on the number of threads. Each
+//! shard gathers its rows, runs the core's forward and backward into its *own* arena and
+//! yields `g_s`, the gradient of its mean loss. The batch gradient is
+//! `g = sum_s (n_s / B) g_s`, summed per parameter in shard order; dropout masks come from a
+//! stream derived from (seed, epoch, step, shard). Which thread runs a shard therefore
+//! cannot change a single bit. Shards run in parallel only when each carries enough work to
+//! repay a hand-over; otherwise they run one after another, same bits. The two parallel
+//! phases of a step (the shards, then the reduction and update) run on a [`Team`] of
+//! spinning threads (a hand-over without waking a sleeping thread); the update gives
+//! each thread the same contiguous range of parameters every step.
+
+use super::team::Team;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gemm::Gemm;
+use crate::memory::zeros;
+use myelin_core::{Dropout, Health, Optimizer, Rng, Topology};
+use rayon::prelude::*;
+
+/// Floating-point work per shard below which shards run sequentially.
+const MIN_PARALLEL_FLOPS: usize = 2_000_000;
+/// Parameters per chunk when reducing shard gradients in parallel (the update splits
+/// arenas of at least two chunks across the team).
+const REDUCE_CHUNK: usize = 1 << 14;
+/// Parameters reduced and updated at a time inside a chunk (a stack buffer of gradients).
+const UPDATE_BLOCK: usize = 1024;
+/// Team members that take part in the update (more threads than this leave the rest idle
+/// in that phase).
+const MAX_MEMBERS: usize = 64;
+
+/// A member's part of the update: first parameter index, then its parameters and their
+/// two optimizer-state slices (empty where the rule keeps none).
+type Range<'a> = (usize, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+/// How a [`Trainer`] runs: everything but the parameters and the optimizer it trains.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainerConfig {
+    /// Largest mini-batch a step accepts (arenas are sized for it).
+    pub batch: usize,
+    /// Samples per shard, the unit of parallel work (clamped to `1..=batch`). The weights
+    /// depend on it, never on `threads`.
+    pub shard: usize,
+    /// Threads (0: all cores).
+    pub threads: usize,
+    /// Seed of the dropout streams.
+    pub seed: u64,
+    /// Dropout rate on hidden layers (0: off).
+    pub dropout: f32,
+    /// L1 coefficient on weights.
+    pub l1: f32,
+    /// L2 coefficient on weights.
+    pub l2: f32,
+    /// Global gradient-norm clip.
+    pub clip_norm: Option<f32>,
+    /// Core backend and sgemm routing; whether a lone shard's products are split across
+    /// threads is the trainer's choice (more than one thread), whatever `split` says here.
+    pub kernels: Gemm,
+}
+
+impl Default for TrainerConfig {
+    /// Batch 64 in shards of 32 on all cores, seed 0, no regularization, the fastest
+    /// kernels this CPU runs.
+    fn default() -> TrainerConfig {
+        TrainerConfig {
+            batch: 64,
+            shard: 32,
+            threads: 0,
+            seed: 0,
+            dropout: 0.0,
+            l1: 0.0,
+            l2: 0.0,
+            clip_norm: None,
+            kernels: Gemm::default(),
+        }
+    }
+}
+
+impl TrainerConfig {
+    /// Whether the update needs the whole batch gradient at once (a penalty or a clip),
+    /// rather than streaming it range by range into the optimizer.
+    fn needs_whole_gradient(&self) -> bool {
+        self.l1 != 0.0 || self.l2 != 0.0 || self.clip_norm.is_some()
+    }
+}
+
+/// One shard's arena: gathered inputs and targets, workspace, gradient.
+struct Shard {
+    /// Gathered inputs (shard, inputs); unused when the shard's samples are consecutive.
+    inputs: Vec<f32>,
+    /// Targets (shard, outputs).
+    targets: Vec<f32>,
+    /// Training workspace for `shard` samples.
+    work: Vec<f32>,
+    /// Gradient of the shard's mean loss (the parameter arena's layout).
+    grads: Vec<f32>,
+    /// Samples in the shard this step.
+    len: usize,
+    /// The shard's mean loss this step.
+    loss: f32,
+}
+
+/// What one step does: which shards it uses and whether they run side by side.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Samples in the batch.
+    batch: usize,
+    /// Shards in use (`ceil(batch / shard)`).
+    shards: usize,
+    /// Shards run on the team, one per member at a time.
+    parallel: bool,
+}
+
+/// Everything a shard's forward and backward read, shared by all shards of a step.
+struct ShardInputs<'a> {
+    topo: &'a Topology,
+    params: &'a [f32],
+    kernels: &'a Gemm,
+    data: &'a Dataset,
+    idx: &'a [usize],
+    size: usize,
+    seed: u64,
+    dropout: f32,
+    epoch: u64,
+    step: u64,
+}
+
+/// Training state: parameters, optimizer and the per-shard arenas (reused every step).
+pub struct Trainer {
+    topo: Topology,
+    params: Vec<f32>,
+    opt: Optimizer,
+    /// Optimizer state (`Rule::state_len`).
+    opt_state: Vec<f32>,
+    /// The combined gradient, when the update needs it whole.
+    grads: Vec<f32>,
+    shards: Vec<Shard>,
+    config: TrainerConfig,
+    pool: std::sync::Arc<rayon::ThreadPool>,
+    /// Spinning threads for the per-step phases (the shards, the reduction and update); as
+    /// many members as the pool has threads (one: no extra thread).
+    team: Team,
+}
+
+impl Trainer {
+    /// A trainer for `topo` starting from `params` with optimizer `opt` (its state zero;
+    /// [`Trainer::restore_optimizer_state`] continues a saved one), run as `config` says.
+    pub fn new(topo: Topology, params: Vec<f32>, opt: Optimizer, config: TrainerConfig) -> Result<Trainer> {
+        let n = topo.params_len();
+        if params.len() != n {
+            return Err(Error::Shape {
+                op: "loading parameters",
+                expected: format!("{n}"),
+                got: format!("{}", params.len()),
+            });
+        }
+        let shard_size = config.shard.clamp(1, config.batch.max(1));
+        let shards = Self::arenas(&topo, config.batch.div_ceil(shard_size), shard_size)?;
+        let threads = config.threads;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::Threads { threads, reason: e.to_string() })?;
+        let members = pool.current_num_threads();
+        let team = Team::new(members).map_err(|e| Error::Threads { threads: members, reason: e.to_string() })?;
+        let config =
+            TrainerConfig { shard: shard_size, kernels: Gemm { split: threads != 1, ..config.kernels }, ..config };
+        Ok(Trainer {
+            topo,
+            params,
+            opt_state: zeros(opt.rule().state_len(n), "optimizer state")?,
+            opt,
+            grads: zeros(n, "the combined gradient")?,
+            shards,
+            config,
+            pool: std::sync::Arc::new(pool),
+            team,
+        })
+    }
+
+    /// `count` shard arenas of `size` samples each.
+    fn arenas(topo: &Topology, count: usize, size: usize) -> Result<Vec<Shard>> {
+        let work = topo.workspace_len(size).map_err(Error::core("sizing the workspace"))?;
+        (0..count)
+            .map(|_| {
+                Ok(Shard {
+                    inputs: zeros(size * topo.inputs(), "a shard's inputs")?,
+                    targets: zeros(size * topo.outputs(), "a shard's targets")?,
+                    work: zeros(work, "a shard's workspace")?,
+                    grads: zeros(topo.params_len(), "a shard's gradient")?,
+                    len: 0,
+                    loss: 0.0,
+                })
+            })
+            .collect()
+    }
+
+    /// Continues from a saved optimizer state (`Rule::state_len` values; empty: keep zeros).
+    pub fn restore_optimizer_state(&mut self, state: &[f32]) -> Result<()> {
+        if state.is_empty() {
+            return Ok(());
+        }
+        if state.len() != self.opt_state.len() {
+            return Err(Error::Shape {
+                op: "restoring the optimizer state",
+                expected: format!("{} values", self.opt_state.len()),
+                got: format!("{}", state.len()),
+            });
+        }
+        self.opt_state.copy_from_slice(state);
+        Ok(())
+    }
+
+    /// The network shape.
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    /// The parameter arena.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// The parameters, giving the trainer up.
+    pub fn into_params(self) -> Vec<f32> {
+        self.params
+    }
+
+    /// The optimizer (its step count numbers Adam's bias correction).
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.opt
+    }
+
+    /// The optimizer's state (`Rule::state_len` values).
+    pub fn optimizer_state(&self) -> &[f32] {
+        &self.opt_state
+    }
+
+    /// How the trainer runs (the shard size as clamped).
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    /// Runs `f` on one of the pool's threads, so the steps it takes fork and join inside
+    /// the pool instead of handing each step over from outside. Use it around an epoch's
+    /// loop of [`Trainer::step`].
+    pub fn run_in_pool<R: Send>(&mut self, f: impl FnOnce(&mut Trainer) -> R + Send) -> R {
+        let pool = self.pool.clone();
+        pool.install(|| f(self))
+    }
+
+    /// Threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// The kernels in use.
+    pub fn kernels(&self) -> Gemm {
+        self.config.kernels
+    }
+
+    /// One optimizer step on the samples `idx` of `data`; returns the batch's mean loss.
+    /// `epoch` and `step` number the dropout streams.
+    ///
+    /// gather -> forward -> loss -> backward per shard ([`Trainer::run_shards`]), then
+    /// `g = sum_s (n_s / B) g_s` and the optimizer ([`Trainer::reduce_and_update`]).
+    pub fn step(&mut self, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<f32> {
+        let plan = self.plan(idx.len())?;
+        self.run_shards(plan, data, idx, epoch, step)?;
+        let loss = self.batch_loss(plan);
+        self.reduce_and_update(plan)?;
+        Ok(loss)
+    }
+
+    /// How a batch of `batch` samples runs: its shards, side by side or one after another.
+    fn plan(&self, batch: usize) -> Result<Plan> {
+        if batch == 0 || batch > self.config.batch {
+            return Err(Error::Shape {
+                op: "training step",
+                expected: format!("1..={} samples", self.config.batch),
+                got: format!("{batch}"),
+            });
+        }
+        let shards = batch.div_ceil(self.config.shard);
+        let flops_per_shard = 6 * self.config.shard * self.topo.macs();
+        let parallel = shards > 1 && self.threads() > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS;
+        Ok(Plan { batch, shards, parallel })
+    }
+
+    /// Every shard's pass ([`shard_pass`]): on the team when the plan says so; otherwise in
+    /// order, a lone shard's large products split across the pool's threads (same bits).
+    fn run_shards(&mut self, plan: Plan, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<()> {
+        // Shards that run side by side keep their products whole: splitting them as well
+        // nests fork/joins that wait on each other (slower: BENCHMARKS.md, "Kernel choices").
+        let kernels = &Gemm { split: self.config.kernels.split && !plan.parallel, ..self.config.kernels };
+        let inputs = ShardInputs {
+            topo: &self.topo,
+            params: &self.params,
+            kernels,
+            data,
+            idx,
+            size: self.config.shard,
+            seed: self.config.seed,
+            dropout: self.config.dropout,
+            epoch,
+            step,
+        };
+        let shards = &mut self.shards[..plan.shards];
+        let in_order =
+            |shards: &mut [Shard]| shards.iter_mut().enumerate().try_for_each(|(s, a)| shard_pass(&inputs, s, a));
+        if plan.parallel {
+            self.team.try_for_each_mut(shards, |s, arena| shard_pass(&inputs, s, arena))
+        } else if self.pool.current_num_threads() > 1 {
+            self.pool.install(|| in_order(shards))
+        } else {
+            in_order(shards)
+        }
+    }
+
+    /// The batch's mean loss: `sum_s (n_s / B) loss_s`, in shard order.
+    fn batch_loss(&self, plan: Plan) -> f32 {
+        let inv_b = 1.0 / plan.batch as f32;
+        self.shards[..plan.shards].iter().fold(0.0f32, |acc, s| acc + s.loss * (s.len as f32 * inv_b))
+    }
+
+    /// `g = sum_s (n_s / B) g_s` per parameter in shard order, then the optimizer step:
+    /// streamed range by range on the team when nothing needs the whole gradient, else
+    /// reduced whole, penalized, clipped and applied.
+    fn reduce_and_update(&mut self, plan: Plan) -> Result<()> {
+        if self.config.needs_whole_gradient() {
+            self.reduce_whole(plan);
+            self.regularize_and_apply(plan)
+        } else {
+            self.reduce_and_update_streaming(plan)
+        }
+    }
+
+    /// The streamed update: each team member reduces and updates its own contiguous range
+    /// of parameters, block by block (the same range every step, so it stays in that
+    /// member's cache); small arenas stay on this thread. Per element the operations are
+    /// those of [`Trainer::regularize_and_apply`] without a penalty or a clip.
+    fn reduce_and_update_streaming(&mut self, plan: Plan) -> Result<()> {
+        let inv_b = 1.0 / plan.batch as f32;
+        let update = self.opt.begin();
+        let n = self.params.len();
+        let (s0, s1) = update.state_parts(&mut self.opt_state, n);
+        let shards = &self.shards[..plan.shards];
+        // Parameters from `at0` on: reduce and update them block by block.
+        let chunk = |at0: usize, p: &mut [f32], s0: &mut [f32], s1: &mut [f32]| -> Result<()> {
+            let mut g = [0.0f32; UPDATE_BLOCK];
+            let mut start = 0;
+            while start < p.len() {
+                let end = (start + UPDATE_BLOCK).min(p.len());
+                let at = at0 + start;
+                let g = &mut g[..end - start];
+                if let [only] = shards {
+                    g.copy_from_slice(&only.grads[at..at + g.len()]);
+                } else {
+                    sum_shards(shards, at, inv_b, g);
+                }
+                let part = |s: &mut [f32]| if s.is_empty() { 0..0 } else { start..end };
+                let (r0, r1) = (part(s0), part(s1));
+                update.apply(&mut p[start..end], g, &mut s0[r0], &mut s1[r1]).map_err(Error::core("optimizer step"))?;
+                start = end;
+            }
+            Ok(())
+        };
+        let team = &mut self.team;
+        let members = if n >= 2 * REDUCE_CHUNK { team.size().min(MAX_MEMBERS) } else { 1 };
+        let per = n.div_ceil(members).div_ceil(UPDATE_BLOCK) * UPDATE_BLOCK;
+        let mut parts: [Option<Range<'_>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
+        let (mut p, mut a, mut v) = (&mut self.params[..], s0, s1);
+        for (m, slot) in parts.iter_mut().enumerate().take(members) {
+            let take = per.min(p.len());
+            let (ph, pt) = p.split_at_mut(take);
+            let (ah, at) = a.split_at_mut(if a.is_empty() { 0 } else { take });
+            let (vh, vt) = v.split_at_mut(if v.is_empty() { 0 } else { take });
+            *slot = Some((m * per, ph, ah, vh));
+            (p, a, v) = (pt, at, vt);
+        }
+        team.try_for_each_mut(&mut parts[..members], |_, part| match part {
+            Some((at0, p, a, v)) => chunk(*at0, p, a, v),
+            None => Ok(()),
+        })
+    }
+
+    /// The whole batch gradient into `self.grads` (a lone shard's gradient is used where
+    /// it lies), chunk by chunk, on the pool's threads when it is large.
+    fn reduce_whole(&mut self, plan: Plan) {
+        if plan.shards == 1 {
+            return;
+        }
+        let inv_b = 1.0 / plan.batch as f32;
+        let shards = &self.shards[..plan.shards];
+        let reduce = |(c, out): (usize, &mut [f32])| sum_shards(shards, c * REDUCE_CHUNK, inv_b, out);
+        if self.grads.len() >= 4 * REDUCE_CHUNK && self.pool.current_num_threads() > 1 {
+            self.pool.install(|| self.grads.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce));
+        } else {
+            self.grads.chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce);
+        }
+    }
+
+    /// Adds the L1/L2 penalty gradients, clips the global norm, and takes the optimizer
+    /// step with the gradient [`Trainer::reduce_whole`] left.
+    fn regularize_and_apply(&mut self, plan: Plan) -> Result<()> {
+        let grads: &mut [f32] = if plan.shards == 1 { &mut self.shards[0].grads } else { &mut self.grads };
+        let TrainerConfig { l1, l2, clip_norm, .. } = self.config;
+        if l1 > 0.0 || l2 > 0.0 {
+            self.topo.add_penalty_grads(&self.params, grads, l1, l2).map_err(Error::core("regularization"))?;
+        }
+        if let Some(c) = clip_norm {
+            myelin_core::clip_global_norm(grads, c).map_err(Error::core("clipping"))?;
+        }
+        self.opt.step(&mut self.params, grads, &mut self.opt_state).map_err(Error::core("optimizer step"))
+    }
+
+    /// Gradient health measured on up to 512 samples of `data` (a fresh forward and backward
+    /// pass at the current parameters; no update): a unit counts as dead only if it is
+    /// inactive on every one of them.
+    pub fn health_on(&self, data: &Dataset) -> Result<Health> {
+        let n = data.len().min(512);
+        if n == 0 {
+            return Err(Error::Usage("health needs at least one sample".into()));
+        }
+        let (fi, fo) = (self.topo.inputs(), self.topo.outputs());
+        let mut targets = vec![0.0; n * fo];
+        for (i, row) in targets.chunks_exact_mut(fo).enumerate() {
+            data.target_row(i, row);
+        }
+        let x = &data.x[..n * fi];
+        let kernels = &self.config.kernels;
+        let mut work = vec![0.0; self.topo.workspace_len(n).map_err(Error::core("workspace"))?];
+        let mut grads = vec![0.0; self.topo.params_len()];
+        let pass = self.topo.forward(kernels, &self.params, x, n, &mut work, None).map_err(Error::core("forward"))?;
+        self.topo
+            .backward(kernels, &pass, &self.params, x, &targets, &mut work, &mut grads)
+            .map_err(Error::core("backward"))?;
+        self.topo.health(&pass, &work, &grads).map_err(Error::core("health"))
+    }
+
+    /// Outputs for every sample of `data` (row-major, `outputs` wide), in chunks.
+    pub fn predict(&self, data: &Dataset) -> Result<Vec<f32>> {
+        self.pool.install(|| crate::infer::predict(&self.topo, &self.params, &self.config.kernels, data))
+    }
+}
+
+/// Shard `s`'s samples: targets into `targets`; inputs into `buf` only when the samples are
+/// not consecutive rows of `data` (consecutive ones are read in place). Returns the shard's
+/// inputs (n, inputs) and `n`.
+fn gather<'a>(input: &ShardInputs<'a>, s: usize, buf: &'a mut [f32], targets: &mut [f32]) -> (&'a [f32], usize) {
+    let (b, size) = (input.idx.len(), input.size);
+    let part = &input.idx[s * size..((s + 1) * size).min(b)];
+    let (fi, fo) = (input.topo.inputs(), input.topo.outputs());
+    let consecutive = part.windows(2).all(|w| w[1] == w[0] + 1);
+    for (r, &i) in part.iter().enumerate() {
+        if !consecutive {
+            buf[r * fi..(r + 1) * fi].copy_from_slice(input.data.row(i));
+        }
+        input.data.target_row(i, &mut targets[r * fo..(r + 1) * fo]);
+    }
+    let x = match part.first() {
+        Some(&first) if consecutive => &input.data.x[first * fi..(first + part.len()) * fi],
+        _ => &buf[..part.len() * fi],
+    };
+    (x, part.len())
+}
+
+/// One shard: gather -> forward (with its own dropout stream) -> loss -> backward into the
+/// shard's gradient arena (overwritten, no zeroing pass).
+fn shard_pass(input: &ShardInputs<'_>, s: usize, arena: &mut Shard) -> Result<()> {
+    let Shard { inputs, targets, work, grads, len, loss } = arena;
+    let (x, n) = gather(input, s, inputs, targets);
+    *len = n;
+    let topo = input.topo;
+    let t = &targets[..n * topo.outputs()];
+    let work = &mut work[..topo.workspace_len(n).map_err(Error::core("workspace"))?];
+    let stream = (input.epoch << 40) ^ (input.step << 12) ^ s as u64;
+    let mut drop = if input.dropout > 0.0 {
+        Some(Dropout::new(input.dropout, Rng::stream(input.seed, stream)).map_err(Error::core("dropout"))?)
+    } else {
+        None
+    };
+    let kernels = input.kernels;
+    let pass = topo.forward(kernels, input.params, x, n, work, drop.as_mut()).map_err(Error::core("forward"))?;
+    *loss = topo.loss_of(&pass, work, t).map_err(Error::core("loss"))?;
+    topo.backward_into(kernels, &pass, input.params, x, t, work, grads).map_err(Error::core("backward"))
+}
+
+/// `out[i] = sum_s (n_s / B) g_s[at + i]`, in shard order (the first term a product, then
+/// sums): the one definition of the combined gradient.
+fn sum_shards(shards: &[Shard], at: usize, inv_b: f32, out: &mut [f32]) {
+    let Some((first, rest)) = shards.split_first() else { return };
+    let w0 = first.len as f32 * inv_b;
+    out.iter_mut().zip(&first.grads[at..]).for_each(|(g, &v)| *g = v * w0);
+    for s in rest {
+        let w = s.len as f32 * inv_b;
+        out.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
+    }
+}
