@@ -1,4 +1,7 @@
-//! The core's one error type: plain data, no strings, no allocation.
+//! The core's errors: plain data, no strings, no allocation. [`Error`] for every
+//! computation, [`FormatError`] for everything the model file format does (parse and
+//! write); an `Error` can carry a `FormatError`. A leaf module: it names no other module's
+//! types, so every module can use it.
 
 use core::fmt;
 
@@ -50,6 +53,18 @@ pub enum Hyper {
     ClipNorm,
 }
 
+/// Which values an [`FormatError::ValueCount`] refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Values {
+    /// The parameter arena.
+    Params,
+    /// Standardization means.
+    Mean,
+    /// Standardization standard deviations.
+    Std,
+}
+
 /// Everything that can go wrong in the core. Every fallible function returns this; the core
 /// never panics on input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +76,8 @@ pub enum Error {
     TooManyLayers {
         /// Layers requested.
         got: usize,
+        /// The most a topology holds ([`crate::MAX_LAYERS`]).
+        max: usize,
     },
     /// A layer with zero inputs or zero outputs.
     ZeroSizedLayer {
@@ -107,17 +124,15 @@ pub enum Error {
         /// Which one.
         which: Hyper,
     },
-    /// A model file problem; see [`crate::format::FormatError`].
-    Format(crate::format::FormatError),
+    /// A model file problem; see [`FormatError`].
+    Format(FormatError),
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::EmptyTopology => write!(f, "a network needs at least one layer"),
-            Error::TooManyLayers { got } => {
-                write!(f, "{got} layers, at most {} supported", crate::MAX_LAYERS)
-            }
+            Error::TooManyLayers { got, max } => write!(f, "{got} layers, at most {max} supported"),
             Error::ZeroSizedLayer { layer } => write!(f, "layer {layer} has zero inputs or outputs"),
             Error::LayerMismatch { layer, expected, got } => {
                 write!(f, "layer {layer} takes {got} inputs but the previous layer gives {expected}")
@@ -144,13 +159,143 @@ impl fmt::Display for Error {
     }
 }
 
-impl From<crate::format::FormatError> for Error {
-    fn from(e: crate::format::FormatError) -> Self {
+impl From<FormatError> for Error {
+    fn from(e: FormatError) -> Self {
         Error::Format(e)
     }
 }
 
 impl core::error::Error for Error {}
+
+/// Why a byte string is not a valid model file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Fewer bytes than the smallest possible file or than the header claims.
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes present.
+        got: usize,
+    },
+    /// Does not start with `MYLN`: not a myelin model file.
+    BadMagic,
+    /// A format version this build cannot read.
+    UnsupportedVersion {
+        /// Version in the file.
+        got: u16,
+        /// The version this build reads ([`crate::format::VERSION`]).
+        supported: u16,
+    },
+    /// The stored CRC-32 does not match the contents: corrupted or truncated file.
+    ChecksumMismatch {
+        /// CRC stored in the file.
+        stored: u32,
+        /// CRC of the contents.
+        computed: u32,
+    },
+    /// Unknown flag bits or non-zero reserved bytes.
+    Reserved,
+    /// Layer count outside 1..=[`crate::MAX_LAYERS`].
+    LayerCount {
+        /// Count in the file.
+        got: usize,
+        /// The most a topology holds ([`crate::MAX_LAYERS`]).
+        max: usize,
+    },
+    /// Header length field disagrees with the layer count.
+    HeaderLength {
+        /// Expected from the layer count.
+        expected: usize,
+        /// Stored.
+        got: usize,
+    },
+    /// An activation code this build does not know.
+    UnknownActivation {
+        /// Layer index.
+        layer: usize,
+        /// Code in the file.
+        code: u8,
+    },
+    /// A loss code this build does not know.
+    UnknownLoss {
+        /// Code in the file.
+        code: u8,
+    },
+    /// The layers do not form a valid topology (zero sizes, softmax on a hidden layer,
+    /// loss/activation mismatch, sizes overflowing).
+    InvalidTopology,
+    /// Parameter count field disagrees with the topology.
+    ParamCount {
+        /// From the topology.
+        expected: usize,
+        /// Stored.
+        got: usize,
+    },
+    /// File length disagrees with the header (extra or missing bytes).
+    Length {
+        /// Length the header implies.
+        expected: usize,
+        /// Actual length.
+        got: usize,
+    },
+    /// A parameter or standardization value is NaN or infinite, or a std is <= 0.
+    NonFinite {
+        /// Index in the float region (standardization first, then parameters).
+        index: usize,
+    },
+    /// The model needs more room than the caller provided (layer width or scratch floats,
+    /// or the output buffer when writing).
+    Capacity {
+        /// Room needed.
+        needed: usize,
+        /// Room given.
+        got: usize,
+    },
+    /// Writing: a parameter or standardization slice disagrees with the topology.
+    ValueCount {
+        /// Which values.
+        what: Values,
+        /// Count the topology needs.
+        expected: usize,
+        /// Count given.
+        got: usize,
+    },
+    /// Writing: a size does not fit the format's 32-bit fields or the address space.
+    TooLarge,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use FormatError::*;
+        match *self {
+            Truncated { needed, got } => write!(f, "truncated: {got} bytes, need at least {needed}"),
+            BadMagic => write!(f, "not a myelin model file (bad magic)"),
+            UnsupportedVersion { got, supported } => {
+                write!(f, "format version {got} is not supported (this build reads {supported})")
+            }
+            ChecksumMismatch { stored, computed } => {
+                write!(f, "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupted")
+            }
+            Reserved => write!(f, "unknown flags or non-zero reserved bytes"),
+            LayerCount { got, max } => write!(f, "{got} layers, expected 1..={max}"),
+            HeaderLength { expected, got } => write!(f, "header length {got}, expected {expected}"),
+            UnknownActivation { layer, code } => write!(f, "layer {layer}: unknown activation code {code}"),
+            UnknownLoss { code } => write!(f, "unknown loss code {code}"),
+            InvalidTopology => write!(f, "the layers do not form a valid network"),
+            ParamCount { expected, got } => write!(f, "{got} parameters stored, topology needs {expected}"),
+            Length { expected, got } => write!(f, "file is {got} bytes, header implies {expected}"),
+            NonFinite { index } => write!(f, "float {index} is NaN, infinite or an invalid std"),
+            Capacity { needed, got } => write!(f, "needs room for {needed}, caller gave {got}"),
+            ValueCount { what, expected, got } => {
+                write!(f, "{got} {what:?} values given, the topology needs {expected}")
+            }
+            TooLarge => write!(f, "sizes do not fit the format's 32-bit fields"),
+        }
+    }
+}
+
+impl core::error::Error for FormatError {}
 
 /// Returns `Ok` when `got == expected`, else a [`Error::BadLength`] naming the buffer.
 #[inline]

@@ -25,9 +25,10 @@
 //! little-endian target), otherwise copied into a caller buffer.
 
 use crate::activation::Activation;
+pub use crate::error::FormatError;
+use crate::error::Values;
 use crate::loss::Loss;
 use crate::topology::{Layer, Topology, MAX_LAYERS};
-use core::fmt;
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MYLN";
@@ -38,116 +39,6 @@ pub const FIXED_HEADER: usize = 24;
 /// Bytes per layer-table entry.
 pub const LAYER_ENTRY: usize = 8;
 const FLAG_STANDARDIZE: u16 = 1;
-
-/// Why a byte string is not a valid model file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FormatError {
-    /// Fewer bytes than the smallest possible file or than the header claims.
-    Truncated {
-        /// Bytes needed.
-        needed: usize,
-        /// Bytes present.
-        got: usize,
-    },
-    /// Does not start with `MYLN`: not a myelin model file.
-    BadMagic,
-    /// A format version this build cannot read.
-    UnsupportedVersion {
-        /// Version in the file.
-        got: u16,
-    },
-    /// The stored CRC-32 does not match the contents: corrupted or truncated file.
-    ChecksumMismatch {
-        /// CRC stored in the file.
-        stored: u32,
-        /// CRC of the contents.
-        computed: u32,
-    },
-    /// Unknown flag bits or non-zero reserved bytes.
-    Reserved,
-    /// Layer count outside 1..=[`MAX_LAYERS`].
-    LayerCount {
-        /// Count in the file.
-        got: usize,
-    },
-    /// Header length field disagrees with the layer count.
-    HeaderLength {
-        /// Expected from the layer count.
-        expected: usize,
-        /// Stored.
-        got: usize,
-    },
-    /// An activation code this build does not know.
-    UnknownActivation {
-        /// Layer index.
-        layer: usize,
-        /// Code in the file.
-        code: u8,
-    },
-    /// A loss code this build does not know.
-    UnknownLoss {
-        /// Code in the file.
-        code: u8,
-    },
-    /// The layers do not form a valid topology (zero sizes, softmax on a hidden layer,
-    /// loss/activation mismatch, sizes overflowing).
-    InvalidTopology,
-    /// Parameter count field disagrees with the topology.
-    ParamCount {
-        /// From the topology.
-        expected: usize,
-        /// Stored.
-        got: usize,
-    },
-    /// File length disagrees with the header (extra or missing bytes).
-    Length {
-        /// Length the header implies.
-        expected: usize,
-        /// Actual length.
-        got: usize,
-    },
-    /// A parameter or standardization value is NaN or infinite, or a std is <= 0.
-    NonFinite {
-        /// Index in the float region (standardization first, then parameters).
-        index: usize,
-    },
-    /// The model needs more room than the caller provided (layer width or scratch floats).
-    Capacity {
-        /// Room needed.
-        needed: usize,
-        /// Room given.
-        got: usize,
-    },
-}
-
-impl fmt::Display for FormatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use FormatError::*;
-        match *self {
-            Truncated { needed, got } => write!(f, "truncated: {got} bytes, need at least {needed}"),
-            BadMagic => write!(f, "not a myelin model file (bad magic)"),
-            UnsupportedVersion { got } => {
-                write!(f, "format version {got} is not supported (this build reads {VERSION})")
-            }
-            ChecksumMismatch { stored, computed } => {
-                write!(f, "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupted")
-            }
-            Reserved => write!(f, "unknown flags or non-zero reserved bytes"),
-            LayerCount { got } => write!(f, "{got} layers, expected 1..={MAX_LAYERS}"),
-            HeaderLength { expected, got } => write!(f, "header length {got}, expected {expected}"),
-            UnknownActivation { layer, code } => write!(f, "layer {layer}: unknown activation code {code}"),
-            UnknownLoss { code } => write!(f, "unknown loss code {code}"),
-            InvalidTopology => write!(f, "the layers do not form a valid network"),
-            ParamCount { expected, got } => write!(f, "{got} parameters stored, topology needs {expected}"),
-            Length { expected, got } => write!(f, "file is {got} bytes, header implies {expected}"),
-            NonFinite { index } => write!(f, "float {index} is NaN, infinite or an invalid std"),
-            Capacity { needed, got } => write!(f, "needs room for {needed}, caller gave {got}"),
-        }
-    }
-}
-
-impl core::error::Error for FormatError {}
 
 /// CRC-32 (IEEE) with a 16-entry nibble table: 64 bytes of table, small enough for any
 /// firmware, ~2 table steps per byte.
@@ -197,14 +88,14 @@ pub const fn file_len(sizes: &[usize], standardize: bool) -> usize {
 /// Per-feature input standardization `x' = (x - mean) / std`, stored with the model so
 /// prediction applies exactly what training saw.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Standardize<'a> {
+pub struct Standardizer<'a> {
     /// Mean per input feature.
     pub mean: &'a [f32],
     /// Standard deviation per input feature (> 0).
     pub std: &'a [f32],
 }
 
-impl Standardize<'_> {
+impl Standardizer<'_> {
     /// Applies `(x - mean) / std` in place to rows of `x` (batch, inputs).
     pub fn apply(&self, x: &mut [f32]) {
         let n = self.mean.len();
@@ -227,7 +118,7 @@ pub struct Model<'a> {
     /// The parameter arena.
     pub params: &'a [f32],
     /// Input standardization, if the file has it.
-    pub standardize: Option<Standardize<'a>>,
+    pub standardizer: Option<Standardizer<'a>>,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -270,7 +161,7 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     }
     let version = u16_at(bytes, 4);
     if version != VERSION {
-        return Err(FormatError::UnsupportedVersion { got: version });
+        return Err(FormatError::UnsupportedVersion { got: version, supported: VERSION });
     }
     let flags = u16_at(bytes, 6);
     if flags & !FLAG_STANDARDIZE != 0 || u16_at(bytes, 18) != 0 {
@@ -278,7 +169,7 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     }
     let n_layers = u8_at(bytes, 16) as usize;
     if n_layers == 0 || n_layers > MAX_LAYERS {
-        return Err(FormatError::LayerCount { got: n_layers });
+        return Err(FormatError::LayerCount { got: n_layers, max: MAX_LAYERS });
     }
     let header = FIXED_HEADER + LAYER_ENTRY * n_layers;
     let header_field = u32_at(bytes, 8) as usize;
@@ -304,7 +195,7 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
         *slot = Layer::new(prev, outputs, activation);
         prev = outputs;
     }
-    let layers = layers.get(..n_layers).ok_or(FormatError::LayerCount { got: n_layers })?;
+    let layers = layers.get(..n_layers).ok_or(FormatError::LayerCount { got: n_layers, max: MAX_LAYERS })?;
     let topology = Topology::new(layers, loss).map_err(|_| FormatError::InvalidTopology)?;
     let params = topology.params_len();
     let stored_params = u32_at(bytes, 12) as usize;
@@ -341,9 +232,9 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     let (std_part, params_part) = values.split_at(std_floats);
     let standardize = (std_floats > 0).then(|| {
         let (mean, std) = std_part.split_at(inputs);
-        Standardize { mean, std }
+        Standardizer { mean, std }
     });
-    Ok(Model { topology, params: params_part, standardize })
+    Ok(Model { topology, params: params_part, standardizer: standardize })
 }
 
 /// Copies `bytes` into `out` at `at`; a range outside `out` is a capacity error.
@@ -358,19 +249,25 @@ fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), FormatError> {
 pub fn write(
     topology: &Topology,
     params: &[f32],
-    standardize: Option<Standardize<'_>>,
+    standardize: Option<Standardizer<'_>>,
     out: &mut [u8],
-) -> Result<usize, crate::Error> {
-    use crate::error::{check_len, Buffer};
-    check_len(Buffer::Params, topology.params_len(), params.len())?;
+) -> Result<usize, FormatError> {
+    let values = |what, expected: usize, got: usize| {
+        if expected == got {
+            Ok(())
+        } else {
+            Err(FormatError::ValueCount { what, expected, got })
+        }
+    };
+    values(Values::Params, topology.params_len(), params.len())?;
     if let Some(s) = &standardize {
-        check_len(Buffer::Input, topology.inputs(), s.mean.len())?;
-        check_len(Buffer::Input, topology.inputs(), s.std.len())?;
+        values(Values::Mean, topology.inputs(), s.mean.len())?;
+        values(Values::Std, topology.inputs(), s.std.len())?;
     }
     let len = encoded_len(topology, standardize.is_some())?;
     let room = out.len();
     let out = out.get_mut(..len).ok_or(FormatError::Capacity { needed: len, got: room })?;
-    let too_big = |v: usize| u32::try_from(v).map_err(|_| crate::Error::TooLarge);
+    let too_big = |v: usize| u32::try_from(v).map_err(|_| FormatError::TooLarge);
     let n = topology.layers().len();
     let header = FIXED_HEADER + LAYER_ENTRY * n;
     out.fill(0);
@@ -399,15 +296,15 @@ pub fn write(
 }
 
 /// File length for `topology`, with or without standardization.
-pub fn encoded_len(topology: &Topology, standardize: bool) -> Result<usize, crate::Error> {
+pub fn encoded_len(topology: &Topology, standardize: bool) -> Result<usize, FormatError> {
     let floats = topology
         .params_len()
         .checked_add(if standardize { 2 * topology.inputs() } else { 0 })
-        .ok_or(crate::Error::TooLarge)?;
+        .ok_or(FormatError::TooLarge)?;
     floats
         .checked_mul(4)
         .and_then(|f| f.checked_add(FIXED_HEADER + LAYER_ENTRY * topology.layers().len() + 4))
-        .ok_or(crate::Error::TooLarge)
+        .ok_or(FormatError::TooLarge)
 }
 
 /// Bytes with 4-byte alignment, so floats inside can be borrowed in place.

@@ -8,9 +8,9 @@
 //!   `f'` is < ~0.01 and the gradient vanishes.
 
 use crate::activation::Activation;
-use crate::error::{check_len, part, Buffer, Error};
+use crate::error::{Buffer, Error};
 use crate::network::Pass;
-use crate::topology::{Topology, MAX_LAYERS};
+use crate::topology::{LayerParams, Topology, Workspace, MAX_LAYERS};
 
 /// Health of one layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -40,18 +40,14 @@ impl Health {
 impl Topology {
     /// Gradient health from the last forward/backward pair (`work`, `grads` as passed to them).
     pub fn health(&self, pass: &Pass, work: &[f32], grads: &[f32]) -> Result<Health, Error> {
-        check_len(Buffer::Grads, self.params_len(), grads.len())?;
-        let lay = self.work_layout(pass.batch)?;
-        check_len(Buffer::Workspace, lay.total, work.len())?;
-        let mut h = Health { len: self.layers().len(), ..Health::default() };
-        let mut off = 0;
-        for (l, (layer, out)) in self.layers().iter().zip(h.layers.iter_mut()).enumerate() {
-            if let Some(r) = self.param_range(l) {
-                out.grad_norm = crate::optim::global_norm(part(Buffer::Grads, grads, r.w, r.end - r.w)?);
-            }
+        let LayerParams { w: g_w, b: g_b } = self.layer_params(grads, Buffer::Grads)?;
+        let Workspace { acts, .. } = self.workspace(pass.batch, work)?;
+        let mut health = Health { len: self.layers().len(), ..Health::default() };
+        let per_layer = self.layers().iter().zip(acts.iter()).zip(g_w.iter().zip(g_b.iter()));
+        for (((layer, &y), (gw, gb)), out) in per_layer.zip(health.layers.iter_mut()) {
+            // |g| over W then b, in arena order.
+            out.grad_norm = libm::sqrtf(gw.iter().chain(gb.iter()).map(|g| g * g).sum::<f32>());
             let width = layer.outputs;
-            let y = part(Buffer::Workspace, work, off, width * pass.batch)?;
-            off += y.len();
             match layer.activation {
                 Activation::Relu => {
                     let dead = (0..width)
@@ -67,6 +63,6 @@ impl Topology {
                 _ => {}
             }
         }
-        Ok(h)
+        Ok(health)
     }
 }

@@ -74,10 +74,10 @@ mod topology;
 
 pub use activation::{apply_rows, sigmoid, softmax_backward, softmax_row, Activation, LEAKY_SLOPE};
 pub use dropout::Dropout;
-pub use error::{Buffer, Error, Hyper};
+pub use error::{Buffer, Error, FormatError, Hyper, Values};
 pub use health::{Health, LayerHealth};
 pub use init::Init;
-pub use kernels::{Backend, Kernels, Native};
+pub use kernels::{Accumulate, Backend, Kernels, Native};
 pub use loss::Loss;
 pub use network::{argmax, Pass};
 pub use optim::{clip_global_norm, global_norm, Optimizer, Rule, Update};

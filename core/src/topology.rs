@@ -19,7 +19,7 @@
 //! Inference needs only two ping-pong buffers: `2 * B * M` ([`inference_len`]).
 
 use crate::activation::Activation;
-use crate::error::Error;
+use crate::error::{check_len, Buffer, Error};
 use crate::loss::Loss;
 
 /// Most layers a [`Topology`] can hold (weight layers, not counting the input).
@@ -117,6 +117,8 @@ pub struct Topology {
     loss: Loss,
     params: usize,
     max_width: usize,
+    /// Where each layer's parameters sit, computed once by [`Topology::new`].
+    ranges: [ParamRange; MAX_LAYERS],
 }
 
 /// Where one layer's parameters sit in the flat arena.
@@ -139,12 +141,20 @@ impl Topology {
             return Err(Error::EmptyTopology);
         }
         if layers.len() > MAX_LAYERS {
-            return Err(Error::TooManyLayers { got: layers.len() });
+            return Err(Error::TooManyLayers { got: layers.len(), max: MAX_LAYERS });
         }
-        let mut t = Topology { layers: [EMPTY; MAX_LAYERS], len: layers.len(), loss, params: 0, max_width: 0 };
+        let empty = ParamRange { w: 0, b: 0, end: 0 };
+        let mut t = Topology {
+            layers: [EMPTY; MAX_LAYERS],
+            len: layers.len(),
+            loss,
+            params: 0,
+            max_width: 0,
+            ranges: [empty; MAX_LAYERS],
+        };
         let mut params: usize = 0;
         let mut prev: Option<&Layer> = None;
-        for (i, (slot, l)) in t.layers.iter_mut().zip(layers).enumerate() {
+        for (i, ((slot, range), l)) in t.layers.iter_mut().zip(t.ranges.iter_mut()).zip(layers).enumerate() {
             if l.inputs == 0 || l.outputs == 0 {
                 return Err(Error::ZeroSizedLayer { layer: i });
             }
@@ -158,8 +168,11 @@ impl Topology {
             if l.activation == Activation::Step {
                 return Err(Error::StepInNetwork { layer: i });
             }
-            let n = l.inputs.checked_mul(l.outputs).and_then(|n| n.checked_add(l.outputs)).ok_or(Error::TooLarge)?;
-            params = params.checked_add(n).ok_or(Error::TooLarge)?;
+            let weights = l.inputs.checked_mul(l.outputs).ok_or(Error::TooLarge)?;
+            let b = params.checked_add(weights).ok_or(Error::TooLarge)?;
+            let end = b.checked_add(l.outputs).ok_or(Error::TooLarge)?;
+            *range = ParamRange { w: params, b, end };
+            params = end;
             t.max_width = t.max_width.max(l.outputs);
             *slot = *l;
         }
@@ -179,7 +192,7 @@ impl Topology {
             return Err(Error::EmptyTopology);
         }
         if sizes.len() - 1 > MAX_LAYERS {
-            return Err(Error::TooManyLayers { got: sizes.len() - 1 });
+            return Err(Error::TooManyLayers { got: sizes.len() - 1, max: MAX_LAYERS });
         }
         let mut layers = [EMPTY; MAX_LAYERS];
         let n = sizes.len() - 1;
@@ -189,7 +202,7 @@ impl Topology {
                 *slot = Layer::new(inputs, outputs, act);
             }
         }
-        Topology::new(layers.get(..n).ok_or(Error::TooManyLayers { got: n })?, loss)
+        Topology::new(layers.get(..n).ok_or(Error::TooManyLayers { got: n, max: MAX_LAYERS })?, loss)
     }
 
     /// The layers, input side first.
@@ -240,16 +253,7 @@ impl Topology {
 
     /// Where layer `l`'s parameters sit in the arena (`None` if `l` is out of range).
     pub fn param_range(&self, l: usize) -> Option<ParamRange> {
-        let mut off = 0;
-        for (i, layer) in self.layers().iter().enumerate() {
-            let b = off + layer.inputs * layer.outputs;
-            let end = b + layer.outputs;
-            if i == l {
-                return Some(ParamRange { w: off, b, end });
-            }
-            off = end;
-        }
-        None
+        self.ranges.get(..self.len)?.get(l).copied()
     }
 
     fn sample_workspace(&self) -> Option<usize> {
@@ -274,21 +278,99 @@ impl Topology {
         self.max_width.checked_mul(2).and_then(|s| s.checked_mul(batch)).ok_or(Error::TooLarge)
     }
 
-    /// Offsets of the training workspace regions for `batch` samples.
-    pub(crate) fn work_layout(&self, batch: usize) -> Result<WorkLayout, Error> {
-        let total = self.workspace_len(batch)?;
-        let acts: usize = self.layers().iter().map(|l| l.outputs).sum::<usize>() * batch;
-        let masks: usize = self.hidden().iter().map(|l| l.outputs).sum::<usize>() * batch;
-        let delta = self.max_width * batch;
-        Ok(WorkLayout { masks: acts, delta_a: acts + masks, delta_b: acts + masks + delta, total })
+    /// Cuts a parameter (or gradient) arena into per-layer weights and biases after one
+    /// length check ([`Buffer`] names the arena in the error). Entries past the last layer
+    /// are empty.
+    pub(crate) fn layer_params<R: Region>(&self, arena: R, buffer: Buffer) -> Result<LayerParams<R>, Error> {
+        check_len(buffer, self.params, arena.len())?;
+        let mut w: [R; MAX_LAYERS] = core::array::from_fn(|_| R::empty());
+        let mut b: [R; MAX_LAYERS] = core::array::from_fn(|_| R::empty());
+        let mut rest = arena;
+        for ((w, b), r) in w.iter_mut().zip(b.iter_mut()).zip(self.ranges.iter()).take(self.len) {
+            // W_l: (outputs, inputs), row j = weights into neuron j.
+            (*w, rest) = rest.split(r.b - r.w);
+            // b_l: (outputs).
+            (*b, rest) = rest.split(r.end - r.b);
+        }
+        Ok(LayerParams { w, b })
+    }
+
+    /// Cuts a training workspace for `batch` samples into its named per-layer regions
+    /// after one length check (the layout of the module docs). Entries past the last
+    /// layer, and the output layer's mask, are empty.
+    pub(crate) fn workspace<R: Region>(&self, batch: usize, work: R) -> Result<Workspace<R>, Error> {
+        check_len(Buffer::Workspace, self.workspace_len(batch)?, work.len())?;
+        // Every length below is a term of the checked total, so none overflows.
+        let mut acts: [R; MAX_LAYERS] = core::array::from_fn(|_| R::empty());
+        let mut masks: [R; MAX_LAYERS] = core::array::from_fn(|_| R::empty());
+        let mut rest = work;
+        for (y, layer) in acts.iter_mut().zip(self.layers()) {
+            // y_l: (batch, outputs_l).
+            (*y, rest) = rest.split(batch * layer.outputs);
+        }
+        for (m, layer) in masks.iter_mut().zip(self.hidden()) {
+            // Dropout multipliers of hidden layer l: (batch, outputs_l), 0 or 1/keep.
+            (*m, rest) = rest.split(batch * layer.outputs);
+        }
+        // dL/dz of the layer being differentiated: (batch, <= max_width).
+        let (delta, rest) = rest.split(batch * self.max_width);
+        // dL/dy of the layer below it: (batch, <= max_width).
+        let (delta_below, _) = rest.split(batch * self.max_width);
+        Ok(Workspace { acts, masks, delta, delta_below })
     }
 }
 
-/// Region starts inside a training workspace (activations start at 0).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct WorkLayout {
-    pub masks: usize,
-    pub delta_a: usize,
-    pub delta_b: usize,
-    pub total: usize,
+/// A caller's buffer, shared or exclusive, so one function cuts both kinds.
+pub(crate) trait Region: Sized {
+    /// The empty region.
+    fn empty() -> Self;
+    /// Its length.
+    fn len(&self) -> usize;
+    /// The first `at` elements and the rest (`at` is clamped to the length).
+    fn split(self, at: usize) -> (Self, Self);
+}
+
+impl Region for &[f32] {
+    fn empty() -> Self {
+        &[]
+    }
+    fn len(&self) -> usize {
+        <[f32]>::len(self)
+    }
+    fn split(self, at: usize) -> (Self, Self) {
+        self.split_at(at.min(<[f32]>::len(self)))
+    }
+}
+
+impl Region for &mut [f32] {
+    fn empty() -> Self {
+        &mut []
+    }
+    fn len(&self) -> usize {
+        <[f32]>::len(self)
+    }
+    fn split(self, at: usize) -> (Self, Self) {
+        let at = at.min(<[f32]>::len(self));
+        self.split_at_mut(at)
+    }
+}
+
+/// A parameter or gradient arena cut per layer ([`Topology::layer_params`]).
+pub(crate) struct LayerParams<R> {
+    /// `w[l]`: (outputs_l, inputs_l).
+    pub w: [R; MAX_LAYERS],
+    /// `b[l]`: (outputs_l).
+    pub b: [R; MAX_LAYERS],
+}
+
+/// The training workspace cut per layer ([`Topology::workspace`]).
+pub(crate) struct Workspace<R> {
+    /// `acts[l]`: layer l's outputs `y_l`, (batch, outputs_l).
+    pub acts: [R; MAX_LAYERS],
+    /// `masks[l]`: hidden layer l's dropout multipliers, (batch, outputs_l).
+    pub masks: [R; MAX_LAYERS],
+    /// dL/dz of the current layer, (batch, outputs_l) at the front of (batch, max_width).
+    pub delta: R,
+    /// dL/dy of the layer below, (batch, inputs_l) at the front of (batch, max_width).
+    pub delta_below: R,
 }

@@ -7,8 +7,8 @@ fn topology_errors() {
     use Activation::*;
     assert_eq!(Topology::new(&[], Loss::Mse), Err(Error::EmptyTopology));
     assert_eq!(Topology::dense(&[3], Relu, Identity, Loss::Mse), Err(Error::EmptyTopology));
-    assert_eq!(Topology::dense(&[1; 10], Relu, Identity, Loss::Mse), Err(Error::TooManyLayers { got: 9 }));
-    assert_eq!(Topology::new(&[Layer::new(1, 1, Relu); 9], Loss::Mse), Err(Error::TooManyLayers { got: 9 }));
+    assert_eq!(Topology::dense(&[1; 10], Relu, Identity, Loss::Mse), Err(Error::TooManyLayers { got: 9, max: 8 }));
+    assert_eq!(Topology::new(&[Layer::new(1, 1, Relu); 9], Loss::Mse), Err(Error::TooManyLayers { got: 9, max: 8 }));
     assert_eq!(Topology::dense(&[2, 0, 1], Relu, Identity, Loss::Mse), Err(Error::ZeroSizedLayer { layer: 0 }));
     assert_eq!(Topology::dense(&[0, 2], Relu, Identity, Loss::Mse), Err(Error::ZeroSizedLayer { layer: 0 }));
     assert_eq!(
@@ -90,6 +90,7 @@ fn errors_display_actionable_messages() {
 /// nothing (and, for the SIMD kernels, never read or write out of bounds).
 #[test]
 fn impl_entry_points_ignore_wrong_lengths() {
+    use myelin_core::kernels::raw::RawKernels;
     use myelin_core::kernels::{Backend, Dims};
     let kernels: Vec<Backend> = Backend::available().collect();
     let d = Dims { batch: 4, inputs: 9, outputs: 5 };
@@ -106,6 +107,10 @@ fn impl_entry_points_ignore_wrong_lengths() {
             k.weight_grad_impl(d, &y, &x[..short], &mut d_w);
             k.weight_grad_impl(d, &y, &x, &mut d_w[..short]);
             assert!(d_w.iter().all(|v| v.is_nan()), "weight_grad wrote through a length mismatch");
+            k.weight_grad_into_impl(d, &y[..short], &x, &mut d_w);
+            k.weight_grad_into_impl(d, &y, &x[..short], &mut d_w);
+            k.weight_grad_into_impl(d, &y, &x, &mut d_w[..short]);
+            assert!(d_w.iter().all(|v| v.is_nan()), "weight_grad_into wrote through a length mismatch");
             let mut d_x = [f32::NAN; 36];
             k.input_grad_impl(d, &y[..short], &w, &mut d_x);
             k.input_grad_impl(d, &y, &w[..short], &mut d_x);

@@ -1,7 +1,7 @@
 //! The model file: round trips, one crafted file per error variant, and every single-bit
 //! corruption of a small model (with and without a recomputed checksum).
 
-use myelin_core::format::{self, crc32, FormatError, Standardize};
+use myelin_core::format::{self, crc32, FormatError, Standardizer};
 use myelin_core::*;
 
 fn model(
@@ -16,7 +16,7 @@ fn model(
     topo.init_params(&mut p, Init::XavierNormal, &mut Rng::new(5)).unwrap();
     let mean: Vec<f32> = (0..sizes[0]).map(|i| i as f32 * 0.5).collect();
     let sd: Vec<f32> = (0..sizes[0]).map(|i| 1.0 + i as f32).collect();
-    let s = std.then_some(Standardize { mean: &mean, std: &sd });
+    let s = std.then_some(Standardizer { mean: &mean, std: &sd });
     let mut out = vec![0u8; format::encoded_len(&topo, std).unwrap()];
     let n = format::write(&topo, &p, s, &mut out).unwrap();
     assert_eq!(n, out.len());
@@ -64,9 +64,9 @@ fn round_trip_every_activation_and_loss() {
                         std::ptr::eq(m.params.as_ptr() as *const u8, view[view.len() - 4 - 4 * p.len()..].as_ptr()),
                         "aligned: borrowed in place"
                     );
-                    assert_eq!(m.standardize.is_some(), std);
+                    assert_eq!(m.standardizer.is_some(), std);
                     let mut again = vec![0u8; bytes.len()];
-                    format::write(&m.topology, m.params, m.standardize, &mut again).unwrap();
+                    format::write(&m.topology, m.params, m.standardizer, &mut again).unwrap();
                     assert_eq!(again, bytes, "write -> parse -> write is the identity");
                     // Identical predictions.
                     let x = [0.3, -0.1, 0.7];
@@ -121,12 +121,12 @@ fn every_error_variant_from_a_crafted_file() {
     assert_eq!(parse_copy(&good[..20]), Err(FormatError::Truncated { needed: 36, got: 20 }));
     assert_eq!(parse_copy(b"GIF89a........................................"), Err(FormatError::BadMagic));
     assert!(matches!(parse_copy(&good[..good.len() - 1]), Err(FormatError::ChecksumMismatch { .. })));
-    assert_eq!(craft(&|b| b[4] = 2), Err(FormatError::UnsupportedVersion { got: 2 }));
+    assert_eq!(craft(&|b| b[4] = 2), Err(FormatError::UnsupportedVersion { got: 2, supported: 1 }));
     assert_eq!(craft(&|b| b[6] = 3), Err(FormatError::Reserved));
     assert_eq!(craft(&|b| b[18] = 1), Err(FormatError::Reserved));
     assert_eq!(craft(&|b| b[24 + 5] = 1), Err(FormatError::Reserved));
-    assert_eq!(craft(&|b| b[16] = 0), Err(FormatError::LayerCount { got: 0 }));
-    assert_eq!(craft(&|b| b[16] = 9), Err(FormatError::LayerCount { got: 9 }));
+    assert_eq!(craft(&|b| b[16] = 0), Err(FormatError::LayerCount { got: 0, max: 8 }));
+    assert_eq!(craft(&|b| b[16] = 9), Err(FormatError::LayerCount { got: 9, max: 8 }));
     assert_eq!(craft(&|b| b[8] = 32), Err(FormatError::HeaderLength { expected: 40, got: 32 }));
     assert_eq!(craft(&|b| b[24 + 4] = 77), Err(FormatError::UnknownActivation { layer: 0, code: 77 }));
     assert_eq!(craft(&|b| b[17] = 9), Err(FormatError::UnknownLoss { code: 9 }));
@@ -187,7 +187,7 @@ fn every_single_bit_flip_is_rejected_or_loads_a_valid_model() {
                     // relu -> tanh, loss ce -> mse): it must be a canonical file of that model.
                     assert_ne!(m.topology, topo, "bit {bit}");
                     let mut again = vec![0u8; b.len()];
-                    format::write(&m.topology, m.params, m.standardize, &mut again).unwrap();
+                    format::write(&m.topology, m.params, m.standardizer, &mut again).unwrap();
                     assert_eq!(again, b, "bit {bit}");
                     other_header += 1;
                 }

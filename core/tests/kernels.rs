@@ -2,7 +2,7 @@
 //! guard regions around outputs to catch stray writes, NaN-filled outputs to catch
 //! unwritten ones, bit-exact on integer-valued data, bounded on random data.
 
-use myelin_core::kernels::{Backend, Dims, Kernels, Portable, Reference, Simd};
+use myelin_core::kernels::{Accumulate, Backend, Dims, Kernels, Portable, Reference, Simd};
 use myelin_core::{Activation, Rng};
 
 const GUARD: usize = 19;
@@ -305,10 +305,10 @@ fn simd_panel_bits_do_not_depend_on_vector_width() {
     }
 }
 
-/// `weight_grad_set` (overwrite) gives the bits of zeroing and then `weight_grad`, for every
+/// `weight_grad_into` (overwrite) gives the bits of zeroing and then `weight_grad`, for every
 /// kernel set and with or without the AVX-512 tiles; no write outside `d_w`.
 #[test]
-fn weight_grad_set_equals_zeroing_then_accumulating() {
+fn weight_grad_into_equals_zeroing_then_accumulating() {
     let mut rng = Rng::new(77);
     for d in all_dims() {
         let c = case(&mut rng, d, false);
@@ -316,8 +316,8 @@ fn weight_grad_set_equals_zeroing_then_accumulating() {
             let mut acc = Guarded::new(d.outputs * d.inputs, 0.0);
             k.weight_grad(d, &c.delta, &c.x, acc.inner_mut()).unwrap();
             let mut set = Guarded::new(d.outputs * d.inputs, f32::NAN);
-            k.weight_grad_set(d, &c.delta, &c.x, set.inner_mut()).unwrap();
-            set.check_guards("weight_grad_set");
+            k.weight_grad_into(d, &c.delta, &c.x, set.inner_mut()).unwrap();
+            set.check_guards("weight_grad_into");
             assert_eq!(bits(acc.inner()), bits(set.inner()), "{d:?}");
         }
     }
@@ -358,24 +358,23 @@ fn weight_grad_rows_equal_the_whole_product() {
     for simd in simd_backends() {
         for d in all_dims().into_iter().filter(|d| d.outputs > 0 && d.inputs > 0) {
             let c = case(&mut rng, d, false);
-            for accumulate in [true, false] {
+            for mode in [Accumulate::Add, Accumulate::Overwrite] {
                 let mut whole = c.g0.clone();
-                if accumulate {
-                    simd.weight_grad(d, &c.delta, &c.x, &mut whole).unwrap();
-                } else {
-                    simd.weight_grad_set(d, &c.delta, &c.x, &mut whole).unwrap();
+                match mode {
+                    Accumulate::Add => simd.weight_grad(d, &c.delta, &c.x, &mut whole).unwrap(),
+                    Accumulate::Overwrite => simd.weight_grad_into(d, &c.delta, &c.x, &mut whole).unwrap(),
                 }
                 for per in [1, 3, d.outputs.div_ceil(2), d.outputs] {
                     let mut j0 = 0;
                     while j0 < d.outputs {
                         let rows = per.min(d.outputs - j0);
                         let mut blk = Guarded::from(&c.g0[j0 * d.inputs..(j0 + rows) * d.inputs]);
-                        simd.weight_grad_rows(d, &c.delta, &c.x, blk.inner_mut(), j0, accumulate).unwrap();
+                        simd.weight_grad_rows(d, &c.delta, &c.x, blk.inner_mut(), j0, mode).unwrap();
                         blk.check_guards("weight_grad_rows");
                         assert_eq!(
                             bits(blk.inner()),
                             bits(&whole[j0 * d.inputs..(j0 + rows) * d.inputs]),
-                            "{d:?} rows {j0}..+{rows} accumulate {accumulate}"
+                            "{d:?} rows {j0}..+{rows} {mode:?}"
                         );
                         j0 += rows;
                     }

@@ -76,11 +76,11 @@ fn main() -> ! {
     };
     let topo = model.topology;
     let sizes_ok = topo.inputs() == SIZES[0] && topo.layers().iter().zip(&SIZES[1..]).all(|(l, &n)| l.outputs == n);
-    if !sizes_ok || model.standardize.is_none() {
+    if !sizes_ok || model.standardizer.is_none() {
         hprintln!("model does not match its consts");
         exit(false);
     }
-    let Some(std) = model.standardize else { exit(false) };
+    let Some(std) = model.standardizer else { exit(false) };
     let k = Portable;
 
     // Inference over the test set.

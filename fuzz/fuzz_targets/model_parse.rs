@@ -12,8 +12,8 @@ fn check(data: &[u8]) {
     let mut scratch = vec![0.0f32; data.len() / 4 + 1];
     if let Ok(m) = format::parse(data, &mut scratch) {
         let t = m.topology;
-        let mut out = vec![0u8; format::encoded_len(&t, m.standardize.is_some()).unwrap()];
-        format::write(&t, m.params, m.standardize, &mut out).unwrap();
+        let mut out = vec![0u8; format::encoded_len(&t, m.standardizer.is_some()).unwrap()];
+        format::write(&t, m.params, m.standardizer, &mut out).unwrap();
         assert_eq!(out, data, "re-encoding a parsed model changes its bytes");
         if t.inputs() <= 4096 && t.max_width() <= 4096 {
             let x = vec![0.5f32; t.inputs()];

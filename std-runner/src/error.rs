@@ -124,9 +124,9 @@ impl Error {
         Error::Io { op, path: path.into(), source }
     }
 
-    /// Shorthand for a core error with context.
-    pub fn core(op: &'static str) -> impl FnOnce(myelin_core::Error) -> Error {
-        move |source| Error::Core { op, source }
+    /// Shorthand for a core error (or a model-format error) with context.
+    pub fn core<E: Into<myelin_core::Error>>(op: &'static str) -> impl FnOnce(E) -> Error {
+        move |source| Error::Core { op, source: source.into() }
     }
 }
 

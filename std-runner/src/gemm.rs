@@ -19,7 +19,8 @@
 
 #![allow(unsafe_code)]
 
-use myelin_core::kernels::{bias_activation, Backend, Dims, Kernels};
+use myelin_core::kernels::raw::RawKernels;
+use myelin_core::kernels::{bias_activation, Accumulate, Backend, Dims};
 use myelin_core::Activation;
 use rayon::prelude::*;
 
@@ -192,8 +193,8 @@ fn sgemm(
 }
 
 impl Gemm {
-    /// `d_w (+)= delta^T x`: adds with `accumulate`, else overwrites.
-    fn weight_grad_any(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32], accumulate: bool) {
+    /// `d_w (+)= delta^T x`, adding or overwriting as `mode` says.
+    fn weight_grad_any(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32], mode: Accumulate) {
         if !d.fits(x.len(), d_w.len(), delta.len()) {
             return;
         }
@@ -204,17 +205,17 @@ impl Gemm {
                 Some(simd) if per < o && i > 0 => {
                     // Blocks of neurons (rows of d_w), each the same operations as in the whole.
                     d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
-                        let _ = simd.weight_grad_rows(d, delta, x, gw, c * per, accumulate);
+                        let _ = simd.weight_grad_rows(d, delta, x, gw, c * per, mode);
                     });
                 }
-                _ if accumulate => self.backend.weight_grad_impl(d, delta, x, d_w),
-                _ => self.backend.weight_grad_set_impl(d, delta, x, d_w),
+                _ if mode == Accumulate::Add => self.backend.weight_grad_impl(d, delta, x, d_w),
+                _ => self.backend.weight_grad_into_impl(d, delta, x, d_w),
             }
             return;
         }
         // d_w rows (neurons j) in blocks: d_w[j0..j1] += delta[:, j0..j1]^T x. Overwriting
         // zeroes first: beta = 0 could give -0.0 where zeroing gives +0.0.
-        if !accumulate {
+        if mode == Accumulate::Overwrite {
             d_w.fill(0.0);
         }
         let beta = 1.0;
@@ -230,7 +231,7 @@ impl Gemm {
     }
 }
 
-impl Kernels for Gemm {
+impl RawKernels for Gemm {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;
@@ -264,11 +265,11 @@ impl Kernels for Gemm {
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
-        self.weight_grad_any(d, delta, x, d_w, true);
+        self.weight_grad_any(d, delta, x, d_w, Accumulate::Add);
     }
 
-    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
-        self.weight_grad_any(d, delta, x, d_w, false);
+    fn weight_grad_into_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        self.weight_grad_any(d, delta, x, d_w, Accumulate::Overwrite);
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
@@ -307,6 +308,7 @@ mod tests {
     //! tests/parallel.rs covers split products at full size); also run
     //! under Miri (scripts/test) to check the unsafe call's bounds and aliasing.
     use super::*;
+    use myelin_core::kernels::Kernels;
     use myelin_core::kernels::Reference;
 
     /// The three products of `k`: forward into NaNs, weight gradient onto `g0`, input

@@ -22,7 +22,7 @@ fn host<K: Kernels>(k: &K) -> HostRun {
     let test = std::fs::read(dir.join("digits-test.bin")).unwrap();
     let mut scratch = vec![0.0; bytes.len() / 4];
     let m = format::parse(&bytes, &mut scratch).unwrap();
-    let std = m.standardize.unwrap();
+    let std = m.standardizer.unwrap();
     let mut work = vec![0.0; m.topology.inference_len(1).unwrap()];
     let (mut correct, mut hash, mut outputs) = (0, FNV_START, vec![]);
     for s in test.chunks_exact(65) {

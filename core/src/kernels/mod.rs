@@ -8,7 +8,8 @@
 //! b     : (outputs)
 //! y     : (batch, outputs)    y = act(x W^T + b)
 //! delta : (batch, outputs)    dL/dz, z = x W^T + b
-//! d_w   : (outputs, inputs)   d_w += delta^T x      (accumulates)
+//! d_w   : (outputs, inputs)   d_w += delta^T x      (Accumulate::Add; weight_grad_into:
+//!                                                    d_w = delta^T x, Accumulate::Overwrite)
 //! d_b   : (outputs)           d_b += sum_s delta[s] (accumulates)
 //! d_x   : (batch, inputs)     d_x  = delta W        (overwrites: it is a temporary that the
 //!                                                    layer below consumes at once)
@@ -84,18 +85,51 @@ impl Dims {
     }
 }
 
-/// The dense-layer kernels. The provided methods check every length and return
-/// [`Error::BadLength`]; implementors write the `*_impl` methods, which may assume lengths
-/// are right once they have passed the [`Dims::fits`] guard (they return without writing
-/// when it fails).
-pub trait Kernels {
-    /// `y = act(x W^T + b)`, assuming checked lengths.
-    fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation);
-    /// `d_w += delta^T x`, assuming checked lengths.
-    fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]);
-    /// `d_x = delta W`, assuming checked lengths.
-    fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]);
+/// Whether a gradient kernel adds to its output or overwrites it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accumulate {
+    /// `out += product`: gradients summed over several calls.
+    Add,
+    /// `out = product`: the bits of zeroing `out` first and adding, without the pass over
+    /// memory.
+    Overwrite,
+}
 
+/// The unchecked layer of the kernels: what a kernel set implements, and what the runner's
+/// gemm router and the kernel tests call directly. Not for general use: [`Kernels`] is the
+/// checked interface every kernel set gets from this one.
+pub mod raw {
+    use super::{Activation, Dims};
+
+    /// A kernel set's entry points, called with lengths already checked. Each starts with
+    /// the [`Dims::fits`] guard and returns without writing on a mismatch, so a direct call
+    /// with wrong lengths can neither panic nor touch memory out of bounds.
+    pub trait RawKernels {
+        /// `y = act(x W^T + b)`.
+        fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation);
+        /// `d_w += delta^T x`.
+        fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]);
+        /// `d_w = delta^T x` (overwrites). Provided as zeroing then
+        /// [`RawKernels::weight_grad_impl`]; kernels that can start their sums from zero
+        /// override it with the same bits.
+        fn weight_grad_into_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+            if !d.fits(x.len(), d_w.len(), delta.len()) {
+                return;
+            }
+            d_w.fill(0.0);
+            self.weight_grad_impl(d, delta, x, d_w);
+        }
+        /// `d_x = delta W`.
+        fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]);
+    }
+}
+
+use raw::RawKernels;
+
+/// The dense-layer kernels, every length checked ([`Error::BadLength`] names the buffer).
+/// Every kernel set that implements [`raw::RawKernels`] has them; there is nothing else to
+/// implement.
+pub trait Kernels: RawKernels {
     /// Fused dense forward over a batch: `y = act(x W^T + b)`.
     fn dense_forward(
         &self,
@@ -151,22 +185,11 @@ pub trait Kernels {
         Ok(())
     }
 
-    /// `d_w = delta^T x` (overwrites), assuming checked lengths. Provided as zeroing then
-    /// [`Kernels::weight_grad_impl`]; kernels that can start their sums from zero override
-    /// it with the same bits.
-    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
-        if !d.fits(x.len(), d_w.len(), delta.len()) {
-            return;
-        }
-        d_w.fill(0.0);
-        self.weight_grad_impl(d, delta, x, d_w);
-    }
-
     /// Weight gradient written fresh: `d_w = delta^T x` (the same bits as zeroing `d_w`
     /// and calling [`Kernels::weight_grad`], without the pass over memory).
-    fn weight_grad_set(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) -> Result<(), Error> {
+    fn weight_grad_into(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) -> Result<(), Error> {
         d.check_weight_grad(delta, x, d_w)?;
-        self.weight_grad_set_impl(d, delta, x, d_w);
+        self.weight_grad_into_impl(d, delta, x, d_w);
         Ok(())
     }
 
@@ -313,15 +336,17 @@ macro_rules! dispatch {
     };
 }
 
-impl Kernels for Backend {
+impl<T: RawKernels + ?Sized> Kernels for T {}
+
+impl RawKernels for Backend {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         dispatch!(self, k => k.dense_forward_impl(d, x, w, b, y, act))
     }
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
         dispatch!(self, k => k.weight_grad_impl(d, delta, x, d_w))
     }
-    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
-        dispatch!(self, k => k.weight_grad_set_impl(d, delta, x, d_w))
+    fn weight_grad_into_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        dispatch!(self, k => k.weight_grad_into_impl(d, delta, x, d_w))
     }
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
         dispatch!(self, k => k.input_grad_impl(d, delta, w, d_x))

@@ -10,7 +10,8 @@
 // and all indices below are derived from those `Dims`, so no index is out of range.
 #![allow(clippy::indexing_slicing)]
 
-use super::{bias_activation, Dims, Kernels};
+use super::raw::RawKernels;
+use super::{bias_activation, Dims};
 use crate::activation::Activation;
 
 /// Blocked scalar kernels, bit-identical to [`super::Reference`].
@@ -90,7 +91,7 @@ fn forward_row(xr: &[f32], w: &[f32], yr: &mut [f32]) {
     }
 }
 
-impl Kernels for Portable {
+impl RawKernels for Portable {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;

@@ -4,14 +4,15 @@
 // and all indices below are derived from those `Dims`, so no index is out of range.
 #![allow(clippy::indexing_slicing)]
 
-use super::{bias_activation, Dims, Kernels};
+use super::raw::RawKernels;
+use super::{bias_activation, Dims};
 use crate::activation::Activation;
 
 /// Plain-loop reference kernels.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Reference;
 
-impl Kernels for Reference {
+impl RawKernels for Reference {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;

@@ -17,7 +17,8 @@
 // and all indices below are derived from those `Dims`, so no index is out of range.
 #![allow(clippy::indexing_slicing)]
 
-use super::{bias_activation, Dims, Kernels};
+use super::raw::RawKernels;
+use super::{bias_activation, Accumulate, Dims};
 use crate::activation::Activation;
 use crate::error::{check_len, Buffer, Error};
 use wide::f32x8;
@@ -140,7 +141,7 @@ unsafe fn forward_any(d: Dims, x: &[f32], w: &[f32], y: &mut [f32], s: usize, j:
     go!(4 3, 4 2, 4 1, 3 3, 3 2, 3 1, 2 3, 2 2, 2 1, 1 3, 1 2, 1 1);
 }
 
-/// `C[r][k] = (C[r][k] if accumulate else 0) + sum_m A(r, m) B[m][k]` for rows `r0..r0+RB`
+/// `C[r][k] = (C[r][k] if `mode` adds, else 0) + sum_m A(r, m) B[m][k]` for rows `r0..r0+RB`
 /// and columns `k0..k0+8*CV`, with `A(r, m) = a[r * a_rs + m * a_ms]`.
 ///
 /// # Safety
@@ -157,10 +158,10 @@ unsafe fn panel_block<const RB: usize, const CV: usize>(
     a_ms: usize,
     b: *const f32,
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) {
     let mut acc = [[f32x8::ZERO; CV]; RB];
-    if accumulate {
+    if mode == Accumulate::Add {
         for (r, row) in acc.iter_mut().enumerate() {
             for (v, slot) in row.iter_mut().enumerate() {
                 // SAFETY: tile inside C (caller).
@@ -205,12 +206,12 @@ unsafe fn panel_column(
     a_ms: usize,
     b: *const f32,
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) {
     for r in r0..r1 {
         // SAFETY: in bounds (caller).
         unsafe {
-            let mut s = if accumulate { *c.add(r * n + k) } else { 0.0 };
+            let mut s = if mode == Accumulate::Add { *c.add(r * n + k) } else { 0.0 };
             for m in 0..m_len {
                 s += *a.add(r * a_rs + m * a_ms) * *b.add(m * n + k);
             }
@@ -245,7 +246,7 @@ unsafe fn panel(
     a_ms: usize,
     b: &[f32],
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) {
     if rows == 0 || n == 0 {
         // Nothing to write. (Returning here also keeps the pass loop below from offsetting
@@ -253,7 +254,7 @@ unsafe fn panel(
         return;
     }
     if m_len == 0 {
-        if !accumulate {
+        if mode == Accumulate::Overwrite {
             c.fill(0.0);
         }
         return;
@@ -274,7 +275,7 @@ unsafe fn panel(
                 a_ms,
                 b.as_ptr().add(m0 * n),
                 mb,
-                accumulate || m0 > 0,
+                if m0 > 0 { Accumulate::Add } else { mode },
             )
         };
         m0 += mb;
@@ -296,7 +297,7 @@ unsafe fn panel_pass(
     a_ms: usize,
     bp: *const f32,
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) {
     const RB: usize = 4;
     let cp = c.as_mut_ptr();
@@ -305,8 +306,7 @@ unsafe fn panel_pass(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `wide` only comes from a `Simd` made where AVX-512F was detected; the bounds
     // are this function's own contract.
-    let mut k0 =
-        if wide { unsafe { super::avx512::pass(cp, rows, n, ap, a_rs, a_ms, bp, m_len, accumulate) } } else { 0 };
+    let mut k0 = if wide { unsafe { super::avx512::pass(cp, rows, n, ap, a_rs, a_ms, bp, m_len, mode) } } else { 0 };
     #[cfg(not(target_arch = "x86_64"))]
     let mut k0 = {
         let _ = wide;
@@ -317,12 +317,12 @@ unsafe fn panel_pass(
             let mut r0 = 0;
             while r0 + RB <= rows {
                 // SAFETY: tile in bounds: r0 + RB <= rows, k0 + 8*CV <= n.
-                unsafe { panel_block::<RB, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, accumulate) };
+                unsafe { panel_block::<RB, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode) };
                 r0 += RB;
             }
             while r0 < rows {
                 // SAFETY: as above for a single row.
-                unsafe { panel_block::<1, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, accumulate) };
+                unsafe { panel_block::<1, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode) };
                 r0 += 1;
             }
         }};
@@ -337,7 +337,7 @@ unsafe fn panel_pass(
     }
     for k in k0..n {
         // SAFETY: k < n, rows in range.
-        unsafe { panel_column(cp, n, 0, rows, k, ap, a_rs, a_ms, bp, m_len, accumulate) };
+        unsafe { panel_column(cp, n, 0, rows, k, ap, a_rs, a_ms, bp, m_len, mode) };
     }
 }
 
@@ -391,7 +391,7 @@ impl Simd {
     /// Rows `j0 .. j0 + rows` of `d_w += delta^T x` (or `=` without `accumulate`), where
     /// `d_w_rows` holds those rows (`rows x inputs`) and `delta` (batch x outputs) and `x`
     /// (batch x inputs) are whole: the same bits as [`Kernels::weight_grad`] (or
-    /// [`Kernels::weight_grad_set`]) gives for those rows, so a caller can split the product
+    /// [`Kernels::weight_grad_into`]) gives for those rows, so a caller can split the product
     /// across threads by rows.
     pub fn weight_grad_rows(
         &self,
@@ -400,7 +400,7 @@ impl Simd {
         x: &[f32],
         d_w_rows: &mut [f32],
         j0: usize,
-        accumulate: bool,
+        mode: Accumulate,
     ) -> Result<(), Error> {
         let (xs, _, ys) = d.lens()?;
         check_len(Buffer::Delta, ys, delta.len())?;
@@ -418,7 +418,7 @@ impl Simd {
             return Ok(());
         }
         if d.batch == 0 {
-            if !accumulate {
+            if mode == Accumulate::Overwrite {
                 d_w_rows.fill(0.0);
             }
             return Ok(());
@@ -426,12 +426,12 @@ impl Simd {
         let a = delta.get(j0..).ok_or(Error::TooLarge)?;
         // SAFETY: C = d_w_rows (rows x inputs); A(r, s) = a[r + s * outputs] is inside `a`
         // for r < rows <= outputs - j0, s < batch; B = x (batch x inputs): lengths checked above.
-        unsafe { panel(self.wide, d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, accumulate) };
+        unsafe { panel(self.wide, d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, mode) };
         Ok(())
     }
 }
 
-impl Kernels for Simd {
+impl RawKernels for Simd {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;
@@ -475,15 +475,15 @@ impl Kernels for Simd {
         }
         // C = d_w (outputs x inputs), A(j, s) = delta[s * outputs + j], B = x (batch x inputs).
         // SAFETY: lengths were checked by `Kernels::weight_grad`.
-        unsafe { panel(self.wide, d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, true) }
+        unsafe { panel(self.wide, d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, Accumulate::Add) }
     }
 
-    fn weight_grad_set_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+    fn weight_grad_into_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
         if !d.fits(x.len(), d_w.len(), delta.len()) {
             return;
         }
         // SAFETY: lengths checked by the guard above; the sums start from zero.
-        unsafe { panel(self.wide, d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, false) }
+        unsafe { panel(self.wide, d_w, d.outputs, d.inputs, delta, 1, d.outputs, x, d.batch, Accumulate::Overwrite) }
     }
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
@@ -492,6 +492,6 @@ impl Kernels for Simd {
         }
         // C = d_x (batch x inputs), A(s, j) = delta[s * outputs + j], B = W (outputs x inputs).
         // SAFETY: lengths were checked by `Kernels::input_grad`.
-        unsafe { panel(self.wide, d_x, d.batch, d.inputs, delta, d.outputs, 1, w, d.outputs, false) }
+        unsafe { panel(self.wide, d_x, d.batch, d.inputs, delta, d.outputs, 1, w, d.outputs, Accumulate::Overwrite) }
     }
 }

@@ -30,7 +30,7 @@ fn model_sin(counter: &Counter, x: f32, instructions: &mut u64) -> Option<f32> {
     }
     let mut work = [0.0f32; INFERENCE_LEN];
     let mut v = [x];
-    if let Some(s) = m.standardize {
+    if let Some(s) = m.standardizer {
         s.apply(&mut v);
     }
     let t0 = counter.now();

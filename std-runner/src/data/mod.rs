@@ -186,8 +186,8 @@ impl Standardizer {
     }
 
     /// The core's view of the same statistics.
-    pub fn view(&self) -> myelin_core::format::Standardize<'_> {
-        myelin_core::format::Standardize { mean: &self.mean, std: &self.std }
+    pub fn view(&self) -> myelin_core::format::Standardizer<'_> {
+        myelin_core::format::Standardizer { mean: &self.mean, std: &self.std }
     }
 
     /// Standardizes every row of `d` in place.

@@ -131,7 +131,7 @@ pub fn save(path: &Path, topo: &Topology, params: &[f32], std: Option<&Standardi
 pub fn decode(bytes: &[u8], path: &Path) -> Result<(Topology, Vec<f32>, Option<Standardizer>)> {
     let mut scratch = vec![0.0f32; bytes.len() / 4];
     let m = format::parse(bytes, &mut scratch).map_err(|source| Error::Model { path: path.into(), source })?;
-    let std = m.standardize.map(|s| Standardizer { mean: s.mean.to_vec(), std: s.std.to_vec() });
+    let std = m.standardizer.map(|s| Standardizer { mean: s.mean.to_vec(), std: s.std.to_vec() });
     Ok((m.topology, m.params.to_vec(), std))
 }
 

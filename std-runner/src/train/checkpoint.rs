@@ -78,7 +78,7 @@ pub struct Checkpoint {
     /// Non-tensor state.
     pub state: State,
     /// The network.
-    pub topo: Topology,
+    pub topology: Topology,
     /// Current parameters.
     pub params: Vec<f32>,
     /// Best parameters of the current restart.
@@ -96,12 +96,12 @@ impl Checkpoint {
     pub fn save(&self, path: &Path) -> Result<()> {
         let json =
             serde_json::to_vec(&self.state).map_err(|e| Error::Foreign { path: path.into(), msg: e.to_string() })?;
-        let model = encode(&self.topo, &self.params, self.standardizer.as_ref())?;
-        let best = encode(&self.topo, &self.best_params, self.standardizer.as_ref())?;
+        let model = encode(&self.topology, &self.params, self.standardizer.as_ref())?;
+        let best = encode(&self.topology, &self.best_params, self.standardizer.as_ref())?;
         let overall = if self.overall_params.is_empty() {
             vec![]
         } else {
-            encode(&self.topo, &self.overall_params, self.standardizer.as_ref())?
+            encode(&self.topology, &self.overall_params, self.standardizer.as_ref())?
         };
         let mut b = Vec::with_capacity(32 + json.len() + model.len() * 2 + 4 * self.opt_state.len());
         b.extend_from_slice(MAGIC);
@@ -151,13 +151,13 @@ impl Checkpoint {
         let best = part()?.to_vec();
         let overall = part()?.to_vec();
         let state: State = serde_json::from_slice(&json).map_err(|e| bad(&format!("state: {e}")))?;
-        let (topo, params, standardizer) = decode(&model, path)?;
+        let (topology, params, standardizer) = decode(&model, path)?;
         let (_, best_params, _) = decode(&best, path)?;
         let overall_params = if overall.is_empty() { vec![] } else { decode(&overall, path)?.1 };
         let l = take(8)?;
         let count = u64::from_le_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]]) as usize;
         let raw = take(count.checked_mul(4).ok_or_else(|| bad("is truncated"))?)?;
         let opt_state = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Ok(Checkpoint { state, topo, params, best_params, overall_params, opt_state, standardizer })
+        Ok(Checkpoint { state, topology, params, best_params, overall_params, opt_state, standardizer })
     }
 }

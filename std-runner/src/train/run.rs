@@ -271,7 +271,7 @@ impl<'o> Run<'o> {
         }
         Checkpoint {
             state: self.state.clone(),
-            topo: self.topo,
+            topology: self.topo,
             params: trainer.params().to_vec(),
             best_params: self.best_params.clone(),
             overall_params: self.overall_best.clone().unwrap_or_default(),
@@ -315,10 +315,10 @@ type Resumed = (State, (Vec<f32>, Optimizer, Vec<f32>), Vec<f32>, Option<Vec<f32
 
 /// Picks a checkpoint up where it stopped, after checking it fits the data and spec.
 fn resume(c: Checkpoint, topo: &Topology, spec: &TrainSpec) -> Result<Resumed> {
-    if c.topo != *topo {
+    if c.topology != *topo {
         return Err(Error::Shape {
             op: "resuming",
-            expected: format!("{:?}", c.topo.layers()),
+            expected: format!("{:?}", c.topology.layers()),
             got: format!("{:?} from the data and spec", topo.layers()),
         });
     }

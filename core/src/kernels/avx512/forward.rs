@@ -3,6 +3,7 @@
 
 use super::tiles::{tile_any, tile_height};
 use super::{transpose_into, Aligned, LANES};
+use crate::kernels::Accumulate;
 use core::arch::x86_64::{
     _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps,
 };
@@ -57,7 +58,7 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
                 let kw = kc.min(n - k0);
                 // SAFETY: samples s0..s0 + sb of x, inputs k0..k0 + kw <= n; kw <= KC_T.
                 unsafe { transpose_into(x.add(s0 * n + k0), n, sb, kw, xt.as_mut_ptr(), SB, SB) };
-                let acc = k0 > 0;
+                let mode = if k0 > 0 { Accumulate::Add } else { Accumulate::Overwrite };
                 let bp = xt.as_ptr();
                 let mut r0 = 0;
                 while r0 < oc {
@@ -67,9 +68,9 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
                     unsafe {
                         let (cp, ap) = (ct.as_mut_ptr().add(r0 * SB), w.add((o0 + r0) * n + k0));
                         if cv2 {
-                            tile_any::<2>(rows, cp, SB, ap, n, 1, bp, SB, kw, acc);
+                            tile_any::<2>(rows, cp, SB, ap, n, 1, bp, SB, kw, mode);
                         } else {
-                            tile_any::<1>(rows, cp, SB, ap, n, 1, bp, SB, kw, acc);
+                            tile_any::<1>(rows, cp, SB, ap, n, 1, bp, SB, kw, mode);
                         }
                     }
                     r0 += rows;
@@ -126,7 +127,7 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
                     )
                 };
             }
-            let acc = k0 > 0;
+            let mode = if k0 > 0 { Accumulate::Add } else { Accumulate::Overwrite };
             let mut s0 = 0;
             while s0 < batch {
                 let rows = tile_height::<2>(batch - s0);
@@ -144,7 +145,7 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
                             pack.as_ptr().add(p * kw * 2 * LANES),
                             2 * LANES,
                             kw,
-                            acc,
+                            mode,
                         )
                     };
                 }

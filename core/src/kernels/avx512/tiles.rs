@@ -2,6 +2,7 @@
 //! panel product's passes over them (weight and input gradients).
 
 use super::{transpose_into, Aligned, LANES, RB};
+use crate::kernels::Accumulate;
 use core::arch::x86_64::{
     __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
@@ -23,11 +24,11 @@ pub(in crate::kernels) unsafe fn pass(
     a_ms: usize,
     bp: *const f32,
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) -> usize {
     if a_rs == 1 && a_ms != 1 && m_len <= AT_M && rows >= 2 * LANES {
         // SAFETY: forwarded from the caller.
-        return unsafe { pass_transposed(cp, rows, n, ap, a_ms, bp, m_len, accumulate) };
+        return unsafe { pass_transposed(cp, rows, n, ap, a_ms, bp, m_len, mode) };
     }
     let mut k0 = 0;
     macro_rules! rows_loop {
@@ -47,7 +48,7 @@ pub(in crate::kernels) unsafe fn pass(
                         bp.add(k0),
                         n,
                         m_len,
-                        accumulate,
+                        mode,
                     )
                 };
                 r0 += r;
@@ -92,17 +93,17 @@ pub(super) unsafe fn tile_any<const CV: usize>(
     b: *const f32,
     b_rs: usize,
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) {
     macro_rules! go {
         ($($r:literal)*) => {
             match r {
                 // SAFETY: the caller's bounds.
-                12 if CV == 2 => unsafe { tile12x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, accumulate) },
+                12 if CV == 2 => unsafe { tile12x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) },
                 // SAFETY: the caller's bounds.
-                8 if CV == 2 => unsafe { tile8x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, accumulate) },
+                8 if CV == 2 => unsafe { tile8x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) },
                 // SAFETY: the caller's bounds.
-                $($r => unsafe { tile::<$r, CV>(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, accumulate) },)*
+                $($r => unsafe { tile::<$r, CV>(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) },)*
                 _ => {}
             }
         };
@@ -131,7 +132,7 @@ unsafe fn pass_transposed(
     a_ms: usize,
     bp: *const f32,
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) -> usize {
     let mut at = Aligned([0.0f32; AT_R * AT_M]);
     let at = &mut at.0;
@@ -153,9 +154,9 @@ unsafe fn pass_transposed(
                 unsafe {
                     let (c, a, b) = (cp.add((r0 + r) * n + k0), at.as_ptr().add(r * AT_M), bp.add(k0));
                     if wide {
-                        tile_any::<2>(h, c, n, a, AT_M, 1, b, n, m_len, accumulate);
+                        tile_any::<2>(h, c, n, a, AT_M, 1, b, n, m_len, mode);
                     } else {
-                        tile_any::<1>(h, c, n, a, AT_M, 1, b, n, m_len, accumulate);
+                        tile_any::<1>(h, c, n, a, AT_M, 1, b, n, m_len, mode);
                     }
                 }
                 r += h;
@@ -167,7 +168,7 @@ unsafe fn pass_transposed(
     cols
 }
 
-/// One `R x (16 * CV)` tile of `C` at `c` (row stride `c_rs`): `C = (C if accumulate else 0)
+/// One `R x (16 * CV)` tile of `C` at `c` (row stride `c_rs`): `C = (C if `mode` adds, else 0)
 /// + sum_m A(r, m) B[m][0..16 * CV]` with `A(r, m) = a[r * a_rs + m * a_ms]` and `B` rows at stride
 /// `b_rs` from `b`.
 ///
@@ -185,10 +186,10 @@ unsafe fn tile<const R: usize, const CV: usize>(
     b: *const f32,
     b_rs: usize,
     m_len: usize,
-    accumulate: bool,
+    mode: Accumulate,
 ) {
     let mut acc: [[__m512; CV]; R] = [[_mm512_setzero_ps(); CV]; R];
-    if accumulate {
+    if mode == Accumulate::Add {
         for (r, row) in acc.iter_mut().enumerate() {
             for (v, slot) in row.iter_mut().enumerate() {
                 // SAFETY: tile inside C (caller).
@@ -244,7 +245,7 @@ macro_rules! asm_step {
 /// `_mm512_fmadd_ps`, for every element in order over `m`, so the bits equal [`tile`]'s (the
 /// kernel tests compare them with the 8-lane tiles and with `f32::mul_add` chains).
 ///
-/// `C = (C if accumulate else 0) + sum_m A(r, m) B[m][..32]` with `A(r, m) = a[r * a_rs + m *
+/// `C = (C if `mode` adds, else 0) + sum_m A(r, m) B[m][..32]` with `A(r, m) = a[r * a_rs + m *
 /// a_ms]`, `B` rows at stride `b_rs` from `b`, `C` rows at stride `c_rs`.
 ///
 /// # Safety
@@ -265,10 +266,10 @@ macro_rules! asm_tile {
             b: *const f32,
             b_rs: usize,
             m_len: usize,
-            accumulate: bool,
+            mode: Accumulate,
         ) {
             let mut acc = [_mm512_setzero_ps(); 2 * $r];
-            if accumulate {
+            if mode == Accumulate::Add {
                 for (i, slot) in acc.iter_mut().enumerate() {
                     // SAFETY: tile inside C (caller).
                     *slot = unsafe { _mm512_loadu_ps(c.add((i / 2) * c_rs + (i % 2) * LANES)) };
