@@ -142,7 +142,40 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// Parses a model file. `scratch` receives the floats when `bytes` are not 4-byte aligned
 /// (pass `&mut []` when they are, e.g. with [`include_model!`](crate::include_model)); it must
 /// then hold [`Model`]'s float count (`2 * inputs` if standardized, plus parameters).
+///
+/// In order: the envelope (magic, length, checksum, version, flags), the header and layer
+/// table (a valid [`Topology`]), the lengths they imply, then every float.
 pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, FormatError> {
+    let flags = check_envelope(bytes)?;
+    let (topology, header) = read_topology(bytes)?;
+    let inputs = topology.inputs();
+    let params = topology.params_len();
+    let std_floats =
+        if flags & FLAG_STANDARDIZE != 0 { inputs.checked_mul(2).ok_or(FormatError::InvalidTopology)? } else { 0 };
+    let floats = std_floats.checked_add(params).ok_or(FormatError::InvalidTopology)?;
+    let expected = floats.checked_mul(4).and_then(|f| f.checked_add(header + 4)).ok_or(FormatError::InvalidTopology)?;
+    if bytes.len() != expected {
+        return Err(FormatError::Length { expected, got: bytes.len() });
+    }
+    let raw =
+        bytes.get(header..bytes.len() - 4).ok_or(FormatError::Truncated { needed: header + 4, got: bytes.len() })?;
+    let values = read_floats(raw, floats, scratch)?;
+    for (i, &v) in values.iter().enumerate() {
+        let bad_std = i >= inputs && i < std_floats && v <= 0.0;
+        if !v.is_finite() || bad_std {
+            return Err(FormatError::NonFinite { index: i });
+        }
+    }
+    let (std_part, params_part) = values.split_at(std_floats);
+    let standardizer = (std_floats > 0).then(|| {
+        let (mean, std) = std_part.split_at(inputs);
+        Standardizer { mean, std }
+    });
+    Ok(Model { topology, params: params_part, standardizer })
+}
+
+/// The magic, the minimum length, the checksum, the version and the flags; returns the flags.
+fn check_envelope(bytes: &[u8]) -> Result<u16, FormatError> {
     let min = FIXED_HEADER + LAYER_ENTRY + 4;
     match bytes.get(..4) {
         Some(m) if m == MAGIC => {}
@@ -167,6 +200,12 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     if flags & !FLAG_STANDARDIZE != 0 || u16_at(bytes, 18) != 0 {
         return Err(FormatError::Reserved);
     }
+    Ok(flags)
+}
+
+/// The header and layer table as a validated [`Topology`], checked against the stored
+/// parameter count; returns it with the header length.
+fn read_topology(bytes: &[u8]) -> Result<(Topology, usize), FormatError> {
     let n_layers = u8_at(bytes, 16) as usize;
     if n_layers == 0 || n_layers > MAX_LAYERS {
         return Err(FormatError::LayerCount { got: n_layers, max: MAX_LAYERS });
@@ -202,16 +241,14 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
     if stored_params != params {
         return Err(FormatError::ParamCount { expected: params, got: stored_params });
     }
-    let std_floats =
-        if flags & FLAG_STANDARDIZE != 0 { inputs.checked_mul(2).ok_or(FormatError::InvalidTopology)? } else { 0 };
-    let floats = std_floats.checked_add(params).ok_or(FormatError::InvalidTopology)?;
-    let expected = floats.checked_mul(4).and_then(|f| f.checked_add(header + 4)).ok_or(FormatError::InvalidTopology)?;
-    if bytes.len() != expected {
-        return Err(FormatError::Length { expected, got: bytes.len() });
-    }
-    let raw = bytes.get(header..body).ok_or(FormatError::Truncated { needed: header + 4, got: bytes.len() })?;
-    let values: &'a [f32] = match bytemuck::try_cast_slice::<u8, f32>(raw) {
-        Ok(v) if cfg!(target_endian = "little") => v,
+    Ok((topology, header))
+}
+
+/// The `floats` little-endian floats of `raw`: borrowed in place when aligned on a
+/// little-endian target, else copied into `scratch`.
+fn read_floats<'a>(raw: &'a [u8], floats: usize, scratch: &'a mut [f32]) -> Result<&'a [f32], FormatError> {
+    match bytemuck::try_cast_slice::<u8, f32>(raw) {
+        Ok(v) if cfg!(target_endian = "little") => Ok(v),
         _ => {
             let room = scratch.len();
             let dst = scratch.get_mut(..floats).ok_or(FormatError::Capacity { needed: floats, got: room })?;
@@ -220,21 +257,9 @@ pub fn parse<'a>(bytes: &'a [u8], scratch: &'a mut [f32]) -> Result<Model<'a>, F
                     *d = f32::from_le_bytes([a, b, c, e]);
                 }
             }
-            dst
-        }
-    };
-    for (i, &v) in values.iter().enumerate() {
-        let bad_std = i >= inputs && i < std_floats && v <= 0.0;
-        if !v.is_finite() || bad_std {
-            return Err(FormatError::NonFinite { index: i });
+            Ok(dst)
         }
     }
-    let (std_part, params_part) = values.split_at(std_floats);
-    let standardize = (std_floats > 0).then(|| {
-        let (mean, std) = std_part.split_at(inputs);
-        Standardizer { mean, std }
-    });
-    Ok(Model { topology, params: params_part, standardizer: standardize })
 }
 
 /// Copies `bytes` into `out` at `at`; a range outside `out` is a capacity error.

@@ -14,6 +14,28 @@
 //!
 //! The mathematics of every kernel is derived in `docs/backprop.md`.
 //!
+//! ## Data flow of one training step
+//!
+//! ```text
+//! x (batch, inputs)
+//!   -> Topology::forward      per layer: Kernels::dense_forward  y_l = act(y_{l-1} W_l^T + b_l)
+//!                             (+ dropout mask on hidden layers); every y_l kept in `work`
+//!   -> Topology::loss_of      Loss::mean of y_L against t (batch, outputs)
+//!   -> Topology::backward     delta_L = dL/dz_L (Loss::output_delta), then per layer, output
+//!                             down: d_W += delta^T y_{l-1} (Kernels::weight_grad),
+//!                             d_b += sum delta (bias_grad), d_y = delta W (input_grad),
+//!                             delta_{l-1} = d_y * f'(y_{l-1}) (activation_backward)
+//!   -> add_penalty_grads, clip_global_norm (optional)
+//!   -> Optimizer::step        params -= update(grads), one loop over the flat arena
+//! ```
+//!
+//! Where things live: [`Topology`] (`topology.rs`) holds the shape, the parameter ranges
+//! (computed once) and the one function that cuts a workspace into per-layer slices;
+//! `network.rs` the passes above; [`kernels`] the dense-layer kernels, with
+//! [`kernels::Backend::detect`] the one place that chooses which run; `loss.rs`,
+//! `activation.rs`, `optim.rs`, `dropout.rs`, `health.rs` the pieces each pass calls;
+//! [`format`] the model file; `error.rs` the error types (a leaf: it uses no other module).
+//!
 //! ## Example: XOR
 //!
 //! ```

@@ -50,18 +50,16 @@ impl Topology {
         let LayerParams { w, b } = self.layer_params(params, Buffer::Params)?;
         let Workspace { mut acts, mut masks, .. } = self.workspace(batch, work)?;
         let last = self.layers().len().saturating_sub(1);
-        for (l, layer) in self.layers().iter().enumerate() {
-            let (below, here) = acts.split_at_mut_checked(l).ok_or(Error::TooLarge)?;
-            let input: &[f32] = below.last().map_or(x, |y| &**y);
-            let y = here.first_mut().ok_or(Error::TooLarge)?;
-            let (w, b) = (w.get(l).ok_or(Error::TooLarge)?, b.get(l).ok_or(Error::TooLarge)?);
+        let mut input: &[f32] = x;
+        let per_layer = self.layers().iter().zip(w.iter().zip(b.iter())).zip(acts.iter_mut().zip(masks.iter_mut()));
+        for (l, ((layer, (w, b)), (y, mask))) in per_layer.enumerate() {
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
             kernels.dense_forward(dims, input, w, b, y, layer.activation)?;
             if let (true, Some(d)) = (l < last, dropout.as_deref_mut()) {
-                let mask = masks.get_mut(l).ok_or(Error::TooLarge)?;
                 d.draw(mask);
                 y.iter_mut().zip(mask.iter()).for_each(|(v, &s)| *v *= s);
             }
+            input = y;
         }
         Ok(Pass { batch, dropout: dropout.is_some() })
     }
@@ -69,7 +67,7 @@ impl Topology {
     /// The network outputs (batch, outputs) stored by the last [`Topology::forward`].
     pub fn outputs_of<'w>(&self, pass: &Pass, work: &'w [f32]) -> Result<&'w [f32], Error> {
         let Workspace { acts, .. } = self.workspace(pass.batch, work)?;
-        acts.get(self.layers().len().saturating_sub(1)).copied().ok_or(Error::TooLarge)
+        acts.get(self.layers().len().wrapping_sub(1)).copied().ok_or(Error::EmptyTopology)
     }
 
     /// Mean loss of the last forward pass against targets `t` (batch, outputs).
@@ -134,22 +132,19 @@ impl Topology {
         let LayerParams { w: mut g_w, b: mut g_b } = self.layer_params(grads, Buffer::Grads)?;
         let Workspace { acts, masks, delta: mut cur, delta_below: mut below } = self.workspace(batch, work)?;
 
-        let n = self.layers().len();
-        let y_out: &[f32] = acts.get(n.saturating_sub(1)).ok_or(Error::TooLarge)?;
+        let y_out: &[f32] = acts.get(self.layers().len().wrapping_sub(1)).ok_or(Error::EmptyTopology)?;
         let out_delta = part_mut(Buffer::Workspace, cur, 0, y_out.len())?;
         self.loss().output_delta(self.output_activation(), y_out, t, out_delta, self.outputs());
 
-        for (l, layer) in self.layers().iter().enumerate().rev() {
+        let n = self.layers().len();
+        let grads = g_w.iter_mut().zip(g_b.iter_mut()).take(n);
+        for (l, ((layer, w), (g_w, g_b))) in self.layers().iter().zip(w.iter()).zip(grads).enumerate().rev() {
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
             let delta = part(Buffer::Workspace, cur, 0, layer.outputs * batch)?;
+            // The layer below (none for the first layer): its activation, outputs and mask.
+            let below_layer = l.checked_sub(1).and_then(|b| Some((self.layers().get(b)?, acts.get(b)?, masks.get(b)?)));
             // The layer's input: x for the first layer, else the layer below's outputs.
-            let below_layer = l.checked_sub(1).and_then(|b| Some((b, self.layers().get(b)?)));
-            let input: &[f32] = match below_layer {
-                Some((b, _)) => acts.get(b).ok_or(Error::TooLarge)?,
-                None => x,
-            };
-            let g_w = g_w.get_mut(l).ok_or(Error::TooLarge)?;
-            let g_b = g_b.get_mut(l).ok_or(Error::TooLarge)?;
+            let input: &[f32] = below_layer.map_or(x, |(_, y, _)| &**y);
             match mode {
                 Accumulate::Add => kernels.weight_grad(dims, delta, input, g_w)?,
                 Accumulate::Overwrite => {
@@ -158,14 +153,13 @@ impl Topology {
                 }
             }
             kernels.bias_grad(dims, delta, g_b)?;
-            let Some((b, below_layer)) = below_layer else { break };
+            let Some((below_layer, _, mask)) = below_layer else { break };
             let d_x = part_mut(Buffer::Workspace, below, 0, layer.inputs * batch)?;
-            kernels.input_grad(dims, delta, w.get(l).ok_or(Error::TooLarge)?, d_x)?;
+            kernels.input_grad(dims, delta, w, d_x)?;
             let below_act = below_layer.activation;
             if pass.dropout {
                 // y holds f(z) * mask; where mask != 0, f(z) = y / mask.
-                let mask: &[f32] = masks.get(b).ok_or(Error::TooLarge)?;
-                for ((d, &y), &s) in d_x.iter_mut().zip(input).zip(mask) {
+                for ((d, &y), &s) in d_x.iter_mut().zip(input).zip(mask.iter()) {
                     *d = if s == 0.0 { 0.0 } else { *d * s * below_act.derivative_from_output(y / s) };
                 }
             } else if below_act != Activation::Identity {

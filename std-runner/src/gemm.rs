@@ -1,6 +1,6 @@
 //! Batched dense products through `matrixmultiply::sgemm` (the only file that calls it),
 //! with the core's epilogue for bias + activation. Implements the core's
-//! [`Kernels`] trait, so the core's forward/backward run on it unchanged.
+//! [`Kernels`](myelin_core::Kernels) trait, so the core's forward/backward run on it unchanged.
 //!
 //! Shape legend as in `myelin_core::kernels`: x (batch, inputs), W (outputs, inputs),
 //! y/delta (batch, outputs). Every product is one sgemm call with strides, no copies:

@@ -17,7 +17,7 @@
 //!           prediction CSV
 //! ```
 //!
-//! [`bench`] holds the CPU workloads measured against the peers; [`memory`] checks a run's
+//! [`bench`](mod@bench) holds the CPU workloads measured against the peers; [`memory`] checks a run's
 //! footprint before allocating; [`cpu`] refuses a CPU this build cannot run on. The
 //! `myelin` binary is clap and dispatch over one module per command.
 //!

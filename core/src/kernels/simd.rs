@@ -390,8 +390,8 @@ impl Simd {
 
     /// Rows `j0 .. j0 + rows` of `d_w += delta^T x` (or `=` without `accumulate`), where
     /// `d_w_rows` holds those rows (`rows x inputs`) and `delta` (batch x outputs) and `x`
-    /// (batch x inputs) are whole: the same bits as [`Kernels::weight_grad`] (or
-    /// [`Kernels::weight_grad_into`]) gives for those rows, so a caller can split the product
+    /// (batch x inputs) are whole: the same bits as [`Kernels::weight_grad`](super::Kernels::weight_grad) (or
+    /// [`Kernels::weight_grad_into`](super::Kernels::weight_grad_into)) gives for those rows, so a caller can split the product
     /// across threads by rows.
     pub fn weight_grad_rows(
         &self,

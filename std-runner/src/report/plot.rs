@@ -17,92 +17,105 @@ fn register_font() {
     });
 }
 
+/// A chart's error as text (the backends' error types differ).
+fn text(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+}
+
+fn line_style(c: RGBColor) -> ShapeStyle {
+    ShapeStyle::from(c).stroke_width(2)
+}
+
+/// Both panels: losses on the left, the quality metric on the right, for the last restart.
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, hist: &[EpochMetrics], metric: &str) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
     let last_restart = hist.last().map_or(0, |m| m.restart);
-    let h: Vec<&EpochMetrics> = hist.iter().filter(|m| m.restart == last_restart).collect();
+    let epochs: Vec<&EpochMetrics> = hist.iter().filter(|m| m.restart == last_restart).collect();
+    draw_losses(&left, &epochs)?;
+    draw_metric(&right, &epochs, metric)?;
+    root.present().map_err(|x| text(&x))
+}
+
+/// Training and validation loss per epoch.
+fn draw_losses<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &[&EpochMetrics]) -> Result<(), String> {
     let n = h.len().max(2) as f64;
     let losses = h.iter().flat_map(|m| [Some(m.train_loss), m.val_loss]).flatten().filter(|v| v.is_finite());
     let lmax = losses.fold(0.0f64, f64::max).max(1e-6) * 1.05;
-    let style = |c: RGBColor| ShapeStyle::from(c).stroke_width(2);
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-    {
-        let mut chart = ChartBuilder::on(&left)
-            .caption("loss", ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d(1f64..n, 0f64..lmax)
-            .map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(area)
+        .caption("loss", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1f64..n, 0f64..lmax)
+        .map_err(|x| text(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_desc("loss")
+        .draw()
+        .map_err(|x| text(&x))?;
+    chart
+        .draw_series(LineSeries::new(h.iter().map(|m| (m.epoch as f64, m.train_loss)), line_style(BLUE)))
+        .map_err(|x| text(&x))?
+        .label("train")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], line_style(BLUE)));
+    if h.iter().any(|m| m.val_loss.is_some()) {
         chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_desc("loss")
-            .draw()
-            .map_err(|x| e(&x))?;
-        chart
-            .draw_series(LineSeries::new(h.iter().map(|m| (m.epoch as f64, m.train_loss)), style(BLUE)))
-            .map_err(|x| e(&x))?
-            .label("train")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], style(BLUE)));
-        if h.iter().any(|m| m.val_loss.is_some()) {
-            chart
-                .draw_series(LineSeries::new(h.iter().filter_map(|m| Some((m.epoch as f64, m.val_loss?))), style(RED)))
-                .map_err(|x| e(&x))?
-                .label("validation")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], style(RED)));
-        }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()
-            .map_err(|x| e(&x))?;
+            .draw_series(LineSeries::new(h.iter().filter_map(|m| Some((m.epoch as f64, m.val_loss?))), line_style(RED)))
+            .map_err(|x| text(&x))?
+            .label("validation")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], line_style(RED)));
     }
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(|x| text(&x))
+}
+
+/// A line of the metric panel: label, colour, and the epoch's value.
+type Series = (&'static str, RGBColor, fn(&EpochMetrics) -> Option<f64>);
+
+/// Validation accuracy, and the test figure when measured every epoch (`--test-every-epoch`:
+/// the test set is otherwise seen once, at the end).
+fn draw_metric<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    h: &[&EpochMetrics],
+    metric: &str,
+) -> Result<(), String> {
     let vals: Vec<f64> = h.iter().flat_map(|m| [m.val_accuracy, m.test_metric]).flatten().collect();
-    if !vals.is_empty() {
-        let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let pad = ((hi - lo) * 0.05).max(1e-3);
-        let mut chart = ChartBuilder::on(&right)
-            .caption(metric, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d(1f64..n, (lo - pad)..(hi + pad))
-            .map_err(|x| e(&x))?;
-        chart.configure_mesh().x_desc("epoch").x_label_formatter(&|v| format!("{v:.0}")).draw().map_err(|x| e(&x))?;
-        if h.iter().any(|m| m.val_accuracy.is_some()) {
-            chart
-                .draw_series(LineSeries::new(
-                    h.iter().filter_map(|m| Some((m.epoch as f64, m.val_accuracy?))),
-                    style(RED),
-                ))
-                .map_err(|x| e(&x))?
-                .label("validation")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], style(RED)));
-        }
-        // Only when asked for (--test-every-epoch): the test set is otherwise seen once, at the end.
-        if h.iter().any(|m| m.test_metric.is_some()) {
-            chart
-                .draw_series(LineSeries::new(
-                    h.iter().filter_map(|m| Some((m.epoch as f64, m.test_metric?))),
-                    style(GREEN),
-                ))
-                .map_err(|x| e(&x))?
-                .label("test")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], style(GREEN)));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()
-            .map_err(|x| e(&x))?;
+    if vals.is_empty() {
+        return Ok(());
     }
-    root.present().map_err(|x| e(&x))
+    let n = h.len().max(2) as f64;
+    let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let mut chart = ChartBuilder::on(area)
+        .caption(metric, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(60)
+        .build_cartesian_2d(1f64..n, (lo - pad)..(hi + pad))
+        .map_err(|x| text(&x))?;
+    chart.configure_mesh().x_desc("epoch").x_label_formatter(&|v| format!("{v:.0}")).draw().map_err(|x| text(&x))?;
+    let series: [Series; 2] = [("validation", RED, |m| m.val_accuracy), ("test", GREEN, |m| m.test_metric)];
+    for (label, color, value) in series {
+        if h.iter().any(|m| value(m).is_some()) {
+            chart
+                .draw_series(LineSeries::new(
+                    h.iter().filter_map(|m| Some((m.epoch as f64, value(m)?))),
+                    line_style(color),
+                ))
+                .map_err(|x| text(&x))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], line_style(color)));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(|x| text(&x))
 }
 
 /// Writes `stem.svg` and `stem.png` (1200x450).

@@ -264,8 +264,8 @@ impl Trainer {
     /// One optimizer step on the samples `idx` of `data`; returns the batch's mean loss.
     /// `epoch` and `step` number the dropout streams.
     ///
-    /// gather -> forward -> loss -> backward per shard ([`Trainer::run_shards`]), then
-    /// `g = sum_s (n_s / B) g_s` and the optimizer ([`Trainer::reduce_and_update`]).
+    /// gather -> forward -> loss -> backward per shard (`run_shards`), then
+    /// `g = sum_s (n_s / B) g_s` and the optimizer (`reduce_and_update`).
     pub fn step(&mut self, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<f32> {
         let plan = self.plan(idx.len())?;
         self.run_shards(plan, data, idx, epoch, step)?;
