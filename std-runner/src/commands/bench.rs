@@ -6,8 +6,8 @@ use myelin::error::Result;
 use myelin::io::modelfile;
 
 /// Runs the workloads and prints JSON (stdout) and a summary line each (stderr).
-pub fn run(a: BenchArgs) -> Result<()> {
-    let figs = bench::run(&a.workload, &a.threads, a.epochs)?;
+pub fn run(args: BenchArgs) -> Result<()> {
+    let figs = bench::run(&args.workload, &args.threads, args.epochs)?;
     let rate = bench::sgemm_rate(256, 784, 512);
     let json = serde_json::json!({
         "framework": "myelin",
@@ -16,7 +16,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     });
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     println!("{text}");
-    if let Some(p) = &a.json {
+    if let Some(p) = &args.json {
         modelfile::write_atomic(p, text.as_bytes())?;
     }
     for f in &figs {

@@ -8,23 +8,26 @@ use myelin::io::modelfile;
 use myelin::report::metrics;
 
 /// Accuracy, precision/recall and confusion matrix, or RMSE/MAE; as text or JSON.
-pub fn run(a: EvalArgs) -> Result<()> {
-    let model = modelfile::load(&a.model)?;
-    let test = inputs::test_set(&model, &super::source_for(&model, &a.data)?)?;
+pub fn run(args: EvalArgs) -> Result<()> {
+    let model = modelfile::load(&args.model)?;
+    let test = inputs::test_set(&model, &super::source_for(&model, &args.data)?)?;
     let y = myelin::infer::outputs(&model, &Gemm::from_env()?, &test)?;
     if test.is_classification() {
-        let r = metrics::classify(&test, &y);
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        let report = metrics::classify(&test, &y);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         } else {
-            print!("{}", r.table(&model.meta.classes));
+            print!("{}", report.table(&model.meta.classes));
         }
     } else {
-        let r = metrics::regress(&test, &y);
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        let report = metrics::regress(&test, &y);
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         } else {
-            println!("RMSE {:.4}  MAE {:.4}  (mean predictor RMSE {:.4})", r.rmse, r.mae, r.rmse_mean_predictor);
+            println!(
+                "RMSE {:.4}  MAE {:.4}  (mean predictor RMSE {:.4})",
+                report.rmse, report.mae, report.rmse_mean_predictor
+            );
         }
     }
     Ok(())

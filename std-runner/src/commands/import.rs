@@ -7,9 +7,9 @@ use myelin::io::safetensors;
 use myelin_core::{Activation, Loss};
 
 /// Reads the layers with the activations and loss given (flags or sidecar) and saves them.
-pub fn run(a: ImportArgs) -> Result<()> {
-    let (mut acts, mut loss) = (a.activations.clone(), a.loss.clone());
-    if let Some(p) = &a.sidecar {
+pub fn run(args: ImportArgs) -> Result<()> {
+    let (mut acts, mut loss) = (args.activations.clone(), args.loss.clone());
+    if let Some(p) = &args.sidecar {
         #[derive(serde::Deserialize)]
         struct Side {
             activations: Vec<String>,
@@ -33,9 +33,9 @@ pub fn run(a: ImportArgs) -> Result<()> {
         None if last == Activation::Softmax => Loss::CrossEntropy,
         None => Loss::Mse,
     };
-    let (topo, params) = safetensors::import(&a.input, &acts, loss)?;
-    let meta = Meta { source: format!("safetensors:{}", a.input.display()), ..Meta::default() };
-    modelfile::save(&a.out, &topo, &params, None, &meta)?;
-    println!("imported {} layers ({} parameters) into {}", topo.layers().len(), topo.params_len(), a.out.display());
+    let (topo, params) = safetensors::import(&args.input, &acts, loss)?;
+    let meta = Meta { source: format!("safetensors:{}", args.input.display()), ..Meta::default() };
+    modelfile::save(&args.out, &topo, &params, None, &meta)?;
+    println!("imported {} layers ({} parameters) into {}", topo.layers().len(), topo.params_len(), args.out.display());
     Ok(())
 }

@@ -8,16 +8,16 @@ use myelin::io::modelfile;
 use myelin::report::predictions;
 
 /// Writes the predictions CSV to `--out` (atomically) or stdout.
-pub fn run(a: PredictArgs) -> Result<()> {
-    let model = modelfile::load(&a.model)?;
-    let data = match (&a.sample, &a.input) {
+pub fn run(args: PredictArgs) -> Result<()> {
+    let model = modelfile::load(&args.model)?;
+    let data = match (&args.sample, &args.input) {
         (Some(s), _) => inputs::sample(&model, s)?,
         (None, Some(p)) => inputs::file(&model, p)?,
         (None, None) => return Err(Error::Usage("give --input FILE or --sample v1,v2,...".into())),
     };
     let y = myelin::infer::outputs(&model, &Gemm::from_env()?, &data)?;
     let text = predictions::csv(&model, &y);
-    match &a.out {
+    match &args.out {
         Some(p) => modelfile::write_atomic(p, text.as_bytes()),
         None => {
             print!("{text}");

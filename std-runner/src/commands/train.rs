@@ -7,53 +7,58 @@ use myelin::train::spec::TrainSpec;
 use std::path::PathBuf;
 
 /// Trains into the run folder and prints the test figure and where the files are.
-pub fn run(a: TrainArgs) -> Result<()> {
-    let spec = spec(&a)?;
-    let source = super::source(&a.data)?;
-    let out = a.out.clone().unwrap_or_else(|| next_run_dir(&a.data.data));
-    if !a.quiet {
+pub fn run(args: TrainArgs) -> Result<()> {
+    let spec = spec(&args)?;
+    let source = super::source(&args.data)?;
+    let out = args.out.clone().unwrap_or_else(|| next_run_dir(&args.data.data));
+    if !args.quiet {
         println!("run folder: {}", out.display());
     }
     let t0 = std::time::Instant::now();
-    let s = train(&RunOptions {
+    let summary = train(&RunOptions {
         spec,
         source,
         out,
-        resume: a.resume,
-        progress: !a.quiet,
-        stop_after: a.stop_after,
-        test_every_epoch: a.test_every_epoch,
+        resume: args.resume,
+        progress: !args.quiet,
+        stop_after: args.stop_after,
+        test_every_epoch: args.test_every_epoch,
     })?;
-    if !s.finished {
-        println!("stopped after {} epochs; continue with --resume --out {}", s.epochs, s.out.display());
+    if !summary.finished {
+        println!("stopped after {} epochs; continue with --resume --out {}", summary.epochs, summary.out.display());
         return Ok(());
     }
-    let what = match s.baseline {
-        Some(b) => {
-            format!("test RMSE {:.3} (mean predictor {:.3}, {:.2}x better)", s.test_metric, b, b / s.test_metric)
+    let what = match summary.baseline {
+        Some(baseline) => {
+            format!(
+                "test RMSE {:.3} (mean predictor {:.3}, {:.2}x better)",
+                summary.test_metric,
+                baseline,
+                baseline / summary.test_metric
+            )
         }
-        None => format!("test accuracy {:.2}%", 100.0 * s.test_metric),
+        None => format!("test accuracy {:.2}%", 100.0 * summary.test_metric),
     };
     println!(
         "{what} after {} epochs; {:.1}s training, {:.1}s total",
-        s.epochs,
-        s.train_seconds,
+        summary.epochs,
+        summary.train_seconds,
         t0.elapsed().as_secs_f64()
     );
-    println!("model:   {}", s.out.join("model.myelin").display());
-    println!("metrics: {}", s.out.join("metrics.jsonl").display());
-    println!("curves:  {} (and .svg)", s.out.join("curves.png").display());
+    println!("model:   {}", summary.out.join("model.myelin").display());
+    println!("metrics: {}", summary.out.join("metrics.jsonl").display());
+    println!("curves:  {} (and .svg)", summary.out.join("curves.png").display());
     Ok(())
 }
 
 /// The spec: the config file's (or the defaults), each flag given overriding it.
-fn spec(a: &TrainArgs) -> Result<TrainSpec> {
-    let mut s = match &a.config {
+fn spec(args: &TrainArgs) -> Result<TrainSpec> {
+    let mut s = match &args.config {
         Some(p) => TrainSpec::from_toml(p)?,
         None => TrainSpec::default(),
     };
     macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = &a.$f { s.$f = v.clone(); } )* };
+        ($($f:ident),*) => { $( if let Some(v) = &args.$f { s.$f = v.clone(); } )* };
     }
     set!(
         hidden,
@@ -73,25 +78,25 @@ fn spec(a: &TrainArgs) -> Result<TrainSpec> {
         patience,
         restarts
     );
-    if a.output.is_some() {
-        s.output = a.output.clone();
+    if args.output.is_some() {
+        s.output = args.output.clone();
     }
-    if a.loss.is_some() {
-        s.loss = a.loss.clone();
+    if args.loss.is_some() {
+        s.loss = args.loss.clone();
     }
-    if a.clip_norm.is_some() {
-        s.clip_norm = a.clip_norm;
+    if args.clip_norm.is_some() {
+        s.clip_norm = args.clip_norm;
     }
-    if a.init.is_some() {
-        s.init = a.init.clone();
+    if args.init.is_some() {
+        s.init = args.init.clone();
     }
-    if a.no_standardize {
+    if args.no_standardize {
         s.standardize = false;
     }
-    if a.no_shuffle {
+    if args.no_shuffle {
         s.shuffle = false;
     }
-    if a.no_augment {
+    if args.no_augment {
         s.augment = false;
     }
     Ok(s)

@@ -38,14 +38,14 @@ pub fn sample(model: &Saved, text: &str) -> Result<Dataset> {
 /// model's schema (label and target columns may be absent), standardized for the model.
 pub fn file(model: &Saved, path: &Path) -> Result<Dataset> {
     let bytes = idx::read_file(path)?;
-    let d = if bytes.starts_with(&[0, 0, 8]) {
+    let data = if bytes.starts_with(&[0, 0, 8]) {
         let (dims, px) = idx::parse(&bytes, path)?;
         let features = dims[1..].iter().product();
         Dataset { x: px.iter().map(|&v| v as f32 / 255.0).collect(), features, targets: no_targets() }
     } else {
         csv_features(model, &csv::read_text(path)?, path)?
     };
-    finish(model, d)
+    finish(model, data)
 }
 
 fn no_targets() -> Targets {
@@ -76,17 +76,17 @@ fn csv_features(model: &Saved, text: &str, path: &Path) -> Result<Dataset> {
 }
 
 /// Checks the samples fit the model and standardizes them.
-fn finish(model: &Saved, mut d: Dataset) -> Result<Dataset> {
+fn finish(model: &Saved, mut data: Dataset) -> Result<Dataset> {
     let inputs = model.topology.inputs();
-    if d.x.len() != d.len() * inputs || d.features != inputs {
+    if data.x.len() != data.len() * inputs || data.features != inputs {
         return Err(Error::Shape {
             op: "predict",
             expected: format!("{inputs} features per sample"),
-            got: format!("{}", d.x.len().min(d.features)),
+            got: format!("{}", data.x.len().min(data.features)),
         });
     }
     if let Some(s) = &model.standardizer {
-        s.apply(&mut d);
+        s.apply(&mut data);
     }
-    Ok(d)
+    Ok(data)
 }

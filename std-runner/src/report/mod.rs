@@ -25,8 +25,8 @@ impl MetricsLog {
     /// landed).
     pub fn open(path: &Path, history: &[EpochMetrics]) -> Result<MetricsLog> {
         let mut lines = String::new();
-        for m in history {
-            lines += &serde_json::to_string(m).unwrap_or_default();
+        for figures in history {
+            lines += &serde_json::to_string(figures).unwrap_or_default();
             lines.push('\n');
         }
         write_atomic(path, lines.as_bytes())?;
@@ -35,8 +35,8 @@ impl MetricsLog {
     }
 
     /// Appends one epoch's line.
-    pub fn append(&mut self, m: &EpochMetrics) -> Result<()> {
-        writeln!(self.file, "{}", serde_json::to_string(m).unwrap_or_default())
+    pub fn append(&mut self, figures: &EpochMetrics) -> Result<()> {
+        writeln!(self.file, "{}", serde_json::to_string(figures).unwrap_or_default())
             .map_err(|e| Error::io("writing", &self.path, e))
     }
 }

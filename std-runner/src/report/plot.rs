@@ -38,9 +38,9 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, hist: &[EpochMetrics],
 }
 
 /// Training and validation loss per epoch.
-fn draw_losses<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &[&EpochMetrics]) -> Result<(), String> {
-    let n = h.len().max(2) as f64;
-    let losses = h.iter().flat_map(|m| [Some(m.train_loss), m.val_loss]).flatten().filter(|v| v.is_finite());
+fn draw_losses<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, epochs: &[&EpochMetrics]) -> Result<(), String> {
+    let n = epochs.len().max(2) as f64;
+    let losses = epochs.iter().flat_map(|m| [Some(m.train_loss), m.val_loss]).flatten().filter(|v| v.is_finite());
     let lmax = losses.fold(0.0f64, f64::max).max(1e-6) * 1.05;
     let mut chart = ChartBuilder::on(area)
         .caption("loss", ("sans-serif", 22))
@@ -57,13 +57,16 @@ fn draw_losses<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &[&EpochMet
         .draw()
         .map_err(|x| text(&x))?;
     chart
-        .draw_series(LineSeries::new(h.iter().map(|m| (m.epoch as f64, m.train_loss)), line_style(BLUE)))
+        .draw_series(LineSeries::new(epochs.iter().map(|m| (m.epoch as f64, m.train_loss)), line_style(BLUE)))
         .map_err(|x| text(&x))?
         .label("train")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], line_style(BLUE)));
-    if h.iter().any(|m| m.val_loss.is_some()) {
+    if epochs.iter().any(|m| m.val_loss.is_some()) {
         chart
-            .draw_series(LineSeries::new(h.iter().filter_map(|m| Some((m.epoch as f64, m.val_loss?))), line_style(RED)))
+            .draw_series(LineSeries::new(
+                epochs.iter().filter_map(|m| Some((m.epoch as f64, m.val_loss?))),
+                line_style(RED),
+            ))
             .map_err(|x| text(&x))?
             .label("validation")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], line_style(RED)));
@@ -78,14 +81,14 @@ type Series = (&'static str, RGBColor, fn(&EpochMetrics) -> Option<f64>);
 /// the test set is otherwise seen once, at the end).
 fn draw_metric<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    h: &[&EpochMetrics],
+    epochs: &[&EpochMetrics],
     metric: &str,
 ) -> Result<(), String> {
-    let vals: Vec<f64> = h.iter().flat_map(|m| [m.val_accuracy, m.test_metric]).flatten().collect();
+    let vals: Vec<f64> = epochs.iter().flat_map(|m| [m.val_accuracy, m.test_metric]).flatten().collect();
     if vals.is_empty() {
         return Ok(());
     }
-    let n = h.len().max(2) as f64;
+    let n = epochs.len().max(2) as f64;
     let (lo, hi) = vals.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let pad = ((hi - lo) * 0.05).max(1e-3);
     let mut chart = ChartBuilder::on(area)
@@ -98,10 +101,10 @@ fn draw_metric<DB: DrawingBackend>(
     chart.configure_mesh().x_desc("epoch").x_label_formatter(&|v| format!("{v:.0}")).draw().map_err(|x| text(&x))?;
     let series: [Series; 2] = [("validation", RED, |m| m.val_accuracy), ("test", GREEN, |m| m.test_metric)];
     for (label, color, value) in series {
-        if h.iter().any(|m| value(m).is_some()) {
+        if epochs.iter().any(|m| value(m).is_some()) {
             chart
                 .draw_series(LineSeries::new(
-                    h.iter().filter_map(|m| Some((m.epoch as f64, value(m)?))),
+                    epochs.iter().filter_map(|m| Some((m.epoch as f64, value(m)?))),
                     line_style(color),
                 ))
                 .map_err(|x| text(&x))?

@@ -20,25 +20,27 @@ pub fn epoch_bar(show: bool, steps: u64, restart: usize, spec: &TrainSpec, epoch
 }
 
 /// Prints the epoch line, its health line and any warnings.
-pub fn print_epoch(m: &EpochMetrics, classify: bool) {
-    let mut line = format!("epoch {:>3}  train loss {:.4}", m.epoch, m.train_loss);
-    if let Some(v) = m.val_loss {
+pub fn print_epoch(figures: &EpochMetrics, classify: bool) {
+    let mut line = format!("epoch {:>3}  train loss {:.4}", figures.epoch, figures.train_loss);
+    if let Some(v) = figures.val_loss {
         line += &format!("  val loss {v:.4}");
     }
-    if let Some(a) = m.val_accuracy {
+    if let Some(a) = figures.val_accuracy {
         line += &format!("  val acc {:.2}%", 100.0 * a);
     }
-    if let Some(t) = m.test_metric {
+    if let Some(t) = figures.test_metric {
         line += &if classify { format!("  test acc {:.2}%", 100.0 * t) } else { format!("  test rmse {t:.3}") };
     }
-    line += &format!("  ({:.2}s)", m.seconds);
+    line += &format!("  ({:.2}s)", figures.seconds);
     println!("{line}");
     let mut health = String::from("        health: |g|");
-    for (i, g) in m.layer_grad_norms.iter().enumerate() {
+    for (i, g) in figures.layer_grad_norms.iter().enumerate() {
         health += &format!(" L{}={g:.2e}", i + 1);
     }
     let mut warn = Vec::new();
-    for (i, ((g, d), s)) in m.layer_grad_norms.iter().zip(&m.dead_fraction).zip(&m.saturated_fraction).enumerate() {
+    for (i, ((g, d), s)) in
+        figures.layer_grad_norms.iter().zip(&figures.dead_fraction).zip(&figures.saturated_fraction).enumerate()
+    {
         if *d > 0.0 {
             health += &format!(" dead(L{})={:.0}%", i + 1, 100.0 * d);
         }

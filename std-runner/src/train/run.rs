@@ -105,14 +105,14 @@ impl<'o> Run<'o> {
         std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
         modelfile::remove_stale_temporaries(&opts.out);
         let resumed = if opts.resume { Some(Checkpoint::load(&opts.out.join(CHECKPOINT))?) } else { None };
-        let mut spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |c| c.state.spec.clone());
+        let mut spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |checkpoint| checkpoint.state.spec.clone());
         spec.validate()?;
         let data = prepare(&opts.source, &spec)?;
         let topo = spec.topology(data.train.features, data.train.target_width(), data.train.is_classification())?;
         clamp_batch(&mut spec, data.train.len());
         check_memory(&topo, &spec)?;
         let (state, start, best_params, overall_best) = match resumed {
-            Some(c) => resume(c, &topo, &spec)?,
+            Some(checkpoint) => resume(checkpoint, &topo, &spec)?,
             None => {
                 let (params, opt) = fresh(&topo, &spec, 0)?;
                 let state = State {
@@ -148,11 +148,11 @@ impl<'o> Run<'o> {
     /// finished one); `None` when every restart has finished.
     fn next_restart(&mut self, kernels: Gemm) -> Result<Option<Trainer>> {
         if self.state.finished {
-            let s = &mut self.state;
-            (s.restart, s.epoch, s.opt_steps, s.early, s.finished) =
-                (s.restart + 1, 0, 0, EarlyStopping::default(), false);
-            if s.restart < self.spec.restarts {
-                let (params, opt) = fresh(&self.topo, &self.spec, s.restart)?;
+            let state = &mut self.state;
+            (state.restart, state.epoch, state.opt_steps, state.early, state.finished) =
+                (state.restart + 1, 0, 0, EarlyStopping::default(), false);
+            if state.restart < self.spec.restarts {
+                let (params, opt) = fresh(&self.topo, &self.spec, state.restart)?;
                 self.best_params = params.clone();
                 self.start = Some((params, opt, vec![]));
             }
@@ -187,16 +187,16 @@ impl<'o> Run<'o> {
     /// (`stop_after`).
     fn train_restart(&mut self, mut trainer: Trainer) -> Result<bool> {
         while self.state.epoch < self.spec.epochs {
-            if self.opts.stop_after.is_some_and(|s| self.epochs_this_process >= s) {
+            if self.opts.stop_after.is_some_and(|limit| self.epochs_this_process >= limit) {
                 return Ok(false);
             }
             let epoch = self.state.epoch + 1;
             let (train_loss, seconds) = self.train_epoch(&mut trainer, epoch)?;
-            let m = epoch_metrics(&trainer, &self.data, &self.state, epoch, train_loss, seconds, self.opts)?;
+            let figures = epoch_metrics(&trainer, &self.data, &self.state, epoch, train_loss, seconds, self.opts)?;
             if self.opts.progress {
-                progress::print_epoch(&m, self.data.train.is_classification());
+                progress::print_epoch(&figures, self.data.train.is_classification());
             }
-            self.record(&trainer, m)?;
+            self.record(&trainer, figures)?;
             if self.state.finished {
                 if self.opts.progress && epoch < self.spec.epochs {
                     println!(
@@ -223,45 +223,45 @@ impl<'o> Run<'o> {
         let bar = progress::epoch_bar(self.opts.progress, steps as u64, self.state.restart, spec, epoch);
         let t0 = Instant::now();
         let mut loss_sum = 0.0f64;
-        for (s, batch) in order.chunks(spec.batch).enumerate() {
-            let loss = trainer.step(train, batch, epoch as u64, s as u64)?;
+        for (step, batch) in order.chunks(spec.batch).enumerate() {
+            let loss = trainer.step(train, batch, epoch as u64, step as u64)?;
             if !loss.is_finite() {
                 let layer = first_bad_layer(&self.topo, trainer.params())
-                    .map_or(String::new(), |l| format!("; layer {l} now has non-finite weights"));
-                return Err(Error::Diverged { epoch, step: s + 1, what: format!("loss is {loss}{layer}") });
+                    .map_or(String::new(), |layer| format!("; layer {layer} now has non-finite weights"));
+                return Err(Error::Diverged { epoch, step: step + 1, what: format!("loss is {loss}{layer}") });
             }
             loss_sum += loss as f64;
-            if s % 16 == 0 || s + 1 == steps {
-                bar.set_position(s as u64 + 1);
-                bar.set_message(format!("loss {:.4}", loss_sum / (s + 1) as f64));
+            if step % 16 == 0 || step + 1 == steps {
+                bar.set_position(step as u64 + 1);
+                bar.set_message(format!("loss {:.4}", loss_sum / (step + 1) as f64));
             }
         }
         let seconds = t0.elapsed().as_secs_f64();
         self.train_seconds += seconds;
         bar.finish_and_clear();
-        if let Some(l) = first_bad_layer(&self.topo, trainer.params()) {
-            return Err(Error::Diverged { epoch, step: steps, what: format!("layer {l} has non-finite weights") });
+        if let Some(layer) = first_bad_layer(&self.topo, trainer.params()) {
+            return Err(Error::Diverged { epoch, step: steps, what: format!("layer {layer} has non-finite weights") });
         }
         Ok((loss_sum / steps as f64, seconds))
     }
 
     /// After an epoch: early stopping and the restart's best parameters, the metrics line,
     /// the best finished restart so far, and the checkpoint.
-    fn record(&mut self, trainer: &Trainer, m: EpochMetrics) -> Result<()> {
+    fn record(&mut self, trainer: &Trainer, figures: EpochMetrics) -> Result<()> {
         // Early stopping on validation loss (training loss without a validation set).
-        let epoch = m.epoch;
-        if self.state.early.observe(m.val_loss.unwrap_or(m.train_loss), epoch) {
+        let epoch = figures.epoch;
+        if self.state.early.observe(figures.val_loss.unwrap_or(figures.train_loss), epoch) {
             self.best_params.copy_from_slice(trainer.params());
         }
-        self.log.append(&m)?;
+        self.log.append(&figures)?;
         let state = &mut self.state;
-        state.history.push(m);
+        state.history.push(figures);
         state.epoch = epoch;
         state.opt_steps = trainer.optimizer().steps();
         state.finished = epoch == self.spec.epochs || state.early.should_stop(self.spec.patience);
         if state.finished {
             let score = state.early.best_score();
-            if state.best_overall.is_none_or(|(b, _)| score < b) {
+            if state.best_overall.is_none_or(|(best, _)| score < best) {
                 state.best_overall = Some((score, state.restart));
                 let data = &self.data;
                 let path = self.opts.out.join("best-so-far.myelin");
@@ -314,17 +314,17 @@ impl<'o> Run<'o> {
 type Resumed = (State, (Vec<f32>, Optimizer, Vec<f32>), Vec<f32>, Option<Vec<f32>>);
 
 /// Picks a checkpoint up where it stopped, after checking it fits the data and spec.
-fn resume(c: Checkpoint, topo: &Topology, spec: &TrainSpec) -> Result<Resumed> {
-    if c.topology != *topo {
+fn resume(checkpoint: Checkpoint, topo: &Topology, spec: &TrainSpec) -> Result<Resumed> {
+    if checkpoint.topology != *topo {
         return Err(Error::Shape {
             op: "resuming",
-            expected: format!("{:?}", c.topology.layers()),
+            expected: format!("{:?}", checkpoint.topology.layers()),
             got: format!("{:?} from the data and spec", topo.layers()),
         });
     }
-    let opt = Optimizer::with_steps(spec.rule(), c.state.opt_steps).map_err(Error::core("optimizer"))?;
-    let overall = (!c.overall_params.is_empty()).then_some(c.overall_params);
-    Ok((c.state, (c.params, opt, c.opt_state), c.best_params, overall))
+    let opt = Optimizer::with_steps(spec.rule(), checkpoint.state.opt_steps).map_err(Error::core("optimizer"))?;
+    let overall = (!checkpoint.overall_params.is_empty()).then_some(checkpoint.overall_params);
+    Ok((checkpoint.state, (checkpoint.params, opt, checkpoint.opt_state), checkpoint.best_params, overall))
 }
 
 /// Fresh parameters (seeded by the restart) and optimizer.
@@ -360,9 +360,9 @@ fn check_memory(topo: &Topology, spec: &TrainSpec) -> Result<()> {
 
 /// The first layer (1-based) whose weights or biases are NaN or infinite.
 fn first_bad_layer(topo: &Topology, params: &[f32]) -> Option<usize> {
-    (0..topo.layers().len()).find_map(|l| {
-        let r = topo.param_range(l)?;
-        params[r.w..r.end].iter().any(|v| !v.is_finite()).then_some(l + 1)
+    (0..topo.layers().len()).find_map(|layer| {
+        let range = topo.param_range(layer)?;
+        params[range.w..range.end].iter().any(|v| !v.is_finite()).then_some(layer + 1)
     })
 }
 

@@ -308,10 +308,11 @@ impl Trainer {
             step,
         };
         let shards = &mut self.shards[..plan.shards];
-        let in_order =
-            |shards: &mut [Shard]| shards.iter_mut().enumerate().try_for_each(|(s, a)| shard_pass(&inputs, s, a));
+        let in_order = |shards: &mut [Shard]| {
+            shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, index, arena))
+        };
         if plan.parallel {
-            self.team.try_for_each_mut(shards, |s, arena| shard_pass(&inputs, s, arena))
+            self.team.try_for_each_mut(shards, |index, arena| shard_pass(&inputs, index, arena))
         } else if self.pool.current_num_threads() > 1 {
             self.pool.install(|| in_order(shards))
         } else {
@@ -322,7 +323,7 @@ impl Trainer {
     /// The batch's mean loss: `sum_s (n_s / B) loss_s`, in shard order.
     fn batch_loss(&self, plan: Plan) -> f32 {
         let inv_b = 1.0 / plan.batch as f32;
-        self.shards[..plan.shards].iter().fold(0.0f32, |acc, s| acc + s.loss * (s.len as f32 * inv_b))
+        self.shards[..plan.shards].iter().fold(0.0f32, |acc, shard| acc + shard.loss * (shard.len as f32 * inv_b))
     }
 
     /// `g = sum_s (n_s / B) g_s` per parameter in shard order, then the optimizer step:
@@ -446,12 +447,12 @@ impl Trainer {
     }
 }
 
-/// Shard `s`'s samples: targets into `targets`; inputs into `buf` only when the samples are
+/// Shard `index`'s samples: targets into `targets`; inputs into `buf` only when the samples are
 /// not consecutive rows of `data` (consecutive ones are read in place). Returns the shard's
 /// inputs (n, inputs) and `n`.
-fn gather<'a>(input: &ShardInputs<'a>, s: usize, buf: &'a mut [f32], targets: &mut [f32]) -> (&'a [f32], usize) {
+fn gather<'a>(input: &ShardInputs<'a>, index: usize, buf: &'a mut [f32], targets: &mut [f32]) -> (&'a [f32], usize) {
     let (b, size) = (input.idx.len(), input.size);
-    let part = &input.idx[s * size..((s + 1) * size).min(b)];
+    let part = &input.idx[index * size..((index + 1) * size).min(b)];
     let (fi, fo) = (input.topo.inputs(), input.topo.outputs());
     let consecutive = part.windows(2).all(|w| w[1] == w[0] + 1);
     for (r, &i) in part.iter().enumerate() {
@@ -469,14 +470,14 @@ fn gather<'a>(input: &ShardInputs<'a>, s: usize, buf: &'a mut [f32], targets: &m
 
 /// One shard: gather -> forward (with its own dropout stream) -> loss -> backward into the
 /// shard's gradient arena (overwritten, no zeroing pass).
-fn shard_pass(input: &ShardInputs<'_>, s: usize, arena: &mut Shard) -> Result<()> {
+fn shard_pass(input: &ShardInputs<'_>, index: usize, arena: &mut Shard) -> Result<()> {
     let Shard { inputs, targets, work, grads, len, loss } = arena;
-    let (x, n) = gather(input, s, inputs, targets);
+    let (x, n) = gather(input, index, inputs, targets);
     *len = n;
     let topo = input.topo;
     let t = &targets[..n * topo.outputs()];
     let work = &mut work[..topo.workspace_len(n).map_err(Error::core("workspace"))?];
-    let stream = (input.epoch << 40) ^ (input.step << 12) ^ s as u64;
+    let stream = (input.epoch << 40) ^ (input.step << 12) ^ index as u64;
     let mut drop = if input.dropout > 0.0 {
         Some(Dropout::new(input.dropout, Rng::stream(input.seed, stream)).map_err(Error::core("dropout"))?)
     } else {
