@@ -47,12 +47,11 @@ impl Topology {
         mut dropout: Option<&mut Dropout>,
     ) -> Result<Pass, Error> {
         self.check_batch(params, x, batch)?;
-        let LayerParams { w, b } = self.layer_params(params, Buffer::Params)?;
         let Workspace { mut acts, mut masks, .. } = self.workspace(batch, work)?;
         let last = self.layers().len().saturating_sub(1);
         let mut input: &[f32] = x;
-        let per_layer = self.layers().iter().zip(w.iter().zip(b.iter())).zip(acts.iter_mut().zip(masks.iter_mut()));
-        for (l, ((layer, (w, b)), (y, mask))) in per_layer.enumerate() {
+        let per_layer = self.params_per_layer(params).zip(acts.iter_mut().zip(masks.iter_mut()));
+        for (l, ((layer, w, b), (y, mask))) in per_layer.enumerate() {
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
             kernels.dense_forward(dims, input, w, b, y, layer.activation)?;
             if let (true, Some(d)) = (l < last, dropout.as_deref_mut()) {
@@ -128,7 +127,6 @@ impl Topology {
         let batch = pass.batch;
         self.check_batch(params, x, batch)?;
         check_len(Buffer::Target, self.outputs().checked_mul(batch).ok_or(Error::TooLarge)?, t.len())?;
-        let LayerParams { w, .. } = self.layer_params(params, Buffer::Params)?;
         let LayerParams { w: mut g_w, b: mut g_b } = self.layer_params(grads, Buffer::Grads)?;
         let Workspace { acts, masks, delta: mut cur, delta_below: mut below } = self.workspace(batch, work)?;
 
@@ -138,7 +136,7 @@ impl Topology {
 
         let n = self.layers().len();
         let grads = g_w.iter_mut().zip(g_b.iter_mut()).take(n);
-        for (l, ((layer, w), (g_w, g_b))) in self.layers().iter().zip(w.iter()).zip(grads).enumerate().rev() {
+        for (l, ((layer, w, _), (g_w, g_b))) in self.params_per_layer(params).zip(grads).enumerate().rev() {
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
             let delta = part(Buffer::Workspace, cur, 0, layer.outputs * batch)?;
             // The layer below (none for the first layer): its activation, outputs and mask.
@@ -181,12 +179,11 @@ impl Topology {
         work: &'w mut [f32],
     ) -> Result<&'w [f32], Error> {
         self.check_batch(params, x, batch)?;
-        let LayerParams { w, b: bias } = self.layer_params(params, Buffer::Params)?;
         check_len(Buffer::Workspace, self.inference_len(batch)?, work.len())?;
         let half = self.max_width() * batch;
         // After each layer, `a` holds its output.
         let (mut a, mut b) = work.split_at_mut(half);
-        for (l, ((layer, w), bias)) in self.layers().iter().zip(w).zip(bias).enumerate() {
+        for (l, (layer, w, bias)) in self.params_per_layer(params).enumerate() {
             let dims = Dims { batch, inputs: layer.inputs, outputs: layer.outputs };
             let out = layer.outputs * batch;
             if l == 0 {

@@ -295,6 +295,20 @@ impl Topology {
         Ok(LayerParams { w, b })
     }
 
+    /// Each layer with its weights `W_l` (outputs, inputs) and biases `b_l` (outputs) in
+    /// `params`, cut as the iteration goes (no table is built: inference walks this once
+    /// per call). `params` must be [`Topology::params_len`] long (the passes check it
+    /// first); a shorter arena yields empty slices, which the kernels reject.
+    pub(crate) fn params_per_layer<'t, 'p: 't>(
+        &'t self,
+        params: &'p [f32],
+    ) -> impl DoubleEndedIterator<Item = (&'t Layer, &'p [f32], &'p [f32])> + ExactSizeIterator + 't {
+        self.layers()
+            .iter()
+            .zip(self.ranges.iter())
+            .map(move |(layer, r)| (layer, params.get(r.w..r.b).unwrap_or(&[]), params.get(r.b..r.end).unwrap_or(&[])))
+    }
+
     /// Cuts a training workspace for `batch` samples into its named per-layer regions
     /// after one length check (the layout of the module docs). Entries past the last
     /// layer, and the output layer's mask, are empty.
