@@ -1,29 +1,52 @@
 //! `myelin train`: the flags (over an optional TOML config) into a spec, then the run.
 
 use crate::TrainArgs;
-use myelin::error::Result;
-use myelin::train::run::{train, RunOptions};
+use myelin::error::{Error, Result};
+use myelin::train::run::{train_with, RunOptions};
 use myelin::train::spec::TrainSpec;
+use myelin::train::Collective;
 use std::path::PathBuf;
 
-/// Trains into the run folder and prints the test figure and where the files are.
+/// Trains into the run folder and prints the test figure and where the files are. Under an
+/// MPI launcher (with the `mpi` feature) every rank runs this; rank 0 alone prints and
+/// writes.
 pub fn run(args: TrainArgs) -> Result<()> {
+    #[cfg(feature = "mpi")]
+    let mpi = myelin::train::mpi::Mpi::join()?;
+    #[cfg(feature = "mpi")]
+    let group = mpi.as_ref().map(|m| m as &dyn Collective);
+    #[cfg(not(feature = "mpi"))]
+    let group: Option<&dyn Collective> = None;
+    let lead = group.is_none_or(|g| g.rank() == 0);
     let spec = spec(&args)?;
     let source = super::source(&args.data)?;
-    let out = args.out.clone().unwrap_or_else(|| next_run_dir(&args.data.data));
-    if !args.quiet {
+    let out = match (&args.out, group) {
+        (Some(out), _) => out.clone(),
+        (None, None) => next_run_dir(&args.data.data),
+        (None, Some(_)) => {
+            return Err(Error::Usage(
+                "give --out DIR when training on several ranks: every rank names the same run folder".into(),
+            ))
+        }
+    };
+    let quiet = args.quiet || !lead;
+    if !quiet {
         println!("run folder: {}", out.display());
     }
     let t0 = std::time::Instant::now();
-    let summary = train(&RunOptions {
+    let options = RunOptions {
         spec,
         source,
         out,
         resume: args.resume,
-        progress: !args.quiet,
+        progress: !quiet,
         stop_after: args.stop_after,
         test_every_epoch: args.test_every_epoch,
-    })?;
+    };
+    let summary = train_with(&options, group)?;
+    if !lead {
+        return Ok(());
+    }
     if !summary.finished {
         println!("stopped after {} epochs; continue with --resume --out {}", summary.epochs, summary.out.display());
         return Ok(());

@@ -7,13 +7,17 @@
 //!   count;
 //! - [`team`]: the spinning threads the step's two parallel phases run on;
 //! - [`run`]: restarts of epochs, validation, early stopping ([`early_stop`]) and
-//!   checkpoints ([`checkpoint`]) with resume.
+//!   checkpoints ([`checkpoint`]) with resume;
+//! - `mpi` (feature `mpi`): the steps shared by the ranks of an MPI job
+//!   ([`Collective`], [`Trainer::step_across`]).
 
 pub mod checkpoint;
 pub mod early_stop;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod run;
 pub mod spec;
 pub mod team;
 pub mod trainer;
 
-pub use trainer::{Trainer, TrainerConfig};
+pub use trainer::{Collective, Trainer, TrainerConfig};

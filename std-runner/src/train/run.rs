@@ -14,12 +14,13 @@
 use super::checkpoint::{Checkpoint, EpochMetrics, State};
 use super::early_stop::EarlyStopping;
 use super::spec::TrainSpec;
-use super::trainer::{Trainer, TrainerConfig};
+use super::trainer::{Collective, Trainer, TrainerConfig};
 use crate::data::source::{prepare, Prepared, Source};
 use crate::error::{Error, Result};
 use crate::gemm::Gemm;
 use crate::io::modelfile;
 use crate::report::{metrics, progress, MetricsLog};
+use myelin_core::kernels::{Backend, Simd};
 use myelin_core::{Optimizer, Rng, Topology};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -69,8 +70,19 @@ const SHUFFLE_STREAM: u64 = 1 << 60;
 
 /// Runs (or resumes) training; writes model, metrics, plots and checkpoints into `opts.out`.
 pub fn train(opts: &RunOptions) -> Result<Summary> {
-    let kernels = Gemm::from_env()?;
-    let mut run = Run::open(opts)?;
+    train_with(opts, None)
+}
+
+/// [`train`] as one rank of `group` (an MPI job): every rank trains the same steps on its
+/// share of the shards; rank 0 alone writes the run folder. The ranks first agree on one
+/// kernel backend every rank runs, then check that they were given the same configuration
+/// and data.
+pub fn train_with(opts: &RunOptions, group: Option<&dyn Collective>) -> Result<Summary> {
+    let mut kernels = Gemm::from_env()?;
+    if let Some(group) = group {
+        kernels.backend = agree_on_backend(group, kernels.backend)?;
+    }
+    let mut run = Run::open(opts, group, kernels)?;
     while let Some(trainer) = run.next_restart(kernels)? {
         if !run.train_restart(trainer)? {
             return Ok(run.summary(f64::NAN, None, false));
@@ -82,6 +94,10 @@ pub fn train(opts: &RunOptions) -> Result<Summary> {
 /// A run in progress: its data, the resumable state and the tensors between restarts.
 struct Run<'o> {
     opts: &'o RunOptions,
+    /// The other ranks sharing the steps (MPI), if any.
+    group: Option<&'o dyn Collective>,
+    /// Whether this process writes the run folder (rank 0, or the only process).
+    lead: bool,
     spec: TrainSpec,
     data: Prepared,
     topo: Topology,
@@ -93,7 +109,8 @@ struct Run<'o> {
     best_params: Vec<f32>,
     /// Best parameters over finished restarts.
     overall_best: Option<Vec<f32>>,
-    log: MetricsLog,
+    /// metrics.jsonl (the lead process only).
+    log: Option<MetricsLog>,
     epochs_this_process: usize,
     train_seconds: f64,
 }
@@ -101,9 +118,12 @@ struct Run<'o> {
 impl<'o> Run<'o> {
     /// Prepares the run folder, the checkpoint (when resuming), the data and the topology,
     /// and checks the memory the run needs.
-    fn open(opts: &'o RunOptions) -> Result<Run<'o>> {
-        std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
-        modelfile::remove_stale_temporaries(&opts.out);
+    fn open(opts: &'o RunOptions, group: Option<&'o dyn Collective>, kernels: Gemm) -> Result<Run<'o>> {
+        let lead = group.is_none_or(|g| g.rank() == 0);
+        if lead {
+            std::fs::create_dir_all(&opts.out).map_err(|e| Error::io("creating", &opts.out, e))?;
+            modelfile::remove_stale_temporaries(&opts.out);
+        }
         let resumed = if opts.resume { Some(Checkpoint::load(&opts.out.join(CHECKPOINT))?) } else { None };
         let mut spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |checkpoint| checkpoint.state.spec.clone());
         spec.validate()?;
@@ -128,9 +148,14 @@ impl<'o> Run<'o> {
                 (state, (params.clone(), opt, vec![]), params, None)
             }
         };
-        let log = MetricsLog::open(&opts.out.join("metrics.jsonl"), &state.history)?;
+        if let Some(group) = group {
+            agree_on_configuration(group, &spec, &topo, &data, &state, kernels)?;
+        }
+        let log = if lead { Some(MetricsLog::open(&opts.out.join("metrics.jsonl"), &state.history)?) } else { None };
         Ok(Run {
             opts,
+            group,
+            lead,
             spec,
             data,
             topo,
@@ -224,7 +249,10 @@ impl<'o> Run<'o> {
         let t0 = Instant::now();
         let mut loss_sum = 0.0f64;
         for (step, batch) in order.chunks(spec.batch).enumerate() {
-            let loss = trainer.step(train, batch, epoch as u64, step as u64)?;
+            let loss = match self.group {
+                Some(group) => trainer.step_across(train, batch, epoch as u64, step as u64, group)?,
+                None => trainer.step(train, batch, epoch as u64, step as u64)?,
+            };
             if !loss.is_finite() {
                 let layer = first_bad_layer(&self.topo, trainer.params())
                     .map_or(String::new(), |layer| format!("; layer {layer} now has non-finite weights"));
@@ -253,7 +281,9 @@ impl<'o> Run<'o> {
         if self.state.early.observe(figures.val_loss.unwrap_or(figures.train_loss), epoch) {
             self.best_params.copy_from_slice(trainer.params());
         }
-        self.log.append(&figures)?;
+        if let Some(log) = &mut self.log {
+            log.append(&figures)?;
+        }
         let state = &mut self.state;
         state.history.push(figures);
         state.epoch = epoch;
@@ -265,9 +295,15 @@ impl<'o> Run<'o> {
                 state.best_overall = Some((score, state.restart));
                 let data = &self.data;
                 let path = self.opts.out.join("best-so-far.myelin");
-                modelfile::save(&path, &self.topo, &self.best_params, data.standardizer.as_ref(), &data.meta)?;
+                if self.lead {
+                    modelfile::save(&path, &self.topo, &self.best_params, data.standardizer.as_ref(), &data.meta)?;
+                }
                 self.overall_best = Some(self.best_params.clone());
             }
+        }
+        self.epochs_this_process += 1;
+        if !self.lead {
+            return Ok(());
         }
         Checkpoint {
             state: self.state.clone(),
@@ -278,9 +314,7 @@ impl<'o> Run<'o> {
             opt_state: trainer.optimizer_state().to_vec(),
             standardizer: self.data.standardizer.clone(),
         }
-        .save(&self.opts.out.join(CHECKPOINT))?;
-        self.epochs_this_process += 1;
-        Ok(())
+        .save(&self.opts.out.join(CHECKPOINT))
     }
 
     /// Writes the model (the best restart's best parameters), measures the test set once
@@ -290,11 +324,15 @@ impl<'o> Run<'o> {
         let params = self.overall_best.take().unwrap_or(std::mem::take(&mut self.best_params));
         let data = &self.data;
         let model_path = self.opts.out.join("model.myelin");
-        modelfile::save(&model_path, &self.topo, &params, data.standardizer.as_ref(), &data.meta)?;
+        if self.lead {
+            modelfile::save(&model_path, &self.topo, &params, data.standardizer.as_ref(), &data.meta)?;
+        }
         let outputs = crate::infer::predict(&self.topo, &params, &kernels, &data.test)?;
         let (test, baseline) = metrics::test_figure(&data.test, data.meta.target_scale.as_ref(), outputs);
         let metric = if data.train.is_classification() { "accuracy" } else { "RMSE" };
-        crate::report::plot::curves(&self.opts.out.join("curves"), &self.state.history, metric)?;
+        if self.lead {
+            crate::report::plot::curves(&self.opts.out.join("curves"), &self.state.history, metric)?;
+        }
         Ok(self.summary(test, baseline, true))
     }
 
@@ -406,4 +444,80 @@ fn epoch_metrics(
         saturated_fraction: layers.iter().map(|l| l.saturated_fraction as f64).collect(),
         seconds,
     })
+}
+
+/// The fastest kernel backend every rank runs: AVX-2 and AVX-512 forwards differ in the last
+/// bits, so a job of mixed machines trains on the one they share (a single process on that
+/// backend then gives the same bits).
+fn agree_on_backend(group: &dyn Collective, mine: Backend) -> Result<Backend> {
+    let rank_of = |b: Backend| match b {
+        Backend::Reference => 0,
+        Backend::Portable => 1,
+        Backend::Simd(s) if s.is_lanes16() => 3,
+        Backend::Simd(_) => 2,
+    };
+    let lowest = group.gather_u64(rank_of(mine))?.into_iter().min().unwrap_or(0);
+    Ok(match lowest {
+        0 => Backend::Reference,
+        1 => Backend::Portable,
+        2 => Backend::SIMD8,
+        // Every rank runs the 16-lane tiles (this one included).
+        _ => Simd::lanes16().map_or(mine, Backend::Simd),
+    })
+}
+
+/// Refuses to train when the ranks were given different command lines, data or kernels:
+/// every rank hashes what decides the weights and compares the hashes of all ranks; every
+/// rank reports the same error.
+fn agree_on_configuration(
+    group: &dyn Collective,
+    spec: &TrainSpec,
+    topo: &Topology,
+    data: &Prepared,
+    state: &State,
+    kernels: Gemm,
+) -> Result<()> {
+    let mut h = Fnv::new();
+    h.text(&serde_json::to_string(spec).unwrap_or_default());
+    h.text(&format!("{:?}{:?}{:?}", topo.layers(), topo.loss(), kernels.mode));
+    h.text(kernels.backend.name());
+    h.text(&format!("{} {} {}", state.restart, state.epoch, state.opt_steps));
+    for d in [&data.train, &data.val, &data.test] {
+        h.text(&format!("{} {}", d.len(), d.features));
+        d.x.iter().for_each(|v| h.bytes(&v.to_bits().to_le_bytes()));
+        let mut t = vec![0.0; d.target_width()];
+        for i in 0..d.len() {
+            d.target_row(i, &mut t);
+            t.iter().for_each(|v| h.bytes(&v.to_bits().to_le_bytes()));
+        }
+    }
+    let all = group.gather_u64(h.0)?;
+    let differ: Vec<String> =
+        all.iter().enumerate().filter(|(_, v)| **v != all[0]).map(|(r, _)| r.to_string()).collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "the ranks of this job disagree: rank(s) {} differ from rank 0 in the command line, the data, the \
+         checkpoint or the kernels (every rank must run the same command on the same files)",
+        differ.join(", ")
+    )))
+}
+
+/// FNV-1a, 64 bits: a fingerprint, not a defence against an adversary.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        for &v in b {
+            self.0 = (self.0 ^ v as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn text(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+        self.bytes(&[0xff]);
+    }
 }

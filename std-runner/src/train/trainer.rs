@@ -19,6 +19,7 @@ use crate::gemm::Gemm;
 use crate::memory::zeros;
 use myelin_core::{Dropout, Health, Optimizer, Rng, Topology};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Floating-point work per shard below which shards run sequentially.
 const MIN_PARALLEL_FLOPS: usize = 2_000_000;
@@ -33,7 +34,7 @@ const MAX_MEMBERS: usize = 64;
 
 /// A member's part of the update: first parameter index, then its parameters and their
 /// two optimizer-state slices (empty where the rule keeps none).
-type Range<'a> = (usize, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+type Part<'a> = (usize, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
 
 /// How a [`Trainer`] runs: everything but the parameters and the optimizer it trains.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,16 +103,50 @@ struct Shard {
     loss: f32,
 }
 
-/// What one step does: which shards it uses and whether they run side by side.
+/// What one step does: the batch and the shards it is cut into.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     /// Samples in the batch.
     batch: usize,
     /// Shards in use (`ceil(batch / shard)`).
     shards: usize,
-    /// Shards run on the team, one per member at a time.
-    parallel: bool,
 }
+
+impl Plan {
+    /// The contiguous shards process `rank` of `ranks` computes: rank `r` takes shards
+    /// `ceil(S r / R) .. ceil(S (r + 1) / R)`, so the order of ranks is the order of shards
+    /// (with fewer shards than ranks, some ranks have none).
+    fn shards_of(&self, rank: usize, ranks: usize) -> Range<usize> {
+        let cut = |r: usize| (self.shards * r).div_ceil(ranks.max(1)).min(self.shards);
+        cut(rank)..cut(rank + 1)
+    }
+}
+
+/// Processes that share every step's shards (MPI ranks, or threads in a test): each runs
+/// the same trainer on the same data and computes a contiguous range of the shards; the
+/// shard gradients are then summed *in shard order* by passing the running sum from rank to
+/// rank, so the weights are those of one process for any number of ranks.
+///
+/// Every call must return within a bounded time or fail (a dead peer is an error, not a
+/// hang).
+pub trait Collective {
+    /// This process's rank, `0..ranks()`.
+    fn rank(&self) -> usize;
+    /// Processes taking part.
+    fn ranks(&self) -> usize;
+    /// Receives `buf.len()` floats from rank `rank() - 1`.
+    fn receive_from_previous(&self, buf: &mut [f32]) -> Result<()>;
+    /// Sends `buf` to rank `rank() + 1`.
+    fn send_to_next(&self, buf: &[f32]) -> Result<()>;
+    /// Replaces `buf` on every rank with the last rank's `buf`.
+    fn broadcast_from_last(&self, buf: &mut [f32]) -> Result<()>;
+    /// Every rank's `value`, in rank order, on every rank (the start-up agreement).
+    fn gather_u64(&self, value: u64) -> Result<Vec<u64>>;
+}
+
+/// Floats per message of the ordered reduction: the next rank folds one chunk while this
+/// one folds the next.
+const CHAIN_CHUNK: usize = 1 << 14;
 
 /// Everything a shard's forward and backward read, shared by all shards of a step.
 struct ShardInputs<'a> {
@@ -268,13 +303,33 @@ impl Trainer {
     /// `g = sum_s (n_s / B) g_s` and the optimizer (`reduce_and_update`).
     pub fn step(&mut self, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<f32> {
         let plan = self.plan(idx.len())?;
-        self.run_shards(plan, data, idx, epoch, step)?;
+        self.run_shards(0..plan.shards, data, idx, epoch, step)?;
         let loss = self.batch_loss(plan);
         self.reduce_and_update(plan)?;
         Ok(loss)
     }
 
-    /// How a batch of `batch` samples runs: its shards, side by side or one after another.
+    /// [`Trainer::step`] shared with the other ranks of `group`: this rank computes its
+    /// contiguous range of the shards, the shard gradients are summed in shard order along
+    /// the ranks (`reduce_in_order`) and every rank applies the same update. The weights
+    /// are bit-identical to [`Trainer::step`] in one process.
+    pub fn step_across(
+        &mut self,
+        data: &Dataset,
+        idx: &[usize],
+        epoch: u64,
+        step: u64,
+        group: &dyn Collective,
+    ) -> Result<f32> {
+        let plan = self.plan(idx.len())?;
+        let mine = plan.shards_of(group.rank(), group.ranks());
+        self.run_shards(mine.clone(), data, idx, epoch, step)?;
+        let loss = self.reduce_in_order(plan, mine, group)?;
+        self.regularize_and_apply(false)?;
+        Ok(loss)
+    }
+
+    /// How a batch of `batch` samples is cut into shards.
     fn plan(&self, batch: usize) -> Result<Plan> {
         if batch == 0 || batch > self.config.batch {
             return Err(Error::Shape {
@@ -283,18 +338,18 @@ impl Trainer {
                 got: format!("{batch}"),
             });
         }
-        let shards = batch.div_ceil(self.config.shard);
-        let flops_per_shard = 6 * self.config.shard * self.topo.macs();
-        let parallel = shards > 1 && self.threads() > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS;
-        Ok(Plan { batch, shards, parallel })
+        Ok(Plan { batch, shards: batch.div_ceil(self.config.shard) })
     }
 
-    /// Every shard's pass ([`shard_pass`]): on the team when the plan says so; otherwise in
+    /// The pass of each shard in `range` ([`shard_pass`]): side by side on the team when
+    /// there are several and each carries enough work to repay a hand-over; otherwise in
     /// order, a lone shard's large products split across the pool's threads (same bits).
-    fn run_shards(&mut self, plan: Plan, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<()> {
+    fn run_shards(&mut self, range: Range<usize>, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<()> {
+        let flops_per_shard = 6 * self.config.shard * self.topo.macs();
+        let parallel = range.len() > 1 && self.threads() > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS;
         // Shards that run side by side keep their products whole: splitting them as well
         // nests fork/joins that wait on each other (slower: BENCHMARKS.md, "Kernel choices").
-        let kernels = &Gemm { split: self.config.kernels.split && !plan.parallel, ..self.config.kernels };
+        let kernels = &Gemm { split: self.config.kernels.split && !parallel, ..self.config.kernels };
         let inputs = ShardInputs {
             topo: &self.topo,
             params: &self.params,
@@ -307,12 +362,13 @@ impl Trainer {
             epoch,
             step,
         };
-        let shards = &mut self.shards[..plan.shards];
+        let first = range.start;
+        let shards = &mut self.shards[range];
         let in_order = |shards: &mut [Shard]| {
-            shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, index, arena))
+            shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, first + index, arena))
         };
-        if plan.parallel {
-            self.team.try_for_each_mut(shards, |index, arena| shard_pass(&inputs, index, arena))
+        if parallel {
+            self.team.try_for_each_mut(shards, |index, arena| shard_pass(&inputs, first + index, arena))
         } else if self.pool.current_num_threads() > 1 {
             self.pool.install(|| in_order(shards))
         } else {
@@ -332,7 +388,7 @@ impl Trainer {
     fn reduce_and_update(&mut self, plan: Plan) -> Result<()> {
         if self.config.needs_whole_gradient() {
             self.reduce_whole(plan);
-            self.regularize_and_apply(plan)
+            self.regularize_and_apply(plan.shards == 1)
         } else {
             self.reduce_and_update_streaming(plan)
         }
@@ -371,7 +427,7 @@ impl Trainer {
         let team = &mut self.team;
         let members = if n >= 2 * REDUCE_CHUNK { team.size().min(MAX_MEMBERS) } else { 1 };
         let per = n.div_ceil(members).div_ceil(UPDATE_BLOCK) * UPDATE_BLOCK;
-        let mut parts: [Option<Range<'_>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
+        let mut parts: [Option<Part<'_>>; MAX_MEMBERS] = std::array::from_fn(|_| None);
         let (mut p, mut a, mut v) = (&mut self.params[..], s0, s1);
         for (m, slot) in parts.iter_mut().enumerate().take(members) {
             let take = per.min(p.len());
@@ -404,9 +460,10 @@ impl Trainer {
     }
 
     /// Adds the L1/L2 penalty gradients, clips the global norm, and takes the optimizer
-    /// step with the gradient [`Trainer::reduce_whole`] left.
-    fn regularize_and_apply(&mut self, plan: Plan) -> Result<()> {
-        let grads: &mut [f32] = if plan.shards == 1 { &mut self.shards[0].grads } else { &mut self.grads };
+    /// step with the batch gradient: the lone shard's own (`in_shard`), else the combined
+    /// one `reduce_whole` or `reduce_in_order` left.
+    fn regularize_and_apply(&mut self, in_shard: bool) -> Result<()> {
+        let grads: &mut [f32] = if in_shard { &mut self.shards[0].grads } else { &mut self.grads };
         let TrainerConfig { l1, l2, clip_norm, .. } = self.config;
         if l1 > 0.0 || l2 > 0.0 {
             self.topo.add_penalty_grads(&self.params, grads, l1, l2).map_err(Error::core("regularization"))?;
@@ -415,6 +472,50 @@ impl Trainer {
             myelin_core::clip_global_norm(grads, c).map_err(Error::core("clipping"))?;
         }
         self.opt.step(&mut self.params, grads, &mut self.opt_state).map_err(Error::core("optimizer step"))
+    }
+
+    /// The batch gradient and loss summed in shard order along the ranks, into `self.grads`
+    /// on every rank. Rank `r` receives the running sums (loss, then the gradient chunk by
+    /// chunk) from rank `r - 1`, continues them over its own shards exactly as
+    /// [`sum_shards`] would, and passes them on; the last rank broadcasts the result. A rank
+    /// before which no shard was summed starts the sums itself (a product, not `0 + ...`,
+    /// so a `-0.0` stays `-0.0`); a batch of one shard is that shard's gradient, copied.
+    fn reduce_in_order(&mut self, plan: Plan, mine: Range<usize>, group: &dyn Collective) -> Result<f32> {
+        let inv_b = 1.0 / plan.batch as f32;
+        let (rank, ranks) = (group.rank(), group.ranks());
+        // [loss so far, 1 if an earlier rank has summed a shard]
+        let mut head = [0.0f32; 2];
+        if rank > 0 {
+            group.receive_from_previous(&mut head)?;
+        }
+        let started = head[1] != 0.0;
+        let shards = &self.shards[mine];
+        let loss = shards.iter().fold(head[0], |acc, shard| acc + shard.loss * (shard.len as f32 * inv_b));
+        let passes_on = started || !shards.is_empty();
+        let next = rank + 1 < ranks;
+        if next {
+            group.send_to_next(&[loss, if passes_on { 1.0 } else { 0.0 }])?;
+        }
+        let mut at = 0;
+        for g in self.grads.chunks_mut(CHAIN_CHUNK) {
+            if started {
+                group.receive_from_previous(g)?;
+            }
+            match shards {
+                [] => {}
+                [only] if plan.shards == 1 => g.copy_from_slice(&only.grads[at..at + g.len()]),
+                _ if started => add_shards(shards, at, inv_b, g),
+                _ => sum_shards(shards, at, inv_b, g),
+            }
+            if next && passes_on {
+                group.send_to_next(g)?;
+            }
+            at += g.len();
+        }
+        let mut total = [loss];
+        group.broadcast_from_last(&mut total)?;
+        group.broadcast_from_last(&mut self.grads)?;
+        Ok(total[0])
     }
 
     /// Gradient health measured on up to 512 samples of `data` (a fresh forward and backward
@@ -496,6 +597,15 @@ fn sum_shards(shards: &[Shard], at: usize, inv_b: f32, out: &mut [f32]) {
     let w0 = first.len as f32 * inv_b;
     out.iter_mut().zip(&first.grads[at..]).for_each(|(g, &v)| *g = v * w0);
     for s in rest {
+        let w = s.len as f32 * inv_b;
+        out.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
+    }
+}
+
+/// `out[i] += sum_s (n_s / B) g_s[at + i]`, in shard order: [`sum_shards`] continued from
+/// an earlier rank's running sum.
+fn add_shards(shards: &[Shard], at: usize, inv_b: f32, out: &mut [f32]) {
+    for s in shards {
         let w = s.len as f32 * inv_b;
         out.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
     }
