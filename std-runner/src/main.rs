@@ -164,6 +164,10 @@ struct TrainArgs {
     /// Do not add shifted copies of training images (digits, MNIST).
     #[arg(long)]
     no_augment: bool,
+    /// Across MPI ranks, sum gradients with MPI_Allreduce: faster on many ranks, but the
+    /// weights then depend on the number of ranks (not bit-reproducible across rank counts).
+    #[arg(long)]
+    allreduce: bool,
 }
 
 #[derive(Args)]

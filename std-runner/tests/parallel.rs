@@ -49,7 +49,18 @@ fn epoch_on(data: &Dataset, threads: usize, kernels: Gemm, shard: usize, reg: Re
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1)).unwrap();
     let opt = Optimizer::new(Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: true }).unwrap();
-    let config = TrainerConfig { batch: 64, shard, threads, seed: 7, dropout, l1, l2, clip_norm: clip, kernels };
+    let config = TrainerConfig {
+        batch: 64,
+        shard,
+        threads,
+        seed: 7,
+        dropout,
+        l1,
+        l2,
+        clip_norm: clip,
+        kernels,
+        ..Default::default()
+    };
     let mut tr = Trainer::new(topo, p, opt, config).unwrap();
     let mut order: Vec<usize> = (0..data.len()).collect();
     Rng::new(3).shuffle(&mut order);

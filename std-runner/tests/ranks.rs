@@ -4,7 +4,7 @@
 //! dropout, L2 and an acting clip, and uneven last batches.
 
 use myelin::data::{Dataset, Targets};
-use myelin::train::{Collective, Trainer, TrainerConfig};
+use myelin::train::{Collective, Reduction, Trainer, TrainerConfig};
 use myelin::{Error, Result};
 use myelin_core::*;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -22,6 +22,8 @@ struct Link {
     from_last: Option<Receiver<Vec<f32>>>,
     /// Every rank's gathered value, filled in before the barrier.
     gathered: Arc<(Mutex<Vec<u64>>, Barrier)>,
+    /// Every rank's buffer for `sum_all`.
+    summed: Arc<Mutex<Vec<Vec<f32>>>>,
 }
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -60,6 +62,20 @@ impl Collective for Link {
         buf.copy_from_slice(&v.map_err(|_| lost("last rank silent"))?);
         Ok(())
     }
+    fn sum_all(&self, buf: &mut [f32]) -> Result<()> {
+        let (_, barrier) = &*self.gathered;
+        self.summed.lock().map_err(|_| lost("poisoned"))?[self.rank] = buf.to_vec();
+        barrier.wait();
+        {
+            let all = self.summed.lock().map_err(|_| lost("poisoned"))?;
+            buf.fill(0.0);
+            for part in all.iter() {
+                buf.iter_mut().zip(part).for_each(|(b, v)| *b += v);
+            }
+        }
+        barrier.wait();
+        Ok(())
+    }
     fn gather_u64(&self, value: u64) -> Result<Vec<u64>> {
         let (values, barrier) = &*self.gathered;
         values.lock().map_err(|_| lost("poisoned"))?[self.rank] = value;
@@ -72,6 +88,7 @@ impl Collective for Link {
 
 fn links(ranks: usize) -> Vec<Link> {
     let gathered = Arc::new((Mutex::new(vec![0; ranks]), Barrier::new(ranks)));
+    let summed = Arc::new(Mutex::new(vec![vec![]; ranks]));
     let mut links: Vec<Link> = (0..ranks)
         .map(|rank| Link {
             rank,
@@ -81,6 +98,7 @@ fn links(ranks: usize) -> Vec<Link> {
             to_all: vec![],
             from_last: None,
             gathered: gathered.clone(),
+            summed: summed.clone(),
         })
         .collect();
     for r in 1..ranks {
@@ -113,13 +131,26 @@ struct Case {
 }
 
 fn trainer(case: Case) -> Trainer {
+    trainer_with(case, Reduction::InShardOrder)
+}
+
+fn trainer_with(case: Case, reduction: Reduction) -> Trainer {
     let topo = Topology::dense(&[20, 24, 16, 5], Activation::Tanh, Activation::Softmax, Loss::CrossEntropy).unwrap();
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::XavierUniform, &mut Rng::new(2)).unwrap();
     let opt = Optimizer::new(Rule::adam(0.01)).unwrap();
     let Case { batch, shard, dropout, l2, clip } = case;
-    let config =
-        TrainerConfig { batch, shard, threads: 1, seed: 9, dropout, l2, clip_norm: clip, ..TrainerConfig::default() };
+    let config = TrainerConfig {
+        batch,
+        shard,
+        threads: 1,
+        seed: 9,
+        dropout,
+        l2,
+        clip_norm: clip,
+        reduction,
+        ..TrainerConfig::default()
+    };
     Trainer::new(topo, p, opt, config).unwrap()
 }
 
@@ -143,12 +174,16 @@ fn alone(case: Case, d: &Dataset) -> (Vec<u32>, Vec<u32>) {
 
 /// (parameters, losses) of every rank when `ranks` share the steps.
 fn shared(case: Case, d: &Dataset, ranks: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
+    shared_with(case, d, ranks, Reduction::InShardOrder)
+}
+
+fn shared_with(case: Case, d: &Dataset, ranks: usize, reduction: Reduction) -> Vec<(Vec<u32>, Vec<u32>)> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = links(ranks)
             .into_iter()
             .map(|link| {
                 scope.spawn(move || {
-                    let mut t = trainer(case);
+                    let mut t = trainer_with(case, reduction);
                     let losses: Vec<f32> = batches(case)
                         .iter()
                         .enumerate()
@@ -193,4 +228,20 @@ fn a_silent_peer_is_an_error_not_a_hang() {
     let idx: Vec<usize> = (0..32).collect();
     let err = t.step_across(&d, &idx, 1, 0, &last).unwrap_err();
     assert!(err.to_string().contains("previous rank silent"), "{err}");
+}
+
+/// The opt-in allreduce: every rank ends with the same weights, close to one process's (its
+/// sums are grouped by rank, so not the same bits).
+#[test]
+fn allreduce_ranks_agree_and_stay_close_to_one_process() {
+    let d = data(70);
+    let case = Case { batch: 32, shard: 8, dropout: 0.0, l2: 0.0, clip: None };
+    let want: Vec<f32> = alone(case, &d).0.into_iter().map(f32::from_bits).collect();
+    for ranks in [2, 3] {
+        let got = shared_with(case, &d, ranks, Reduction::Allreduce);
+        assert!(got.iter().all(|g| g == &got[0]), "{ranks} ranks disagree");
+        let w: Vec<f32> = got[0].0.iter().map(|&b| f32::from_bits(b)).collect();
+        let worst = w.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "{ranks} ranks: allreduce weights {worst} away from one process");
+    }
 }

@@ -122,6 +122,9 @@ fn spec(args: &TrainArgs) -> Result<TrainSpec> {
     if args.no_augment {
         s.augment = false;
     }
+    if args.allreduce {
+        s.allreduce = true;
+    }
     Ok(s)
 }
 

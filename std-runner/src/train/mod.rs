@@ -20,4 +20,4 @@ pub mod spec;
 pub mod team;
 pub mod trainer;
 
-pub use trainer::{Collective, Trainer, TrainerConfig};
+pub use trainer::{Collective, Reduction, ReductionStats, Trainer, TrainerConfig};

@@ -11,7 +11,7 @@
 
 use super::Collective;
 use crate::error::{Error, Result};
-use mpi::collective::{CommunicatorCollectives, Root};
+use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::point_to_point::{Destination, Source};
 use mpi::request::{LocalScope, Request};
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -124,6 +124,15 @@ impl Collective for Mpi {
         mpi::request::scope(|scope| {
             let request = root.immediate_broadcast_into(scope, buf);
             self.finish(request, "receiving the batch gradient from the last rank");
+        });
+        Ok(())
+    }
+
+    fn sum_all(&self, buf: &mut [f32]) -> Result<()> {
+        let send = buf.to_vec();
+        mpi::request::scope(|scope| {
+            let request = self.world.immediate_all_reduce_into(scope, &send[..], buf, SystemOperation::sum());
+            self.finish(request, "summing the gradients of all ranks (allreduce)");
         });
         Ok(())
     }

@@ -14,7 +14,7 @@
 use super::checkpoint::{Checkpoint, EpochMetrics, State};
 use super::early_stop::EarlyStopping;
 use super::spec::TrainSpec;
-use super::trainer::{Collective, Trainer, TrainerConfig};
+use super::trainer::{Collective, Reduction, ReductionStats, Trainer, TrainerConfig};
 use crate::data::source::{prepare, Prepared, Source};
 use crate::error::{Error, Result};
 use crate::gemm::Gemm;
@@ -85,9 +85,11 @@ pub fn train_with(opts: &RunOptions, group: Option<&dyn Collective>) -> Result<S
     let mut run = Run::open(opts, group, kernels)?;
     while let Some(trainer) = run.next_restart(kernels)? {
         if !run.train_restart(trainer)? {
+            run.report_reduction();
             return Ok(run.summary(f64::NAN, None, false));
         }
     }
+    run.report_reduction();
     run.finish(kernels)
 }
 
@@ -113,6 +115,8 @@ struct Run<'o> {
     log: Option<MetricsLog>,
     epochs_this_process: usize,
     train_seconds: f64,
+    /// What the reductions across ranks cost this process.
+    reduction: ReductionStats,
 }
 
 impl<'o> Run<'o> {
@@ -166,6 +170,7 @@ impl<'o> Run<'o> {
             log,
             epochs_this_process: 0,
             train_seconds: 0.0,
+            reduction: ReductionStats::default(),
         })
     }
 
@@ -197,6 +202,7 @@ impl<'o> Run<'o> {
             l2: spec.l2,
             clip_norm: spec.clip_norm,
             kernels,
+            reduction: if spec.allreduce { Reduction::Allreduce } else { Reduction::InShardOrder },
         };
         let mut trainer = Trainer::new(self.topo, params, opt, config)?;
         trainer.restore_optimizer_state(&opt_state)?;
@@ -266,6 +272,10 @@ impl<'o> Run<'o> {
         }
         let seconds = t0.elapsed().as_secs_f64();
         self.train_seconds += seconds;
+        let stats = trainer.take_reduction_stats();
+        self.reduction.steps += stats.steps;
+        self.reduction.seconds += stats.seconds;
+        self.reduction.bytes_sent += stats.bytes_sent;
         bar.finish_and_clear();
         if let Some(layer) = first_bad_layer(&self.topo, trainer.params()) {
             return Err(Error::Diverged { epoch, step: steps, what: format!("layer {layer} has non-finite weights") });
@@ -334,6 +344,25 @@ impl<'o> Run<'o> {
             crate::report::plot::curves(&self.opts.out.join("curves"), &self.state.history, metric)?;
         }
         Ok(self.summary(test, baseline, true))
+    }
+
+    /// With `MYELIN_MPI_PROFILE` set, every rank prints what its reductions cost per step:
+    /// seconds (waiting for slower ranks included), their share of the training time, and
+    /// the bytes it sent.
+    fn report_reduction(&self) {
+        let (Some(group), Some(_)) = (self.group, std::env::var_os("MYELIN_MPI_PROFILE")) else { return };
+        let r = &self.reduction;
+        let steps = r.steps.max(1) as f64;
+        eprintln!(
+            "rank {} of {}: {} steps, {:.3} ms per step of which {:.3} ms reducing ({:.1}%), {} bytes sent per step",
+            group.rank(),
+            group.ranks(),
+            r.steps,
+            1e3 * self.train_seconds / steps,
+            1e3 * r.seconds / steps,
+            100.0 * r.seconds / self.train_seconds.max(f64::MIN_POSITIVE),
+            r.bytes_sent / r.steps.max(1)
+        );
     }
 
     fn summary(&self, test_metric: f64, baseline: Option<f64>, finished: bool) -> Summary {

@@ -69,6 +69,10 @@ pub struct TrainSpec {
     pub shuffle: bool,
     /// Image data (digits, MNIST): add one-pixel shifted copies of the training set.
     pub augment: bool,
+    /// Across MPI ranks, sum gradients with `MPI_Allreduce` instead of in shard order:
+    /// faster on many ranks, but its grouping of the sums depends on the number of ranks, so
+    /// the weights are not bit-reproducible across rank counts.
+    pub allreduce: bool,
 }
 
 impl Default for TrainSpec {
@@ -97,6 +101,7 @@ impl Default for TrainSpec {
             standardize: true,
             shuffle: true,
             augment: true,
+            allreduce: false,
         }
     }
 }

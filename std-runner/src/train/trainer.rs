@@ -59,6 +59,32 @@ pub struct TrainerConfig {
     /// Core backend and sgemm routing; whether a lone shard's products are split across
     /// threads is the trainer's choice (more than one thread), whatever `split` says here.
     pub kernels: Gemm,
+    /// How [`Trainer::step_across`] sums the ranks' gradients.
+    pub reduction: Reduction,
+}
+
+/// How the ranks of [`Trainer::step_across`] sum their gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reduction {
+    /// In shard order along the ranks: the bits of one process, for any rank count.
+    #[default]
+    InShardOrder,
+    /// Each rank sums its own shards, then `allreduce` adds the ranks' sums: fewer serial
+    /// hops on many ranks, but the grouping depends on the rank count, so the weights are
+    /// not bit-reproducible across rank counts.
+    Allreduce,
+}
+
+/// What the reductions of [`Trainer::step_across`] cost this rank since the last
+/// [`Trainer::take_reduction_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReductionStats {
+    /// Steps taken across ranks.
+    pub steps: u64,
+    /// Seconds in the reduction (sending, receiving, waiting for the other ranks, folding).
+    pub seconds: f64,
+    /// Bytes this rank sent (the broadcast counted once, at its root).
+    pub bytes_sent: u64,
 }
 
 impl Default for TrainerConfig {
@@ -75,6 +101,7 @@ impl Default for TrainerConfig {
             l2: 0.0,
             clip_norm: None,
             kernels: Gemm::default(),
+            reduction: Reduction::InShardOrder,
         }
     }
 }
@@ -140,13 +167,16 @@ pub trait Collective {
     fn send_to_next(&self, buf: &[f32]) -> Result<()>;
     /// Replaces `buf` on every rank with the last rank's `buf`.
     fn broadcast_from_last(&self, buf: &mut [f32]) -> Result<()>;
+    /// Replaces `buf` on every rank with the elementwise sum of every rank's `buf`, grouped
+    /// as the transport likes (`MPI_Allreduce`).
+    fn sum_all(&self, buf: &mut [f32]) -> Result<()>;
     /// Every rank's `value`, in rank order, on every rank (the start-up agreement).
     fn gather_u64(&self, value: u64) -> Result<Vec<u64>>;
 }
 
 /// Floats per message of the ordered reduction: the next rank folds one chunk while this
 /// one folds the next.
-const CHAIN_CHUNK: usize = 1 << 14;
+const CHAIN_CHUNK: usize = 1 << 16;
 
 /// Everything a shard's forward and backward read, shared by all shards of a step.
 struct ShardInputs<'a> {
@@ -173,6 +203,8 @@ pub struct Trainer {
     grads: Vec<f32>,
     shards: Vec<Shard>,
     config: TrainerConfig,
+    /// The reductions' cost so far ([`Trainer::take_reduction_stats`]).
+    stats: ReductionStats,
     pool: std::sync::Arc<rayon::ThreadPool>,
     /// Spinning threads for the per-step phases (the shards, the reduction and update); as
     /// many members as the pool has threads (one: no extra thread).
@@ -210,6 +242,7 @@ impl Trainer {
             grads: zeros(n, "the combined gradient")?,
             shards,
             config,
+            stats: ReductionStats::default(),
             pool: std::sync::Arc::new(pool),
             team,
         })
@@ -324,9 +357,40 @@ impl Trainer {
         let plan = self.plan(idx.len())?;
         let mine = plan.shards_of(group.rank(), group.ranks());
         self.run_shards(mine.clone(), data, idx, epoch, step)?;
-        let loss = self.reduce_in_order(plan, mine, group)?;
+        let t0 = std::time::Instant::now();
+        let loss = match self.config.reduction {
+            Reduction::InShardOrder => self.reduce_in_order(plan, mine, group)?,
+            Reduction::Allreduce => self.reduce_all(plan, mine, group)?,
+        };
+        self.stats.steps += 1;
+        self.stats.seconds += t0.elapsed().as_secs_f64();
         self.regularize_and_apply(false)?;
         Ok(loss)
+    }
+
+    /// The reductions' cost since the last call (then zero again).
+    pub fn take_reduction_stats(&mut self) -> ReductionStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    /// The opt-in [`Reduction::Allreduce`]: this rank's own shards summed in order (zeros
+    /// without any), then one `sum_all` of the gradient with the loss appended.
+    fn reduce_all(&mut self, plan: Plan, mine: Range<usize>, group: &dyn Collective) -> Result<f32> {
+        let inv_b = 1.0 / plan.batch as f32;
+        let shards = &self.shards[mine];
+        let loss = shards.iter().fold(0.0f32, |acc, shard| acc + shard.loss * (shard.len as f32 * inv_b));
+        let n = self.grads.len();
+        self.grads.resize(n + 1, 0.0);
+        match shards {
+            [] => self.grads.fill(0.0),
+            _ => sum_shards(shards, 0, inv_b, &mut self.grads[..n]),
+        }
+        self.grads[n] = loss;
+        let result = group.sum_all(&mut self.grads);
+        self.stats.bytes_sent += 4 * (n as u64 + 1);
+        let total = self.grads[n];
+        self.grads.truncate(n);
+        result.map(|_| total)
     }
 
     /// How a batch of `batch` samples is cut into shards.
@@ -495,6 +559,7 @@ impl Trainer {
         let next = rank + 1 < ranks;
         if next {
             group.send_to_next(&[loss, if passes_on { 1.0 } else { 0.0 }])?;
+            self.stats.bytes_sent += 8;
         }
         let mut at = 0;
         for g in self.grads.chunks_mut(CHAIN_CHUNK) {
@@ -509,8 +574,12 @@ impl Trainer {
             }
             if next && passes_on {
                 group.send_to_next(g)?;
+                self.stats.bytes_sent += 4 * g.len() as u64;
             }
             at += g.len();
+        }
+        if rank + 1 == ranks {
+            self.stats.bytes_sent += 4 * (1 + self.grads.len() as u64);
         }
         let mut total = [loss];
         group.broadcast_from_last(&mut total)?;
