@@ -51,6 +51,8 @@ pub enum Hyper {
     Regularization,
     /// Clipping norm: finite and > 0.
     ClipNorm,
+    /// Max-norm bound on a neuron's incoming weights: finite and > 0.
+    MaxNorm,
 }
 
 /// Which values an [`FormatError::ValueCount`] refers to.

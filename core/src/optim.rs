@@ -250,6 +250,29 @@ impl Topology {
         Ok(())
     }
 
+    /// Max-norm constraint (Srivastava et al., JMLR 2014): every neuron's incoming weights
+    /// (row `j` of each `W_l`; biases excluded) are scaled onto the ball of radius `max`
+    /// when their L2 norm exceeds it: `w_j <- w_j * (max / |w_j|)`, the norm summed in
+    /// order. Applied after an optimizer step; rows inside the ball are left untouched.
+    pub fn apply_max_norm(&self, params: &mut [f32], max: f32) -> Result<(), Error> {
+        if !(max.is_finite() && max > 0.0) {
+            return Err(Error::BadHyperparameter { which: Hyper::MaxNorm });
+        }
+        check_len(Buffer::Params, self.params_len(), params.len())?;
+        for l in 0..self.layers().len() {
+            let (Some(r), Some(layer)) = (self.param_range(l), self.layers().get(l)) else { break };
+            let w = part_mut(Buffer::Params, params, r.w, r.b - r.w)?;
+            for row in w.chunks_exact_mut(layer.inputs.max(1)) {
+                let norm = global_norm(row);
+                if norm > max {
+                    let scale = max / norm;
+                    row.iter_mut().for_each(|v| *v *= scale);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The penalty `l1 sum |W| + l2/2 sum W^2` over the weights (for reporting the loss).
     pub fn penalty(&self, params: &[f32], l1: f32, l2: f32) -> Result<f32, Error> {
         check_reg(l1, l2)?;

@@ -134,6 +134,10 @@ struct TrainArgs {
     /// Clip each step's gradient to this global L2 norm.
     #[arg(long)]
     clip_norm: Option<f32>,
+    /// Max-norm: after every step, scale each neuron's incoming weights back to this L2 norm
+    /// when they exceed it (Srivastava et al. 2014 use 3 to 4 with dropout).
+    #[arg(long)]
+    max_norm: Option<f32>,
     /// Weight init: xavier, xavier-normal, he, he-normal (default: by activation).
     #[arg(long)]
     init: Option<String>,

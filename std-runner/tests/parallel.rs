@@ -30,7 +30,7 @@ fn epoch_with(
     l2: f32,
     clip: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let reg = Reg { dropout, l1: 0.0, l2, clip };
+    let reg = Reg { dropout, l1: 0.0, l2, clip, max_norm: None };
     epoch_on(data, threads, Gemm::new(Backend::detect(), mode), shard, reg)
 }
 
@@ -41,10 +41,11 @@ struct Reg {
     l1: f32,
     l2: f32,
     clip: Option<f32>,
+    max_norm: Option<f32>,
 }
 
 fn epoch_on(data: &Dataset, threads: usize, kernels: Gemm, shard: usize, reg: Reg) -> (Vec<f32>, Vec<f32>) {
-    let Reg { dropout, l1, l2, clip } = reg;
+    let Reg { dropout, l1, l2, clip, max_norm } = reg;
     let topo = Topology::dense(&[784, 128, 10], Activation::Relu, Activation::Softmax, Loss::CrossEntropy).unwrap();
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1)).unwrap();
@@ -58,6 +59,7 @@ fn epoch_on(data: &Dataset, threads: usize, kernels: Gemm, shard: usize, reg: Re
         l1,
         l2,
         clip_norm: clip,
+        max_norm,
         kernels,
         ..Default::default()
     };
@@ -68,18 +70,20 @@ fn epoch_on(data: &Dataset, threads: usize, kernels: Gemm, shard: usize, reg: Re
     (tr.into_params(), losses)
 }
 
-/// Each regularizer alone and all together, with a clipping bound that acts (checked: the
-/// clipped run differs from the unclipped one), on every backend and through sgemm.
+/// Each regularizer alone and all together, with a clipping bound and a max-norm bound that
+/// act (checked: those runs differ from the unconstrained one), on every backend and through
+/// sgemm.
 #[test]
 fn regularized_epochs_are_bit_identical_for_1_2_and_3_threads_on_every_backend() {
     let data = mnist_shaped(300);
-    let none = Reg { dropout: 0.0, l1: 0.0, l2: 0.0, clip: None };
+    let none = Reg { dropout: 0.0, l1: 0.0, l2: 0.0, clip: None, max_norm: None };
     let regs = [
         Reg { dropout: 0.3, ..none },
         Reg { l1: 1e-3, ..none },
         Reg { l2: 1e-3, ..none },
         Reg { clip: Some(0.5), ..none },
-        Reg { dropout: 0.2, l1: 1e-4, l2: 1e-4, clip: Some(0.5) },
+        Reg { max_norm: Some(0.5), ..none },
+        Reg { dropout: 0.2, l1: 1e-4, l2: 1e-4, clip: Some(0.5), max_norm: Some(0.5) },
     ];
     let kernels: Vec<Gemm> = Backend::available()
         .filter(|b| *b != Backend::Reference)
@@ -90,8 +94,8 @@ fn regularized_epochs_are_bit_identical_for_1_2_and_3_threads_on_every_backend()
         let (unclipped, _) = epoch_on(&data, 1, k, 16, none);
         for reg in regs {
             let (p1, l1) = epoch_on(&data, 1, k, 16, reg);
-            if reg.clip.is_some() {
-                assert!(p1 != unclipped, "{k:?} {reg:?}: the clipping bound never acted");
+            if reg.clip.is_some() || reg.max_norm.is_some() {
+                assert!(p1 != unclipped, "{k:?} {reg:?}: the bound never acted");
             }
             for threads in [2, 3] {
                 let (p, l) = epoch_on(&data, threads, k, 16, reg);

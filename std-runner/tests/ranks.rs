@@ -128,6 +128,7 @@ struct Case {
     dropout: f32,
     l2: f32,
     clip: Option<f32>,
+    max_norm: Option<f32>,
 }
 
 fn trainer(case: Case) -> Trainer {
@@ -139,7 +140,7 @@ fn trainer_with(case: Case, reduction: Reduction) -> Trainer {
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::XavierUniform, &mut Rng::new(2)).unwrap();
     let opt = Optimizer::new(Rule::adam(0.01)).unwrap();
-    let Case { batch, shard, dropout, l2, clip } = case;
+    let Case { batch, shard, dropout, l2, clip, max_norm } = case;
     let config = TrainerConfig {
         batch,
         shard,
@@ -148,6 +149,7 @@ fn trainer_with(case: Case, reduction: Reduction) -> Trainer {
         dropout,
         l2,
         clip_norm: clip,
+        max_norm,
         reduction,
         ..TrainerConfig::default()
     };
@@ -202,8 +204,10 @@ fn any_number_of_ranks_gives_the_bits_of_one_process() {
     let d = data(70);
     let mut cases = vec![];
     for (batch, shard) in [(32, 8), (32, 16), (20, 16), (8, 16), (30, 7)] {
-        for (dropout, l2, clip) in [(0.0, 0.0, None), (0.3, 0.0, None), (0.0, 1e-3, Some(0.05))] {
-            cases.push(Case { batch, shard, dropout, l2, clip });
+        for (dropout, l2, clip, max_norm) in
+            [(0.0, 0.0, None, None), (0.3, 0.0, None, None), (0.0, 1e-3, Some(0.05), None), (0.2, 0.0, None, Some(0.4))]
+        {
+            cases.push(Case { batch, shard, dropout, l2, clip, max_norm });
         }
     }
     for case in cases {
@@ -219,7 +223,7 @@ fn any_number_of_ranks_gives_the_bits_of_one_process() {
 
 #[test]
 fn a_silent_peer_is_an_error_not_a_hang() {
-    let case = Case { batch: 32, shard: 8, dropout: 0.0, l2: 0.0, clip: None };
+    let case = Case { batch: 32, shard: 8, dropout: 0.0, l2: 0.0, clip: None, max_norm: None };
     let d = data(70);
     let mut all = links(2);
     let last = all.pop().unwrap();
@@ -235,7 +239,7 @@ fn a_silent_peer_is_an_error_not_a_hang() {
 #[test]
 fn allreduce_ranks_agree_and_stay_close_to_one_process() {
     let d = data(70);
-    let case = Case { batch: 32, shard: 8, dropout: 0.0, l2: 0.0, clip: None };
+    let case = Case { batch: 32, shard: 8, dropout: 0.0, l2: 0.0, clip: None, max_norm: None };
     let want: Vec<f32> = alone(case, &d).0.into_iter().map(f32::from_bits).collect();
     for ranks in [2, 3] {
         let got = shared_with(case, &d, ranks, Reduction::Allreduce);

@@ -110,6 +110,9 @@ fn spec(args: &TrainArgs) -> Result<TrainSpec> {
     if args.clip_norm.is_some() {
         s.clip_norm = args.clip_norm;
     }
+    if args.max_norm.is_some() {
+        s.max_norm = args.max_norm;
+    }
     if args.init.is_some() {
         s.init = args.init.clone();
     }

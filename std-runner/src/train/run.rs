@@ -201,6 +201,7 @@ impl<'o> Run<'o> {
             l1: spec.l1,
             l2: spec.l2,
             clip_norm: spec.clip_norm,
+            max_norm: spec.max_norm,
             kernels,
             reduction: if spec.allreduce { Reduction::Allreduce } else { Reduction::InShardOrder },
         };

@@ -69,6 +69,8 @@ pub struct TrainSpec {
     pub shuffle: bool,
     /// Image data (digits, MNIST): add one-pixel shifted copies of the training set.
     pub augment: bool,
+    /// Max-norm bound on each neuron's incoming weights, applied after every step.
+    pub max_norm: Option<f32>,
     /// Across MPI ranks, sum gradients with `MPI_Allreduce` instead of in shard order:
     /// faster on many ranks, but its grouping of the sums depends on the number of ranks, so
     /// the weights are not bit-reproducible across rank counts.
@@ -102,6 +104,7 @@ impl Default for TrainSpec {
             shuffle: true,
             augment: true,
             allreduce: false,
+            max_norm: None,
         }
     }
 }
@@ -188,6 +191,9 @@ impl TrainSpec {
         }
         if self.clip_norm.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
             return bad("--clip-norm must be a positive number");
+        }
+        if self.max_norm.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+            return bad("--max-norm must be a positive number");
         }
         Ok(())
     }

@@ -56,6 +56,8 @@ pub struct TrainerConfig {
     pub l2: f32,
     /// Global gradient-norm clip.
     pub clip_norm: Option<f32>,
+    /// Max-norm bound on each neuron's incoming weights, applied after every step.
+    pub max_norm: Option<f32>,
     /// Core backend and sgemm routing; whether a lone shard's products are split across
     /// threads is the trainer's choice (more than one thread), whatever `split` says here.
     pub kernels: Gemm,
@@ -100,6 +102,7 @@ impl Default for TrainerConfig {
             l1: 0.0,
             l2: 0.0,
             clip_norm: None,
+            max_norm: None,
             kernels: Gemm::default(),
             reduction: Reduction::InShardOrder,
         }
@@ -339,6 +342,7 @@ impl Trainer {
         self.run_shards(0..plan.shards, data, idx, epoch, step)?;
         let loss = self.batch_loss(plan);
         self.reduce_and_update(plan)?;
+        self.constrain()?;
         Ok(loss)
     }
 
@@ -365,7 +369,17 @@ impl Trainer {
         self.stats.steps += 1;
         self.stats.seconds += t0.elapsed().as_secs_f64();
         self.regularize_and_apply(false)?;
+        self.constrain()?;
         Ok(loss)
+    }
+
+    /// The weight constraint after a step (max-norm), on the whole arena in order, so the
+    /// bits do not depend on the thread or rank count.
+    fn constrain(&mut self) -> Result<()> {
+        match self.config.max_norm {
+            Some(max) => self.topo.apply_max_norm(&mut self.params, max).map_err(Error::core("max-norm")),
+            None => Ok(()),
+        }
     }
 
     /// The reductions' cost since the last call (then zero again).
