@@ -51,6 +51,22 @@ fn model(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("model.myelin")).unwrap()
 }
 
+/// Waits for the job training into `dir` to write its first checkpoint, then returns the PID
+/// of one of its ranks (the newest process running this binary with that run folder).
+fn a_rank_after_its_first_checkpoint(dir: &Path) -> String {
+    let ckpt = dir.join("checkpoint.myelin-ckpt");
+    let t0 = Instant::now();
+    while !ckpt.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pattern = format!("{BIN} train -q --out {}", dir.display());
+    let pids = Command::new("pgrep").args(["-n", "-f", &pattern]).output().unwrap();
+    let pid = String::from_utf8_lossy(&pids.stdout).trim().to_string();
+    assert!(!pid.is_empty(), "no rank found");
+    pid
+}
+
 fn args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["train", "-q", "--out", out, "--epochs", "2", "--patience", "0", "--hidden", "48", "--no-augment"];
     a.extend_from_slice(extra);
@@ -103,17 +119,7 @@ fn a_killed_rank_ends_the_job_and_resume_on_other_ranks_gives_the_same_bits() {
     let dir = t.path().join("killed");
     let dir_s = dir.to_str().unwrap().to_string();
     let job = mpirun(2, &args(&dir_s, &extra)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // Wait for a checkpoint, then SIGKILL one rank (the newest process running our binary
-    // with this run folder).
-    let ckpt = dir.join("checkpoint.myelin-ckpt");
-    let t0 = Instant::now();
-    while !ckpt.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pids = Command::new("pgrep").args(["-n", "-f", &format!("{BIN} train -q --out {dir_s}")]).output().unwrap();
-    let pid = String::from_utf8_lossy(&pids.stdout).trim().to_string();
-    assert!(!pid.is_empty(), "no rank found to kill");
+    let pid = a_rank_after_its_first_checkpoint(&dir);
     assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
     let out = finish(job, Duration::from_secs(120));
     assert!(!out.status.success(), "the job went on without a rank");
@@ -155,14 +161,7 @@ fn a_stalled_rank_times_out_instead_of_hanging() {
     let mut c = mpirun(2, &args(&dir_s, &extra));
     c.env("MYELIN_MPI_TIMEOUT", "3");
     let job = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let ckpt = dir.join("checkpoint.myelin-ckpt");
-    let t0 = Instant::now();
-    while !ckpt.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let pids = Command::new("pgrep").args(["-n", "-f", &format!("{BIN} train -q --out {dir_s}")]).output().unwrap();
-    let pid = String::from_utf8_lossy(&pids.stdout).trim().to_string();
+    let pid = a_rank_after_its_first_checkpoint(&dir);
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
     let out = finish(job, Duration::from_secs(60));
     let _ = Command::new("kill").args(["-9", &pid]).status();

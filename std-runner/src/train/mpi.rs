@@ -15,7 +15,6 @@ use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::point_to_point::{Destination, Source};
 use mpi::request::{LocalScope, Request};
 use mpi::topology::{Communicator, SimpleCommunicator};
-use mpi::traits::Equivalence;
 use std::time::{Duration, Instant};
 
 /// This process's place in an MPI job.
@@ -80,16 +79,6 @@ impl Mpi {
             std::thread::yield_now();
         }
     }
-
-    /// Every rank's `value`, in rank order, on every rank.
-    pub fn gather<T: Equivalence + Copy + Default>(&self, value: T, what: &str) -> Vec<T> {
-        let mut all = vec![T::default(); self.ranks];
-        mpi::request::scope(|scope| {
-            let request = self.world.immediate_all_gather_into(scope, &value, &mut all[..]);
-            self.finish(request, what);
-        });
-        all
-    }
 }
 
 impl Collective for Mpi {
@@ -138,6 +127,11 @@ impl Collective for Mpi {
     }
 
     fn gather_u64(&self, value: u64) -> Result<Vec<u64>> {
-        Ok(self.gather(value, "agreeing on the configuration at start-up"))
+        let mut all = vec![0u64; self.ranks];
+        mpi::request::scope(|scope| {
+            let request = self.world.immediate_all_gather_into(scope, &value, &mut all[..]);
+            self.finish(request, "agreeing on the configuration at start-up");
+        });
+        Ok(all)
     }
 }

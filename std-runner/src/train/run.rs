@@ -212,7 +212,7 @@ impl<'o> Run<'o> {
 
     /// The current restart's seed.
     fn seed(&self) -> u64 {
-        self.spec.seed.wrapping_add(self.state.restart as u64)
+        restart_seed(&self.spec, self.state.restart)
     }
 
     /// Trains the current restart to its end; `false` if the run stopped as if interrupted
@@ -398,9 +398,14 @@ fn resume(checkpoint: Checkpoint, topo: &Topology, spec: &TrainSpec) -> Result<R
 /// Fresh parameters (seeded by the restart) and optimizer.
 fn fresh(topo: &Topology, spec: &TrainSpec, restart: usize) -> Result<(Vec<f32>, Optimizer)> {
     let mut params = crate::memory::zeros(topo.params_len(), "parameters")?;
-    let seed = spec.seed.wrapping_add(restart as u64);
-    topo.init_params(&mut params, spec.init()?, &mut Rng::stream(seed, INIT_STREAM)).map_err(Error::core("init"))?;
+    let mut rng = Rng::stream(restart_seed(spec, restart), INIT_STREAM);
+    topo.init_params(&mut params, spec.init()?, &mut rng).map_err(Error::core("init"))?;
     Ok((params, Optimizer::new(spec.rule()).map_err(Error::core("optimizer"))?))
+}
+
+/// The seed of restart `restart` (init, shuffling and dropout streams derive from it).
+fn restart_seed(spec: &TrainSpec, restart: usize) -> u64 {
+    spec.seed.wrapping_add(restart as u64)
 }
 
 /// A batch larger than the training set becomes the training set: one step over the whole

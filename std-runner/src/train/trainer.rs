@@ -388,23 +388,19 @@ impl Trainer {
     }
 
     /// The opt-in [`Reduction::Allreduce`]: this rank's own shards summed in order (zeros
-    /// without any), then one `sum_all` of the gradient with the loss appended.
+    /// without any), then `sum_all` of the gradient and of the loss.
     fn reduce_all(&mut self, plan: Plan, mine: Range<usize>, group: &dyn Collective) -> Result<f32> {
         let inv_b = 1.0 / plan.batch as f32;
         let shards = &self.shards[mine];
-        let loss = shards.iter().fold(0.0f32, |acc, shard| acc + shard.loss * (shard.len as f32 * inv_b));
-        let n = self.grads.len();
-        self.grads.resize(n + 1, 0.0);
+        let mut loss = [fold_loss(shards, 0.0, inv_b)];
         match shards {
             [] => self.grads.fill(0.0),
-            _ => sum_shards(shards, 0, inv_b, &mut self.grads[..n]),
+            _ => sum_shards(shards, 0, inv_b, &mut self.grads),
         }
-        self.grads[n] = loss;
-        let result = group.sum_all(&mut self.grads);
-        self.stats.bytes_sent += 4 * (n as u64 + 1);
-        let total = self.grads[n];
-        self.grads.truncate(n);
-        result.map(|_| total)
+        group.sum_all(&mut self.grads)?;
+        group.sum_all(&mut loss)?;
+        self.stats.bytes_sent += 4 * (self.grads.len() as u64 + 1);
+        Ok(loss[0])
     }
 
     /// How a batch of `batch` samples is cut into shards.
@@ -424,7 +420,8 @@ impl Trainer {
     /// order, a lone shard's large products split across the pool's threads (same bits).
     fn run_shards(&mut self, range: Range<usize>, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<()> {
         let flops_per_shard = 6 * self.config.shard * self.topo.macs();
-        let parallel = range.len() > 1 && self.threads() > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS;
+        let threads = self.threads();
+        let parallel = range.len() > 1 && threads > 1 && flops_per_shard >= MIN_PARALLEL_FLOPS;
         // Shards that run side by side keep their products whole: splitting them as well
         // nests fork/joins that wait on each other (slower: BENCHMARKS.md, "Kernel choices").
         let kernels = &Gemm { split: self.config.kernels.split && !parallel, ..self.config.kernels };
@@ -447,7 +444,7 @@ impl Trainer {
         };
         if parallel {
             self.team.try_for_each_mut(shards, |index, arena| shard_pass(&inputs, first + index, arena))
-        } else if self.pool.current_num_threads() > 1 {
+        } else if threads > 1 {
             self.pool.install(|| in_order(shards))
         } else {
             in_order(shards)
@@ -457,7 +454,7 @@ impl Trainer {
     /// The batch's mean loss: `sum_s (n_s / B) loss_s`, in shard order.
     fn batch_loss(&self, plan: Plan) -> f32 {
         let inv_b = 1.0 / plan.batch as f32;
-        self.shards[..plan.shards].iter().fold(0.0f32, |acc, shard| acc + shard.loss * (shard.len as f32 * inv_b))
+        fold_loss(&self.shards[..plan.shards], 0.0, inv_b)
     }
 
     /// `g = sum_s (n_s / B) g_s` per parameter in shard order, then the optimizer step:
@@ -530,7 +527,7 @@ impl Trainer {
         let inv_b = 1.0 / plan.batch as f32;
         let shards = &self.shards[..plan.shards];
         let reduce = |(c, out): (usize, &mut [f32])| sum_shards(shards, c * REDUCE_CHUNK, inv_b, out);
-        if self.grads.len() >= 4 * REDUCE_CHUNK && self.pool.current_num_threads() > 1 {
+        if self.grads.len() >= 4 * REDUCE_CHUNK && self.threads() > 1 {
             self.pool.install(|| self.grads.par_chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce));
         } else {
             self.grads.chunks_mut(REDUCE_CHUNK).enumerate().for_each(reduce);
@@ -568,7 +565,7 @@ impl Trainer {
         }
         let started = head[1] != 0.0;
         let shards = &self.shards[mine];
-        let loss = shards.iter().fold(head[0], |acc, shard| acc + shard.loss * (shard.len as f32 * inv_b));
+        let loss = fold_loss(shards, head[0], inv_b);
         let passes_on = started || !shards.is_empty();
         let next = rank + 1 < ranks;
         if next {
@@ -679,10 +676,13 @@ fn sum_shards(shards: &[Shard], at: usize, inv_b: f32, out: &mut [f32]) {
     let Some((first, rest)) = shards.split_first() else { return };
     let w0 = first.len as f32 * inv_b;
     out.iter_mut().zip(&first.grads[at..]).for_each(|(g, &v)| *g = v * w0);
-    for s in rest {
-        let w = s.len as f32 * inv_b;
-        out.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
-    }
+    add_shards(rest, at, inv_b, out);
+}
+
+/// `from + sum_s (n_s / B) loss_s`, in shard order: the batch loss, or its continuation from
+/// an earlier rank's running sum.
+fn fold_loss(shards: &[Shard], from: f32, inv_b: f32) -> f32 {
+    shards.iter().fold(from, |acc, shard| acc + shard.loss * (shard.len as f32 * inv_b))
 }
 
 /// `out[i] += sum_s (n_s / B) g_s[at + i]`, in shard order: [`sum_shards`] continued from
