@@ -6,7 +6,7 @@ mod commands;
 use clap::{Args, Parser, Subcommand};
 use myelin::data::csv::Column;
 use myelin::error::Result;
-use myelin::train::spec::OptimizerName;
+use myelin::train::spec::{InputScale, Monitor, OptimizerName, ScheduleName, ValSplit};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -110,9 +110,31 @@ struct TrainArgs {
     /// Optimizer.
     #[arg(long, value_enum)]
     optimizer: Option<OptimizerName>,
-    /// Learning rate.
+    /// Learning rate (default per optimizer: adam 0.002, sgd 0.3, momentum and nesterov
+    /// 0.1); the peak when a schedule is set.
     #[arg(long)]
     lr: Option<f32>,
+    /// Learning-rate schedule after the warm-up.
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleName>,
+    /// Decay factor: per --decay-every epochs (step; default 0.1) or per epoch (exp; 0.9).
+    #[arg(long)]
+    decay: Option<f32>,
+    /// Epochs between step decays.
+    #[arg(long)]
+    decay_every: Option<usize>,
+    /// Lowest rate of the cosine schedule.
+    #[arg(long)]
+    min_lr: Option<f32>,
+    /// Cosine with warm restarts: epochs of the first cycle (0: one cosine over the run).
+    #[arg(long)]
+    cycle: Option<usize>,
+    /// Cosine with warm restarts: growth factor of each cycle's length.
+    #[arg(long)]
+    cycle_mult: Option<usize>,
+    /// Epochs of linear learning-rate warm-up before the schedule (fractions allowed).
+    #[arg(long)]
+    warmup: Option<f32>,
     /// Momentum coefficient (momentum, nesterov).
     #[arg(long)]
     momentum: Option<f32>,
@@ -153,14 +175,26 @@ struct TrainArgs {
     /// Fraction of training data held out for validation.
     #[arg(long)]
     val_fraction: Option<f32>,
-    /// Early stopping: epochs without a better validation loss (0: off).
+    /// Validation part: a seeded random draw, or the last rows (data ordered in time).
+    #[arg(long, value_enum)]
+    val_split: Option<ValSplit>,
+    /// The validation figure early stopping and the kept model follow.
+    #[arg(long, value_enum)]
+    monitor: Option<Monitor>,
+    /// The least decrease of the monitored figure that counts as better.
+    #[arg(long)]
+    min_delta: Option<f64>,
+    /// Early stopping: epochs without a better monitored figure (0: off).
     #[arg(long)]
     patience: Option<usize>,
     /// Random restarts: train this many seeds, keep the best on validation.
     #[arg(long)]
     restarts: Option<usize>,
-    /// Do not standardize inputs.
-    #[arg(long)]
+    /// Input scaling (default auto: images to [0, 1], tables standardized per column).
+    #[arg(long, value_enum)]
+    scale: Option<InputScale>,
+    /// Same as --scale none.
+    #[arg(long, conflicts_with = "scale")]
     no_standardize: bool,
     /// Do not shuffle between epochs.
     #[arg(long)]
@@ -168,6 +202,10 @@ struct TrainArgs {
     /// Do not add shifted copies of training images (digits, MNIST).
     #[arg(long)]
     no_augment: bool,
+    /// Shift each training image by a random offset of up to this many pixels each way,
+    /// drawn afresh every epoch from the seed (0: off).
+    #[arg(long)]
+    random_shift: Option<usize>,
     /// Across MPI ranks, sum gradients with MPI_Allreduce: faster on many ranks, but the
     /// weights then depend on the number of ranks (not bit-reproducible across rank counts).
     #[arg(long)]

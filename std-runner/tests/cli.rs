@@ -192,6 +192,82 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     fails(&["train", "--out", "nowhere", "--resume"], d, "nowhere");
 }
 
+/// A schedule (warm-up, then cosine with restarts), random shifts and early stopping on the
+/// validation error with a minimum improvement: a run cut in the middle of a cosine cycle and
+/// resumed ends with the uninterrupted run's bits and metrics, and the rates it logged are
+/// the schedule's.
+#[test]
+fn resume_with_a_schedule_shifts_and_a_monitor_equals_an_uninterrupted_run() {
+    let t = tmp();
+    let d = t.path();
+    let args = [
+        "--epochs",
+        "7",
+        "--patience",
+        "3",
+        "--schedule",
+        "cosine",
+        "--warmup",
+        "1",
+        "--cycle",
+        "2",
+        "--cycle-mult",
+        "2",
+        "--min-lr",
+        "0.0001",
+        "--random-shift",
+        "1",
+        "--monitor",
+        "val-error",
+        "--min-delta",
+        "0.001",
+        "--threads",
+        "2",
+    ];
+    quick_digits(d, "full", &args);
+    let mut a = args.to_vec();
+    a.extend(["--stop-after", "3"]);
+    quick_digits(d, "cut", &a);
+    ok(&["train", "-q", "--out", "cut", "--resume"], d);
+    let full = std::fs::read(d.join("full/model.myelin")).unwrap();
+    assert_eq!(full, std::fs::read(d.join("cut/model.myelin")).unwrap(), "resumed model must be bit-identical");
+    let lines = |p: PathBuf| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("seconds");
+                v
+            })
+            .collect()
+    };
+    let (a, b) = (lines(d.join("full/metrics.jsonl")), lines(d.join("cut/metrics.jsonl")));
+    assert_eq!(a, b);
+    // The rate of each epoch's last step: digits' 1,293 training samples (90% of 1,437)
+    // and their four shifted copies in batches of 32 are 203 steps per epoch; warm-up for
+    // one epoch, then cycles of 2 and 4 epochs.
+    let spec = myelin::train::spec::TrainSpec {
+        lr: Some(0.002),
+        schedule: myelin::train::spec::ScheduleName::Cosine,
+        warmup: 1.0,
+        cycle: 2,
+        cycle_mult: 2,
+        min_lr: 0.0001,
+        epochs: 7,
+        ..Default::default()
+    };
+    let steps = 203;
+    let schedule = spec.schedule(steps);
+    for (e, line) in a.iter().enumerate() {
+        let logged = line["lr"].as_f64().unwrap();
+        let want = schedule.rate(((e + 1) * steps - 1) as u64) as f64;
+        assert_eq!(logged, want, "epoch {}", e + 1);
+    }
+    let rates: Vec<f64> = a.iter().map(|l| l["lr"].as_f64().unwrap()).collect();
+    assert!(rates[3] > rates[2], "a warm restart after the first cycle: {rates:?}");
+}
+
 #[test]
 fn early_stopping_stops_and_keeps_the_best_epoch() {
     let t = tmp();

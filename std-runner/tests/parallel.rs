@@ -3,7 +3,8 @@
 
 use myelin::data::{Dataset, Targets};
 use myelin::gemm::{Gemm, Mode, SGEMM_CALLS};
-use myelin::train::{Trainer, TrainerConfig};
+use myelin::train::spec::{ScheduleName, TrainSpec};
+use myelin::train::{ImageShift, Trainer, TrainerConfig};
 use myelin_core::kernels::{Dims, Kernels, Reference};
 use myelin_core::*;
 use std::sync::atomic::Ordering;
@@ -30,7 +31,7 @@ fn epoch_with(
     l2: f32,
     clip: Option<f32>,
 ) -> (Vec<f32>, Vec<f32>) {
-    let reg = Reg { dropout, l1: 0.0, l2, clip, max_norm: None };
+    let reg = Reg { dropout, l1: 0.0, l2, clip, max_norm: None, shift: false, schedule: false };
     epoch_on(data, threads, Gemm::new(Backend::detect(), mode), shard, reg)
 }
 
@@ -42,10 +43,14 @@ struct Reg {
     l2: f32,
     clip: Option<f32>,
     max_norm: Option<f32>,
+    /// Random shifts of up to 2 pixels (28 x 28 images).
+    shift: bool,
+    /// A warm-up and cosine learning-rate schedule, set before every step.
+    schedule: bool,
 }
 
 fn epoch_on(data: &Dataset, threads: usize, kernels: Gemm, shard: usize, reg: Reg) -> (Vec<f32>, Vec<f32>) {
-    let Reg { dropout, l1, l2, clip, max_norm } = reg;
+    let Reg { dropout, l1, l2, clip, max_norm, shift, schedule } = reg;
     let topo = Topology::dense(&[784, 128, 10], Activation::Relu, Activation::Softmax, Loss::CrossEntropy).unwrap();
     let mut p = vec![0.0; topo.params_len()];
     topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1)).unwrap();
@@ -61,29 +66,45 @@ fn epoch_on(data: &Dataset, threads: usize, kernels: Gemm, shard: usize, reg: Re
         clip_norm: clip,
         max_norm,
         kernels,
+        shift: shift.then_some(ImageShift { width: 28, height: 28, max: 2 }),
         ..Default::default()
     };
     let mut tr = Trainer::new(topo, p, opt, config).unwrap();
     let mut order: Vec<usize> = (0..data.len()).collect();
     Rng::new(3).shuffle(&mut order);
-    let losses = order.chunks(64).enumerate().map(|(s, b)| tr.step(data, b, 1, s as u64).unwrap()).collect();
+    let steps = data.len().div_ceil(64);
+    let spec =
+        TrainSpec { lr: Some(0.05), schedule: ScheduleName::Cosine, warmup: 0.25, epochs: 1, ..Default::default() };
+    let rates = spec.schedule(steps);
+    let losses = order
+        .chunks(64)
+        .enumerate()
+        .map(|(s, b)| {
+            if schedule {
+                tr.set_lr(rates.rate(s as u64)).unwrap();
+            }
+            tr.step(data, b, 1, s as u64).unwrap()
+        })
+        .collect();
     (tr.into_params(), losses)
 }
 
-/// Each regularizer alone and all together, with a clipping bound and a max-norm bound that
-/// act (checked: those runs differ from the unconstrained one), on every backend and through
-/// sgemm.
+/// Each regularizer alone and all together, with a clipping bound, a max-norm bound, random
+/// image shifts and a learning-rate schedule that act (checked: those runs differ from the
+/// plain one), on every backend and through sgemm.
 #[test]
 fn regularized_epochs_are_bit_identical_for_1_2_and_3_threads_on_every_backend() {
     let data = mnist_shaped(300);
-    let none = Reg { dropout: 0.0, l1: 0.0, l2: 0.0, clip: None, max_norm: None };
+    let none = Reg { dropout: 0.0, l1: 0.0, l2: 0.0, clip: None, max_norm: None, shift: false, schedule: false };
     let regs = [
         Reg { dropout: 0.3, ..none },
         Reg { l1: 1e-3, ..none },
         Reg { l2: 1e-3, ..none },
         Reg { clip: Some(0.5), ..none },
         Reg { max_norm: Some(0.5), ..none },
-        Reg { dropout: 0.2, l1: 1e-4, l2: 1e-4, clip: Some(0.5), max_norm: Some(0.5) },
+        Reg { shift: true, ..none },
+        Reg { schedule: true, ..none },
+        Reg { dropout: 0.2, l1: 1e-4, l2: 1e-4, clip: Some(0.5), max_norm: Some(0.5), shift: true, schedule: true },
     ];
     let kernels: Vec<Gemm> = Backend::available()
         .filter(|b| *b != Backend::Reference)
@@ -94,8 +115,8 @@ fn regularized_epochs_are_bit_identical_for_1_2_and_3_threads_on_every_backend()
         let (unclipped, _) = epoch_on(&data, 1, k, 16, none);
         for reg in regs {
             let (p1, l1) = epoch_on(&data, 1, k, 16, reg);
-            if reg.clip.is_some() || reg.max_norm.is_some() {
-                assert!(p1 != unclipped, "{k:?} {reg:?}: the bound never acted");
+            if reg.clip.is_some() || reg.max_norm.is_some() || reg.shift || reg.schedule {
+                assert!(p1 != unclipped, "{k:?} {reg:?}: the option never acted");
             }
             for threads in [2, 3] {
                 let (p, l) = epoch_on(&data, threads, k, 16, reg);

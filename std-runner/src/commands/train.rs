@@ -3,7 +3,7 @@
 use crate::TrainArgs;
 use myelin::error::{Error, Result};
 use myelin::train::run::{train_with, RunOptions};
-use myelin::train::spec::TrainSpec;
+use myelin::train::spec::{InputScale, TrainSpec};
 use myelin::train::Collective;
 use std::path::PathBuf;
 
@@ -87,7 +87,12 @@ fn spec(args: &TrainArgs) -> Result<TrainSpec> {
         hidden,
         activation,
         optimizer,
-        lr,
+        schedule,
+        decay_every,
+        min_lr,
+        cycle,
+        cycle_mult,
+        warmup,
         momentum,
         batch,
         epochs,
@@ -98,9 +103,20 @@ fn spec(args: &TrainArgs) -> Result<TrainSpec> {
         threads,
         shard,
         val_fraction,
+        val_split,
+        monitor,
+        min_delta,
         patience,
-        restarts
+        restarts,
+        scale,
+        random_shift
     );
+    if args.lr.is_some() {
+        s.lr = args.lr;
+    }
+    if args.decay.is_some() {
+        s.decay = args.decay;
+    }
     if args.output.is_some() {
         s.output = args.output.clone();
     }
@@ -117,7 +133,11 @@ fn spec(args: &TrainArgs) -> Result<TrainSpec> {
         s.init = args.init.clone();
     }
     if args.no_standardize {
-        s.standardize = false;
+        s.scale = InputScale::None;
+        s.standardize = None;
+    }
+    if args.scale.is_some() {
+        s.standardize = None;
     }
     if args.no_shuffle {
         s.shuffle = false;

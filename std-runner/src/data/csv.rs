@@ -91,6 +91,18 @@ pub struct Schema {
 }
 
 impl Schema {
+    /// Per encoded feature: whether it is a numeric column (false: a one-hot indicator).
+    pub fn numeric_features(&self) -> Vec<bool> {
+        self.encodings
+            .iter()
+            .flat_map(|e| match e {
+                Encoding::Numeric => vec![true],
+                Encoding::OneHot(v) => vec![false; v.len()],
+                Encoding::Skip => vec![],
+            })
+            .collect()
+    }
+
     /// Number of features after encoding.
     pub fn features(&self) -> usize {
         self.encodings

@@ -185,6 +185,15 @@ impl Standardizer {
         Standardizer { mean: m, std: s }
     }
 
+    /// One range for every feature: `(x - min) / (max - min)` with the smallest and largest
+    /// value of the whole dataset (a constant dataset keeps range 1), so images land in
+    /// [0, 1] with their pixels still on one scale.
+    pub fn unit_range(d: &Dataset) -> Standardizer {
+        let (lo, hi) = d.x.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, range) = if lo.is_finite() && hi > lo { (lo, hi - lo) } else { (0.0, 1.0) };
+        Standardizer { mean: vec![lo; d.features], std: vec![range; d.features] }
+    }
+
     /// The core's view of the same statistics.
     pub fn view(&self) -> myelin_core::format::Standardizer<'_> {
         myelin_core::format::Standardizer { mean: &self.mean, std: &self.std }

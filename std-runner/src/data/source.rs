@@ -4,7 +4,7 @@
 use crate::data::{csv, digits, idx, Dataset, Standardizer, Targets};
 use crate::error::{Error, Result};
 use crate::io::modelfile::Meta;
-use crate::train::spec::TrainSpec;
+use crate::train::spec::{InputScale, TrainSpec, ValSplit};
 use std::path::PathBuf;
 
 /// A data source.
@@ -37,6 +37,19 @@ pub struct Prepared {
     pub standardizer: Option<Standardizer>,
     /// Sidecar metadata (schema, classes, target scaling).
     pub meta: Meta,
+    /// Image sides (width, height) when the inputs are images.
+    pub image: Option<(usize, usize)>,
+}
+
+impl Source {
+    /// (width, height) of the images of an image source.
+    pub fn image_sides(&self) -> Option<(usize, usize)> {
+        match self {
+            Source::Digits => Some((8, 8)),
+            Source::Mnist(_) => Some((28, 28)),
+            Source::Csv { .. } => None,
+        }
+    }
 }
 
 /// Loads the raw (train, test) pair and the metadata describing it.
@@ -101,24 +114,40 @@ pub fn unscale_outputs(y: &mut [f32], scale: &(Vec<f32>, Vec<f32>)) {
     }
 }
 
-/// Loads, splits off validation, fits and applies scaling.
+/// Loads, splits off validation, fits and applies scaling (`spec` as
+/// [`TrainSpec::resolved`] gives it).
 pub fn prepare(source: &Source, spec: &TrainSpec) -> Result<Prepared> {
     let (all_train, mut test, mut meta) = load(source)?;
     if all_train.is_empty() {
         return Err(Error::Usage("the training data has no samples".into()));
     }
-    let (mut train, mut val) = all_train.split_random(spec.val_fraction, spec.seed)?;
-    if spec.augment {
-        let side = match source {
-            Source::Digits => Some(8),
-            Source::Mnist(_) => Some(28),
-            Source::Csv { .. } => None,
-        };
-        if let Some(s) = side {
-            train = crate::data::augment_shifts(&train, s, s);
+    let (mut train, mut val) = match spec.val_split {
+        ValSplit::Random => all_train.split_random(spec.val_fraction, spec.seed)?,
+        ValSplit::Last => {
+            let n_val = (all_train.len() as f32 * spec.val_fraction).round() as usize;
+            all_train.split_at(all_train.len() - n_val)
         }
+    };
+    let image = source.image_sides();
+    if let (true, Some((w, h))) = (spec.augment, image) {
+        train = crate::data::augment_shifts(&train, w, h);
     }
-    let standardizer = spec.standardize.then(|| Standardizer::fit(&train));
+    let standardizer = match spec.input_scale(image.is_some()) {
+        InputScale::Standardize => {
+            let mut s = Standardizer::fit(&train);
+            // One-hot indicators stay 0/1: a rare category's z-score would be huge.
+            if let Some(schema) = &meta.schema {
+                for (j, numeric) in schema.numeric_features().into_iter().enumerate() {
+                    if !numeric && j < s.mean.len() {
+                        (s.mean[j], s.std[j]) = (0.0, 1.0);
+                    }
+                }
+            }
+            Some(s)
+        }
+        InputScale::Unit => Some(Standardizer::unit_range(&train)),
+        InputScale::Auto | InputScale::None => None,
+    };
     if let Some(s) = &standardizer {
         for d in [&mut train, &mut val, &mut test] {
             s.apply(d);
@@ -131,5 +160,40 @@ pub fn prepare(source: &Source, spec: &TrainSpec) -> Result<Prepared> {
         meta.target_scale = Some(scale);
     }
     meta.spec = Some(spec.clone());
-    Ok(Prepared { train, val, test, standardizer, meta })
+    Ok(Prepared { train, val, test, standardizer, meta, image })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_last_split_validates_on_the_final_rows() {
+        let spec = TrainSpec { val_split: ValSplit::Last, val_fraction: 0.1, augment: false, ..TrainSpec::default() };
+        let prepared = prepare(&Source::Digits, &spec.resolved(true)).unwrap();
+        let (all, _) = digits::train_test().unwrap();
+        let n_val = (all.len() as f32 * 0.1).round() as usize;
+        assert_eq!((prepared.train.len(), prepared.val.len()), (all.len() - n_val, n_val));
+        // Unit scaling divides by 16 (the digits' range) exactly: compare scaled rows.
+        let scaled = |row: &[f32]| row.iter().map(|v| v / 16.0).collect::<Vec<f32>>();
+        assert_eq!(prepared.val.row(0), scaled(all.row(all.len() - n_val)));
+        assert_eq!(prepared.train.row(0), scaled(all.row(0)));
+        let random =
+            prepare(&Source::Digits, &TrainSpec { val_split: ValSplit::Random, ..spec }.resolved(true)).unwrap();
+        assert_ne!(random.val.x, prepared.val.x, "a random draw is not the last rows");
+    }
+
+    #[test]
+    fn images_default_to_the_unit_range_and_tables_to_standardizing() {
+        let spec = TrainSpec::default();
+        assert_eq!(spec.input_scale(true), InputScale::Unit);
+        assert_eq!(spec.input_scale(false), InputScale::Standardize);
+        let legacy = TrainSpec { standardize: Some(false), ..TrainSpec::default() };
+        assert_eq!(legacy.input_scale(true), InputScale::None);
+        let prepared = prepare(&Source::Digits, &spec.resolved(true)).unwrap();
+        let s = prepared.standardizer.unwrap();
+        assert!(s.mean.iter().all(|&m| m == 0.0) && s.std.iter().all(|&v| v == 16.0));
+        let max = prepared.train.x.iter().fold(0.0f32, |a, &b| a.max(b));
+        assert_eq!(max, 1.0);
+    }
 }

@@ -110,6 +110,22 @@ pub fn mean_loss(topo: &Topology, outputs: &[f32], data: &Dataset) -> f64 {
     total / data.len().max(1) as f64
 }
 
+/// RMSE over every target of `data` (as trained on: scaled by `target_scale`), in the
+/// targets' units: each difference multiplied back by its column's std.
+pub fn rmse_in_data_units(data: &Dataset, target_scale: Option<&(Vec<f32>, Vec<f32>)>, outputs: &[f32]) -> f64 {
+    let width = data.target_width().max(1);
+    let mut target = vec![0.0; width];
+    let mut total = 0.0f64;
+    for (i, y) in outputs.chunks_exact(width).enumerate() {
+        data.target_row(i, &mut target);
+        for (c, (&y, &t)) in y.iter().zip(&target).enumerate() {
+            let std = target_scale.map_or(1.0, |s| s.1[c % s.1.len().max(1)] as f64);
+            total += ((y as f64 - t as f64) * std).powi(2);
+        }
+    }
+    (total / (data.len() * width).max(1) as f64).sqrt()
+}
+
 /// The test figure in data units: accuracy (classification), or RMSE and the mean
 /// predictor's RMSE (regression; outputs are unscaled by `target_scale` first).
 pub fn test_figure(

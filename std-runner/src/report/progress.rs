@@ -28,8 +28,14 @@ pub fn print_epoch(figures: &EpochMetrics, classify: bool) {
     if let Some(a) = figures.val_accuracy {
         line += &format!("  val acc {:.2}%", 100.0 * a);
     }
+    if let Some(r) = figures.val_rmse {
+        line += &format!("  val rmse {r:.3}");
+    }
     if let Some(t) = figures.test_metric {
         line += &if classify { format!("  test acc {:.2}%", 100.0 * t) } else { format!("  test rmse {t:.3}") };
+    }
+    if let Some(lr) = figures.lr {
+        line += &format!("  lr {lr:.2e}");
     }
     line += &format!("  ({:.2}s)", figures.seconds);
     println!("{line}");

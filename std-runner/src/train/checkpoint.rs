@@ -36,6 +36,12 @@ pub struct EpochMetrics {
     pub val_loss: Option<f64>,
     /// Validation accuracy (classification).
     pub val_accuracy: Option<f64>,
+    /// Validation RMSE in the targets' units (regression).
+    #[serde(default)]
+    pub val_rmse: Option<f64>,
+    /// Learning rate of the epoch's last step.
+    #[serde(default)]
+    pub lr: Option<f64>,
     /// Test accuracy (classification) or RMSE (regression) in data units.
     pub test_metric: Option<f64>,
     /// Global gradient norm at the end of the epoch, on up to 512 validation samples.

@@ -16,8 +16,9 @@ pub mod early_stop;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod run;
+pub mod schedule;
 pub mod spec;
 pub mod team;
 pub mod trainer;
 
-pub use trainer::{Collective, Reduction, ReductionStats, Trainer, TrainerConfig};
+pub use trainer::{Collective, ImageShift, Reduction, ReductionStats, Trainer, TrainerConfig};

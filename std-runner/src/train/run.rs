@@ -13,8 +13,9 @@
 
 use super::checkpoint::{Checkpoint, EpochMetrics, State};
 use super::early_stop::EarlyStopping;
+use super::spec::Monitor;
 use super::spec::TrainSpec;
-use super::trainer::{Collective, Reduction, ReductionStats, Trainer, TrainerConfig};
+use super::trainer::{Collective, ImageShift, Reduction, ReductionStats, Trainer, TrainerConfig};
 use crate::data::source::{prepare, Prepared, Source};
 use crate::error::{Error, Result};
 use crate::gemm::Gemm;
@@ -129,10 +130,12 @@ impl<'o> Run<'o> {
             modelfile::remove_stale_temporaries(&opts.out);
         }
         let resumed = if opts.resume { Some(Checkpoint::load(&opts.out.join(CHECKPOINT))?) } else { None };
-        let mut spec = resumed.as_ref().map_or_else(|| opts.spec.clone(), |checkpoint| checkpoint.state.spec.clone());
+        let given = resumed.as_ref().map_or(&opts.spec, |checkpoint| &checkpoint.state.spec);
+        let mut spec = given.resolved(opts.source.image_sides().is_some());
         spec.validate()?;
         let data = prepare(&opts.source, &spec)?;
         let topo = spec.topology(data.train.features, data.train.target_width(), data.train.is_classification())?;
+        check_monitor(&spec, &data)?;
         clamp_batch(&mut spec, data.train.len());
         check_memory(&topo, &spec)?;
         let (state, start, best_params, overall_best) = match resumed {
@@ -204,6 +207,10 @@ impl<'o> Run<'o> {
             max_norm: spec.max_norm,
             kernels,
             reduction: if spec.allreduce { Reduction::Allreduce } else { Reduction::InShardOrder },
+            shift: match (spec.random_shift, self.data.image) {
+                (0, _) | (_, None) => None,
+                (max, Some((width, height))) => Some(ImageShift { width, height, max }),
+            },
         };
         let mut trainer = Trainer::new(self.topo, params, opt, config)?;
         trainer.restore_optimizer_state(&opt_state)?;
@@ -224,7 +231,8 @@ impl<'o> Run<'o> {
             }
             let epoch = self.state.epoch + 1;
             let (train_loss, seconds) = self.train_epoch(&mut trainer, epoch)?;
-            let figures = epoch_metrics(&trainer, &self.data, &self.state, epoch, train_loss, seconds, self.opts)?;
+            let mut figures = epoch_metrics(&trainer, &self.data, &self.state, epoch, train_loss, seconds, self.opts)?;
+            figures.lr = Some(trainer.optimizer().rule().lr() as f64);
             if self.opts.progress {
                 progress::print_epoch(&figures, self.data.train.is_classification());
             }
@@ -232,7 +240,8 @@ impl<'o> Run<'o> {
             if self.state.finished {
                 if self.opts.progress && epoch < self.spec.epochs {
                     println!(
-                        "early stop: no better validation loss for {} epochs (best at epoch {})",
+                        "early stop: no better {} for {} epochs (best at epoch {})",
+                        monitor_name(self.spec.monitor),
                         self.spec.patience,
                         self.state.early.best_epoch()
                     );
@@ -248,6 +257,8 @@ impl<'o> Run<'o> {
     fn train_epoch(&mut self, trainer: &mut Trainer, epoch: usize) -> Result<(f64, f64)> {
         let (spec, train) = (&self.spec, &self.data.train);
         let steps = train.len().div_ceil(spec.batch);
+        let schedule = spec.schedule(steps);
+        let first_step = (epoch as u64 - 1) * steps as u64;
         let mut order: Vec<usize> = (0..train.len()).collect();
         if spec.shuffle {
             Rng::stream(self.seed() ^ SHUFFLE_STREAM, epoch as u64).shuffle(&mut order);
@@ -256,6 +267,7 @@ impl<'o> Run<'o> {
         let t0 = Instant::now();
         let mut loss_sum = 0.0f64;
         for (step, batch) in order.chunks(spec.batch).enumerate() {
+            trainer.set_lr(schedule.rate(first_step + step as u64))?;
             let loss = match self.group {
                 Some(group) => trainer.step_across(train, batch, epoch as u64, step as u64, group)?,
                 None => trainer.step(train, batch, epoch as u64, step as u64)?,
@@ -287,9 +299,9 @@ impl<'o> Run<'o> {
     /// After an epoch: early stopping and the restart's best parameters, the metrics line,
     /// the best finished restart so far, and the checkpoint.
     fn record(&mut self, trainer: &Trainer, figures: EpochMetrics) -> Result<()> {
-        // Early stopping on validation loss (training loss without a validation set).
+        // Early stopping on the monitored figure (training loss without a validation set).
         let epoch = figures.epoch;
-        if self.state.early.observe(figures.val_loss.unwrap_or(figures.train_loss), epoch) {
+        if self.state.early.observe(monitored(self.spec.monitor, &figures), self.spec.min_delta, epoch) {
             self.best_params.copy_from_slice(trainer.params());
         }
         if let Some(log) = &mut self.log {
@@ -408,6 +420,40 @@ fn restart_seed(spec: &TrainSpec, restart: usize) -> u64 {
     spec.seed.wrapping_add(restart as u64)
 }
 
+/// The figure `monitor` follows in an epoch's `figures` (lower is better).
+fn monitored(monitor: Monitor, figures: &EpochMetrics) -> f64 {
+    match monitor {
+        Monitor::ValLoss => figures.val_loss.unwrap_or(figures.train_loss),
+        Monitor::ValError => figures.val_accuracy.map_or(f64::NAN, |a| 1.0 - a),
+        Monitor::ValRmse => figures.val_rmse.unwrap_or(f64::NAN),
+    }
+}
+
+/// What `monitor` follows, in words.
+fn monitor_name(monitor: Monitor) -> &'static str {
+    match monitor {
+        Monitor::ValLoss => "validation loss",
+        Monitor::ValError => "validation error",
+        Monitor::ValRmse => "validation RMSE",
+    }
+}
+
+/// Refuses a monitor the data cannot give: an error rate needs classes, an RMSE targets.
+fn check_monitor(spec: &TrainSpec, data: &Prepared) -> Result<()> {
+    let classify = data.train.is_classification();
+    match spec.monitor {
+        Monitor::ValError if !classify => Err(Error::Usage("--monitor val-error needs classes; use val-rmse".into())),
+        Monitor::ValRmse if classify => {
+            Err(Error::Usage("--monitor val-rmse needs numeric targets; use val-error".into()))
+        }
+        _ if spec.monitor != Monitor::ValLoss && data.val.is_empty() => Err(Error::Usage(format!(
+            "--monitor {} needs a validation part, and this one is empty",
+            monitor_name(spec.monitor)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A batch larger than the training set becomes the training set: one step over the whole
 /// set per epoch, the same steps as the larger batch, without buffers sized for samples
 /// that do not exist.
@@ -450,12 +496,14 @@ fn epoch_metrics(
     seconds: f64,
     opts: &RunOptions,
 ) -> Result<EpochMetrics> {
-    let (val_loss, val_accuracy) = if data.val.is_empty() {
-        (None, None)
+    let (val_loss, val_accuracy, val_rmse) = if data.val.is_empty() {
+        (None, None, None)
     } else {
         let out = trainer.predict(&data.val)?;
         let acc = data.val.is_classification().then(|| metrics::classify(&data.val, &out).accuracy);
-        (Some(metrics::mean_loss(trainer.topology(), &out, &data.val)), acc)
+        let rmse = (!data.val.is_classification())
+            .then(|| metrics::rmse_in_data_units(&data.val, data.meta.target_scale.as_ref(), &out));
+        (Some(metrics::mean_loss(trainer.topology(), &out, &data.val)), acc, rmse)
     };
     let test_metric = if data.test.is_empty() || !opts.test_every_epoch {
         None
@@ -472,6 +520,8 @@ fn epoch_metrics(
         train_loss,
         val_loss,
         val_accuracy,
+        val_rmse,
+        lr: None,
         test_metric,
         grad_norm: layers.iter().map(|l| (l.grad_norm as f64).powi(2)).sum::<f64>().sqrt(),
         layer_grad_norms: layers.iter().map(|l| l.grad_norm as f64).collect(),

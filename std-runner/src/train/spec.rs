@@ -2,6 +2,7 @@
 //! a TOML config file and checkpoints all go through [`TrainSpec`].
 
 use crate::error::{Error, Result};
+use crate::train::schedule::Schedule;
 use myelin_core::{Activation, Init, Loss, Rule, Topology};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,72 @@ pub enum OptimizerName {
     Adam,
 }
 
+/// How inputs are scaled before training (and, with the statistics stored in the model,
+/// before every prediction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputScale {
+    /// Images (digits, MNIST) `unit`, tables `standardize`.
+    #[default]
+    Auto,
+    /// Per feature: `(x - mean) / std` (a constant feature keeps std 1).
+    Standardize,
+    /// One range for all features: `(x - min) / (max - min)` over the whole training set,
+    /// so pixels stay comparable and constant borders stay 0.
+    Unit,
+    /// As read.
+    None,
+}
+
+/// How the validation part is drawn from the training data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValSplit {
+    /// A seeded random draw.
+    #[default]
+    Random,
+    /// The last rows (data ordered in time: validate on the latest stretch).
+    Last,
+}
+
+/// The validation figure early stopping and best-model selection follow (lower is better).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Monitor {
+    /// Mean validation loss (training loss without a validation part).
+    #[default]
+    ValLoss,
+    /// Validation error rate, `1 - accuracy` (classification).
+    ValError,
+    /// Validation RMSE in the targets' units (regression).
+    ValRmse,
+}
+
+/// The learning-rate schedule after the warm-up ([`crate::train::schedule`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleName {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Multiplied by `decay` every `decay_every` epochs.
+    Step,
+    /// Multiplied by `decay` per epoch, continuously (every step a little).
+    Exp,
+    /// Half a cosine from `lr` down to `min_lr` over the run, or over cycles (`cycle`).
+    Cosine,
+}
+
+/// The default learning rate of each optimizer, chosen on validation data of the shipped
+/// datasets (`scripts/choose-lr`; docs/recipes.md).
+pub fn default_lr(optimizer: OptimizerName) -> f32 {
+    match optimizer {
+        OptimizerName::Sgd => 0.3,
+        OptimizerName::Momentum | OptimizerName::Nesterov => 0.1,
+        OptimizerName::Adam => 0.002,
+    }
+}
+
 /// A training run's hyperparameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,8 +100,24 @@ pub struct TrainSpec {
     pub loss: Option<String>,
     /// Optimizer.
     pub optimizer: OptimizerName,
-    /// Learning rate.
-    pub lr: f32,
+    /// Learning rate (default: the optimizer's, [`default_lr`]); the peak rate when a
+    /// schedule is set.
+    pub lr: Option<f32>,
+    /// Learning-rate schedule after the warm-up.
+    pub schedule: ScheduleName,
+    /// Decay factor: per `decay_every` epochs (step; default 0.1) or per epoch (exp;
+    /// default 0.9).
+    pub decay: Option<f32>,
+    /// Epochs between step decays.
+    pub decay_every: usize,
+    /// Lowest rate of the cosine schedule.
+    pub min_lr: f32,
+    /// Cosine with warm restarts: epochs of the first cycle (0: one cosine over the run).
+    pub cycle: usize,
+    /// Cosine with warm restarts: each cycle this many times longer than the one before.
+    pub cycle_mult: usize,
+    /// Epochs of linear warm-up from near 0 to `lr` before the schedule (fractions allowed).
+    pub warmup: f32,
     /// Momentum coefficient (momentum, nesterov).
     pub momentum: f32,
     /// Mini-batch size.
@@ -59,16 +142,28 @@ pub struct TrainSpec {
     pub shard: usize,
     /// Fraction of the training data held out for validation (early stopping).
     pub val_fraction: f32,
-    /// Stop after this many epochs without a better validation loss (0 = never).
+    /// How the validation part is drawn from the training data.
+    pub val_split: ValSplit,
+    /// The validation figure that early stopping and best-model selection follow.
+    pub monitor: Monitor,
+    /// The least decrease of the monitored figure that counts as an improvement.
+    pub min_delta: f64,
+    /// Stop after this many epochs without a better monitored figure (0 = never).
     pub patience: usize,
     /// Train this many seeds and keep the best on validation.
     pub restarts: usize,
-    /// Standardize inputs (statistics saved with the model).
-    pub standardize: bool,
+    /// Input scaling (its statistics saved with the model).
+    pub scale: InputScale,
+    /// Older name of `scale`: `false` means `scale = "none"`, `true` `"standardize"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standardize: Option<bool>,
     /// Shuffle each epoch (off: sequential batches, as the benchmark workloads).
     pub shuffle: bool,
     /// Image data (digits, MNIST): add one-pixel shifted copies of the training set.
     pub augment: bool,
+    /// Image data: shift every training image by a random offset of up to this many pixels
+    /// in each direction, drawn afresh each epoch from the seed (0: off).
+    pub random_shift: usize,
     /// Max-norm bound on each neuron's incoming weights, applied after every step.
     pub max_norm: Option<f32>,
     /// Across MPI ranks, sum gradients with `MPI_Allreduce` instead of in shard order:
@@ -85,7 +180,14 @@ impl Default for TrainSpec {
             output: None,
             loss: None,
             optimizer: OptimizerName::Adam,
-            lr: 0.002,
+            lr: None,
+            schedule: ScheduleName::Constant,
+            decay: None,
+            decay_every: 10,
+            min_lr: 0.0,
+            cycle: 0,
+            cycle_mult: 1,
+            warmup: 0.0,
             momentum: 0.9,
             batch: 32,
             epochs: 60,
@@ -98,11 +200,16 @@ impl Default for TrainSpec {
             threads: 0,
             shard: 32,
             val_fraction: 0.1,
+            val_split: ValSplit::Random,
+            monitor: Monitor::ValLoss,
+            min_delta: 0.0,
             patience: 10,
             restarts: 1,
-            standardize: true,
+            scale: InputScale::Auto,
+            standardize: None,
             shuffle: true,
             augment: true,
+            random_shift: 0,
             allreduce: false,
             max_norm: None,
         }
@@ -143,13 +250,62 @@ impl TrainSpec {
         Topology::dense(&sizes, hidden, output, loss).map_err(Error::core("building the network"))
     }
 
-    /// The optimizer rule.
+    /// The learning rate: the one given, else the optimizer's default.
+    pub fn lr(&self) -> f32 {
+        self.lr.unwrap_or_else(|| default_lr(self.optimizer))
+    }
+
+    /// The spec with every default that depends on other settings written out (the
+    /// learning rate, the input scaling for `images`), as the run folder records it.
+    pub fn resolved(&self, images: bool) -> TrainSpec {
+        let mut s = self.clone();
+        s.lr = Some(self.lr());
+        s.scale = self.input_scale(images);
+        s.standardize = None;
+        s
+    }
+
+    /// The input scaling for image data (`images`) or tables.
+    pub fn input_scale(&self, images: bool) -> InputScale {
+        match (self.standardize, self.scale) {
+            (Some(false), _) => InputScale::None,
+            (Some(true), _) => InputScale::Standardize,
+            (None, InputScale::Auto) if images => InputScale::Unit,
+            (None, InputScale::Auto) => InputScale::Standardize,
+            (None, s) => s,
+        }
+    }
+
+    /// The learning-rate schedule for a run of `steps_per_epoch` steps per epoch.
+    pub fn schedule(&self, steps_per_epoch: usize) -> Schedule {
+        Schedule {
+            kind: self.schedule,
+            lr: self.lr() as f64,
+            min_lr: self.min_lr as f64,
+            decay: self.decay.map_or(
+                match self.schedule {
+                    ScheduleName::Exp => 0.9,
+                    _ => 0.1,
+                },
+                |d| d as f64,
+            ),
+            decay_every: self.decay_every as f64,
+            cycle: self.cycle as f64,
+            cycle_mult: self.cycle_mult as f64,
+            warmup: self.warmup as f64,
+            epochs: self.epochs as f64,
+            steps_per_epoch: steps_per_epoch.max(1) as f64,
+        }
+    }
+
+    /// The optimizer rule (at the base learning rate; a schedule sets each step's).
     pub fn rule(&self) -> Rule {
+        let lr = self.lr();
         match self.optimizer {
-            OptimizerName::Sgd => Rule::Sgd { lr: self.lr },
-            OptimizerName::Momentum => Rule::Momentum { lr: self.lr, mu: self.momentum, nesterov: false },
-            OptimizerName::Nesterov => Rule::Momentum { lr: self.lr, mu: self.momentum, nesterov: true },
-            OptimizerName::Adam => Rule::adam(self.lr),
+            OptimizerName::Sgd => Rule::Sgd { lr },
+            OptimizerName::Momentum => Rule::Momentum { lr, mu: self.momentum, nesterov: false },
+            OptimizerName::Nesterov => Rule::Momentum { lr, mu: self.momentum, nesterov: true },
+            OptimizerName::Adam => Rule::adam(lr),
         }
     }
 
@@ -183,8 +339,26 @@ impl TrainSpec {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("--dropout must be in [0, 1)");
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
+        if !(self.lr().is_finite() && self.lr() > 0.0) {
             return bad("--lr must be a positive number");
+        }
+        if !(self.min_lr.is_finite() && self.min_lr >= 0.0 && self.min_lr <= self.lr()) {
+            return bad("--min-lr must be in [0, lr]");
+        }
+        if self.decay.is_some_and(|d| !(d.is_finite() && d > 0.0 && d <= 1.0)) {
+            return bad("--decay must be in (0, 1]");
+        }
+        if self.decay_every == 0 || self.cycle_mult == 0 {
+            return bad("--decay-every and --cycle-mult must be at least 1");
+        }
+        if !(self.warmup.is_finite() && self.warmup >= 0.0) {
+            return bad("--warmup must be a number of epochs >= 0");
+        }
+        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
+            return bad("--min-delta must be >= 0");
+        }
+        if self.monitor != Monitor::ValLoss && self.val_fraction == 0.0 {
+            return bad("--monitor val-error and val-rmse need a validation part (--val-fraction > 0)");
         }
         if !(self.l1 >= 0.0 && self.l2 >= 0.0 && self.l1.is_finite() && self.l2.is_finite()) {
             return bad("--l1 and --l2 must be >= 0");

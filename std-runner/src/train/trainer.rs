@@ -63,7 +63,49 @@ pub struct TrainerConfig {
     pub kernels: Gemm,
     /// How [`Trainer::step_across`] sums the ranks' gradients.
     pub reduction: Reduction,
+    /// Random translations of image inputs (training only; off: `None`).
+    pub shift: Option<ImageShift>,
 }
+
+/// Random translation of image inputs: every sample of every step is moved by
+/// `(dx, dy)`, each uniform in `-max..=max`, the uncovered border filled with 0. The offsets
+/// are drawn from the seed, the epoch and the sample's index in the dataset, so they do not
+/// depend on the thread count, the shards or the ranks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageShift {
+    /// Image width in pixels (row-major inputs of `width * height` values).
+    pub width: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Largest shift in each direction.
+    pub max: usize,
+}
+
+impl ImageShift {
+    /// The offsets of sample `sample` in epoch `epoch`.
+    pub fn offsets(&self, seed: u64, epoch: u64, sample: usize) -> (isize, isize) {
+        let mut rng = Rng::stream(seed ^ SHIFT_STREAM, (epoch << 40) ^ sample as u64);
+        let span = 2 * self.max as u32 + 1;
+        let dx = rng.below(span) as isize - self.max as isize;
+        let dy = rng.below(span) as isize - self.max as isize;
+        (dx, dy)
+    }
+
+    /// `out` = `image` moved right by `dx` and down by `dy` (zeros where nothing moved in).
+    pub fn apply(&self, image: &[f32], (dx, dy): (isize, isize), out: &mut [f32]) {
+        let (w, h) = (self.width as isize, self.height as isize);
+        for r in 0..h {
+            for c in 0..w {
+                let (sr, sc) = (r - dy, c - dx);
+                let inside = (0..h).contains(&sr) && (0..w).contains(&sc);
+                out[(r * w + c) as usize] = if inside { image[(sr * w + sc) as usize] } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// The stream family of [`ImageShift`] offsets (apart from the dropout streams).
+const SHIFT_STREAM: u64 = 0x5348_4946_5400_0000;
 
 /// How the ranks of [`Trainer::step_across`] sum their gradients.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,6 +147,7 @@ impl Default for TrainerConfig {
             max_norm: None,
             kernels: Gemm::default(),
             reduction: Reduction::InShardOrder,
+            shift: None,
         }
     }
 }
@@ -191,6 +234,7 @@ struct ShardInputs<'a> {
     size: usize,
     seed: u64,
     dropout: f32,
+    shift: Option<ImageShift>,
     epoch: u64,
     step: u64,
 }
@@ -224,6 +268,13 @@ impl Trainer {
                 op: "loading parameters",
                 expected: format!("{n}"),
                 got: format!("{}", params.len()),
+            });
+        }
+        if let Some(shift) = config.shift.filter(|s| s.width * s.height != topo.inputs()) {
+            return Err(Error::Shape {
+                op: "shifting images",
+                expected: format!("{} inputs ({} x {} pixels)", shift.width * shift.height, shift.width, shift.height),
+                got: format!("{} inputs", topo.inputs()),
             });
         }
         let shard_size = config.shard.clamp(1, config.batch.max(1));
@@ -325,6 +376,11 @@ impl Trainer {
     /// Threads in the pool.
     pub fn threads(&self) -> usize {
         self.pool.current_num_threads()
+    }
+
+    /// Sets the learning rate of the next steps (a schedule calls it before every step).
+    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+        self.opt.set_lr(lr).map_err(Error::core("setting the learning rate"))
     }
 
     /// The kernels in use.
@@ -434,6 +490,7 @@ impl Trainer {
             size: self.config.shard,
             seed: self.config.seed,
             dropout: self.config.dropout,
+            shift: self.config.shift,
             epoch,
             step,
         };
@@ -635,10 +692,13 @@ fn gather<'a>(input: &ShardInputs<'a>, index: usize, buf: &'a mut [f32], targets
     let (b, size) = (input.idx.len(), input.size);
     let part = &input.idx[index * size..((index + 1) * size).min(b)];
     let (fi, fo) = (input.topo.inputs(), input.topo.outputs());
-    let consecutive = part.windows(2).all(|w| w[1] == w[0] + 1);
+    let consecutive = input.shift.is_none() && part.windows(2).all(|w| w[1] == w[0] + 1);
     for (r, &i) in part.iter().enumerate() {
-        if !consecutive {
-            buf[r * fi..(r + 1) * fi].copy_from_slice(input.data.row(i));
+        let row = &mut buf[r * fi..(r + 1) * fi];
+        match input.shift {
+            Some(shift) => shift.apply(input.data.row(i), shift.offsets(input.seed, input.epoch, i), row),
+            None if !consecutive => row.copy_from_slice(input.data.row(i)),
+            None => {}
         }
         input.data.target_row(i, &mut targets[r * fo..(r + 1) * fo]);
     }
@@ -691,5 +751,38 @@ fn add_shards(shards: &[Shard], at: usize, inv_b: f32, out: &mut [f32]) {
     for s in shards {
         let w = s.len as f32 * inv_b;
         out.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ImageShift;
+
+    #[test]
+    fn a_shift_moves_pixels_and_fills_the_border_with_zero() {
+        let shift = ImageShift { width: 3, height: 2, max: 1 };
+        let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut out = [9.0; 6];
+        shift.apply(&image, (1, 0), &mut out);
+        assert_eq!(out, [0.0, 1.0, 2.0, 0.0, 4.0, 5.0]);
+        shift.apply(&image, (-1, 1), &mut out);
+        assert_eq!(out, [0.0, 0.0, 0.0, 2.0, 3.0, 0.0]);
+        shift.apply(&image, (0, 0), &mut out);
+        assert_eq!(out, image);
+    }
+
+    #[test]
+    fn offsets_cover_the_range_and_depend_only_on_seed_epoch_and_sample() {
+        let shift = ImageShift { width: 28, height: 28, max: 2 };
+        let mut seen = std::collections::BTreeSet::new();
+        for sample in 0..500 {
+            let (dx, dy) = shift.offsets(7, 3, sample);
+            assert!((-2..=2).contains(&dx) && (-2..=2).contains(&dy));
+            assert_eq!((dx, dy), shift.offsets(7, 3, sample));
+            seen.insert((dx, dy));
+        }
+        assert_eq!(seen.len(), 25, "every offset of the 5 x 5 square occurs");
+        let differ = (0..100).filter(|&i| shift.offsets(7, 3, i) != shift.offsets(7, 4, i)).count();
+        assert!(differ > 50, "a new epoch draws new offsets ({differ} of 100 changed)");
     }
 }
