@@ -3,11 +3,12 @@
 //! The workstation side of myelin, laid out in the order a sample goes through it:
 //!
 //! ```text
-//! data/     read (digits, MNIST IDX, CSV) -> encode -> split train/val/test -> standardize
+//! data/     read (digits, MNIST IDX, CSV) -> encode -> split train/val/test -> scale
 //!   |
-//! train/    spec -> Trainer: per step, shards gather -> forward -> loss -> backward,
-//!   |       then reduce in shard order -> regularize -> optimizer   (bit-identical for any
-//!   |       thread count); the run loop: epochs, early stopping, restarts, checkpoints
+//! train/    spec -> Trainer: per step, shards gather (random image shifts) -> forward ->
+//!   |       loss -> backward, then reduce in shard order -> regularize -> optimizer at the
+//!   |       schedule's rate (bit-identical for any thread count); the run loop: epochs,
+//!   |       early stopping on the monitored figure, restarts, checkpoints
 //!   |       gemm: which products go to the core's kernels, which to sgemm
 //! io/       model file (.myelin + JSON sidecar, atomic writes), safetensors, Rust consts
 //!   |

@@ -267,7 +267,8 @@ impl<'o> Run<'o> {
         let t0 = Instant::now();
         let mut loss_sum = 0.0f64;
         for (step, batch) in order.chunks(spec.batch).enumerate() {
-            trainer.set_lr(schedule.rate(first_step + step as u64))?;
+            let rate = schedule.rate(first_step + step as u64);
+            trainer.set_lr(rate)?;
             let loss = match self.group {
                 Some(group) => trainer.step_across(train, batch, epoch as u64, step as u64, group)?,
                 None => trainer.step(train, batch, epoch as u64, step as u64)?,
@@ -280,7 +281,7 @@ impl<'o> Run<'o> {
             loss_sum += loss as f64;
             if step % 16 == 0 || step + 1 == steps {
                 bar.set_position(step as u64 + 1);
-                bar.set_message(format!("loss {:.4}", loss_sum / (step + 1) as f64));
+                bar.set_message(format!("loss {:.4}  lr {rate:.2e}", loss_sum / (step + 1) as f64));
             }
         }
         let seconds = t0.elapsed().as_secs_f64();
