@@ -52,6 +52,14 @@ pub enum Error {
         /// The format error.
         source: myelin_core::format::FormatError,
     },
+    /// An ONNX file cannot be imported (or a model exported to ONNX).
+    #[error("{path}: {source}")]
+    Onnx {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: crate::io::onnx::OnnxError,
+    },
     /// Training diverged: a loss or gradient became NaN or infinite.
     #[error("training diverged at epoch {epoch}, step {step}: {what}")]
     Diverged {
@@ -110,6 +118,10 @@ impl Error {
             }
             Error::Model { .. } => {
                 "the file is not an intact myelin model: re-export it or restore it from a checkpoint"
+            }
+            Error::Onnx { .. } => {
+                "myelin imports MLPs: Gemm or MatMul + Add layers with Relu, LeakyRelu (0.01), Sigmoid, Tanh or \
+                 Softmax, an optional Sub + Div standardization at the input (docs/onnx.md)"
             }
             Error::Diverged { .. } => "lower --lr, or add --clip-norm 1.0 to bound each step's gradient",
             Error::Cpu { .. } => "rebuild without the x86-64-v3 flags in .cargo/config.toml for this machine",

@@ -245,7 +245,7 @@ struct ExportArgs {
     /// Output path.
     #[arg(long)]
     out: PathBuf,
-    /// `myelin` (model file for firmware) or `safetensors`.
+    /// `myelin` (model file for firmware), `onnx` or `safetensors`.
     #[arg(long, default_value = "myelin")]
     format: String,
     /// Also write a Rust source file with the topology as consts (buffer sizes at compile time).
@@ -255,7 +255,9 @@ struct ExportArgs {
 
 #[derive(Args)]
 struct ImportArgs {
-    /// safetensors file with `<i>.weight` (out, in) and `<i>.bias` tensors.
+    /// An ONNX model (`.onnx`: an MLP graph from torch.onnx.export, skl2onnx or `myelin
+    /// export --format onnx`), or a safetensors file with `<i>.weight` (out, in) and
+    /// `<i>.bias` tensors.
     input: PathBuf,
     /// Activation per Linear layer, e.g. relu,softmax (default: from the file's metadata).
     #[arg(long, value_delimiter = ',')]

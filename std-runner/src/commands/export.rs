@@ -1,9 +1,9 @@
 //! `myelin export`: a model as a standalone file for firmware (`.myelin`, optionally with a
-//! Rust file of consts) or as safetensors.
+//! Rust file of consts), as ONNX or as safetensors.
 
 use crate::ExportArgs;
 use myelin::error::{Error, Result};
-use myelin::io::{modelfile, rust_consts, safetensors};
+use myelin::io::{modelfile, onnx, rust_consts, safetensors};
 
 /// Writes the model in the asked format, its outputs in data units.
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -18,7 +18,12 @@ pub fn run(args: ExportArgs) -> Result<()> {
             &modelfile::encode(&model.topology, &model.params, model.standardizer.as_ref())?,
         )?,
         "safetensors" => safetensors::export(&args.out, &model.topology, &model.params)?,
-        f => return Err(Error::Usage(format!("--format {f:?}: use myelin or safetensors"))),
+        "onnx" => {
+            let bytes = onnx::export(&model.topology, &model.params, model.standardizer.as_ref(), &model.meta)
+                .map_err(|source| Error::Onnx { path: args.out.clone(), source })?;
+            modelfile::write_atomic(&args.out, &bytes)?
+        }
+        f => return Err(Error::Usage(format!("--format {f:?}: use myelin, onnx or safetensors"))),
     }
     if let Some(path) = &args.rust {
         let origin = args.model.display().to_string();

@@ -1,4 +1,5 @@
-//! `myelin import`: a model from a safetensors file of PyTorch `nn.Linear` layers.
+//! `myelin import`: a model from an ONNX graph, or from a safetensors file of PyTorch
+//! `nn.Linear` layers.
 
 use crate::ImportArgs;
 use myelin::error::{Error, Result};
@@ -6,8 +7,12 @@ use myelin::io::modelfile::{self, Meta};
 use myelin::io::safetensors;
 use myelin_core::{Activation, Loss};
 
-/// Reads the layers with the activations and loss given (flags or sidecar) and saves them.
+/// Reads the layers (an ONNX graph, or safetensors with the activations and loss given by
+/// flags or sidecar) and saves them.
 pub fn run(args: ImportArgs) -> Result<()> {
+    if args.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        return onnx(&args);
+    }
     let (mut acts, mut loss) = (args.activations.clone(), args.loss.clone());
     if let Some(p) = &args.sidecar {
         #[derive(serde::Deserialize)]
@@ -37,5 +42,32 @@ pub fn run(args: ImportArgs) -> Result<()> {
     let meta = Meta { source: format!("safetensors:{}", args.input.display()), ..Meta::default() };
     modelfile::save(&args.out, &topo, &params, None, &meta)?;
     println!("imported {} layers ({} parameters) into {}", topo.layers().len(), topo.params_len(), args.out.display());
+    Ok(())
+}
+
+/// An ONNX graph: its layers, activations, standardization and class names.
+fn onnx(args: &ImportArgs) -> Result<()> {
+    if !args.activations.is_empty() || args.sidecar.is_some() || args.loss.is_some() {
+        return Err(Error::Usage(
+            "an ONNX graph names its own activations and loss: drop --activations, --loss, --sidecar".into(),
+        ));
+    }
+    let bytes = std::fs::read(&args.input).map_err(|e| Error::io("reading", &args.input, e))?;
+    let imported =
+        myelin::io::onnx::import(&bytes).map_err(|source| Error::Onnx { path: args.input.clone(), source })?;
+    let meta = Meta { source: format!("onnx:{}", args.input.display()), ..imported.meta };
+    modelfile::save(&args.out, &imported.topology, &imported.params, imported.standardizer.as_ref(), &meta)?;
+    for note in &imported.notes {
+        println!("note: {note}");
+    }
+    let acts: Vec<&str> = imported.topology.layers().iter().map(|l| l.activation.name()).collect();
+    println!(
+        "imported {} layers ({}; {} parameters{}) into {}",
+        imported.topology.layers().len(),
+        acts.join(", "),
+        imported.topology.params_len(),
+        if imported.standardizer.is_some() { ", with the input standardization" } else { "" },
+        args.out.display()
+    );
     Ok(())
 }

@@ -3,5 +3,6 @@
 //! is atomic ([`modelfile::write_atomic`]).
 
 pub mod modelfile;
+pub mod onnx;
 pub mod rust_consts;
 pub mod safetensors;
