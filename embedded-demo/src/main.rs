@@ -14,13 +14,24 @@ use myelin_core::{argmax, format, inference_len, params_len, workspace_len, Opti
 use myelin_embedded_demo::{exit, fnv1a, hprintln, Counter, FNV_START, RAM_END};
 
 #[allow(dead_code)]
+#[cfg(not(feature = "onnx-model"))]
 mod consts {
     include!("../models/digits.rs");
+}
+/// With `--features onnx-model`: a classifier trained by PyTorch, exported to ONNX and
+/// brought in by `myelin import` + `myelin export --rust`, run by the same code.
+#[allow(dead_code)]
+#[cfg(feature = "onnx-model")]
+mod consts {
+    include!("../models/digits-onnx.rs");
 }
 use consts::{INFERENCE_LEN, MODEL_BYTES, SIZES};
 
 /// The model, 4-byte aligned in flash so its weights are read in place.
+#[cfg(not(feature = "onnx-model"))]
 static MODEL: &[u8] = myelin_core::include_model!("../models/digits.myelin");
+#[cfg(feature = "onnx-model")]
+static MODEL: &[u8] = myelin_core::include_model!("../models/digits-onnx.myelin");
 /// 360 test digits: 64 pixels (0..16) then the label, per sample.
 static TEST: &[u8] = include_bytes!("../models/digits-test.bin");
 const SAMPLE: usize = 65;
@@ -34,6 +45,19 @@ myelin_embedded_demo::handlers!();
 // sizes must agree with the consts at compile time.
 const _: () = assert!(MODEL_BYTES == format::file_len(&SIZES, true));
 const TRAIN_WORK: usize = workspace_len(&SIZES, TUNE);
+/// The widest layer: each half of the dense-layer timing's ping-pong buffer holds one.
+const WIDEST: usize = widest(&SIZES);
+
+const fn widest(sizes: &[usize]) -> usize {
+    let (mut max, mut i) = (0, 0);
+    while i < sizes.len() {
+        if sizes[i] > max {
+            max = sizes[i];
+        }
+        i += 1;
+    }
+    max
+}
 
 /// Instructions for every layer's `dense_forward` with identity activation on one sample:
 /// the products, bias and call overhead, without activation functions.
@@ -42,10 +66,10 @@ fn dense_layers(
     topo: &myelin_core::Topology,
     params: &[f32],
     x: &[f32],
-    work: &mut [f32; INFERENCE_LEN],
+    work: &mut [f32; 2 * WIDEST],
 ) -> Option<u64> {
     use myelin_core::kernels::{Dims, Kernels};
-    let (a, b) = work.split_at_mut(INFERENCE_LEN / 2);
+    let (a, b) = work.split_at_mut(WIDEST);
     a.get_mut(..x.len())?.copy_from_slice(x);
     let (mut input, mut output) = (a, b);
     let mut total = 0;
@@ -108,7 +132,7 @@ fn main() -> ! {
     hprintln!("outputs fnv1a {:#010x}", hash);
     hprintln!("instructions per inference {} ({} MACs, {} milli-instructions per MAC)", per, macs, per * 1000 / macs);
     // The dense products alone (identity activation: no ReLU, no softmax), one sample.
-    let Some(dense) = dense_layers(&counter, &topo, model.params, &x, &mut work) else { exit(false) };
+    let Some(dense) = dense_layers(&counter, &topo, model.params, &x, &mut [0.0; 2 * WIDEST]) else { exit(false) };
     hprintln!("dense layers alone: {} instructions ({} milli-instructions per MAC)", dense, dense * 1000 / macs);
 
     // On-device training: SGD on the first TUNE samples, all buffers on the stack, sized at

@@ -17,8 +17,13 @@ struct HostRun {
 }
 
 fn host<K: Kernels>(k: &K) -> HostRun {
+    host_model(k, "digits.myelin")
+}
+
+/// The 360 test digits through `model` (a file in embedded-demo/models) on the host.
+fn host_model<K: Kernels>(k: &K, model: &str) -> HostRun {
     let dir = root().join("embedded-demo/models");
-    let bytes = std::fs::read(dir.join("digits.myelin")).unwrap();
+    let bytes = std::fs::read(dir.join(model)).unwrap();
     let test = std::fs::read(dir.join("digits-test.bin")).unwrap();
     let mut scratch = vec![0.0; bytes.len() / 4];
     let m = format::parse(&bytes, &mut scratch).unwrap();
@@ -58,20 +63,56 @@ fn firmware_outputs_are_bit_identical_to_the_host() {
         eprintln!("SKIPPED: qemu-system-arm not found; the firmware side was not run");
         return;
     }
-    let want_acc = format!("{} correct", portable.correct);
-    let want_hash = format!("outputs fnv1a {:#010x}", portable.hash);
+    check_firmware(&portable, &[]);
+}
+
+/// Runs the digits firmware (with `features`) on the M4F and the M3 and checks it reports
+/// the host's accuracy and output bits.
+fn check_firmware(host: &HostRun, features: &[&str]) {
+    // One firmware build at a time: both tests build the same binary name with different
+    // features, and a concurrent build would replace it between building and running.
+    static FIRMWARE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = FIRMWARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let want_acc = format!("{} correct", host.correct);
+    let want_hash = format!("outputs fnv1a {:#010x}", host.hash);
     for target in ["thumbv7em-none-eabihf", "thumbv7m-none-eabi"] {
         let o = Command::new("cargo")
             .args(["run", "--release", "--quiet", "--target", target])
+            .args(features)
             .current_dir(root().join("embedded-demo"))
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .output()
             .unwrap();
         let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "firmware ({target}) failed:\n{out}");
+        assert!(o.status.success(), "firmware ({target} {features:?}) failed:\n{out}");
         assert!(out.contains(&want_acc), "{target}: accuracy differs from the host ({want_acc}):\n{out}");
         assert!(out.contains(&want_hash), "{target}: output bits differ from the host ({want_hash}):\n{out}");
-        println!("{target}: same predictions and output bits as the host");
+        println!("{target} {features:?}: same predictions and output bits as the host");
     }
+}
+
+/// A model trained by PyTorch and exported to ONNX runs in the firmware unchanged: the
+/// committed firmware files are exactly what `myelin import` and `myelin export --rust`
+/// make of tests/fixtures/onnx/digits_torch.onnx, and the digits demo built with them
+/// (`--features onnx-model`) gives the host's predictions and output bits on both cores.
+#[test]
+fn a_model_imported_from_onnx_runs_in_the_firmware_unchanged() {
+    let onnx = std::fs::read(root().join("tests/fixtures/onnx/digits_torch.onnx")).unwrap();
+    let m = myelin::io::onnx::import(&onnx).unwrap();
+    let encoded = myelin::io::modelfile::encode(&m.topology, &m.params, m.standardizer.as_ref()).unwrap();
+    let committed = std::fs::read(root().join("embedded-demo/models/digits-onnx.myelin")).unwrap();
+    assert!(encoded == committed, "embedded-demo/models/digits-onnx.myelin is stale: run embedded-demo/make-assets");
+    let consts = std::fs::read_to_string(root().join("embedded-demo/models/digits-onnx.rs")).unwrap();
+    let generated = myelin::io::rust_consts::source(&m.topology, true, "digits-onnx.myelin");
+    let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&consts), body(&generated), "embedded-demo/models/digits-onnx.rs is stale");
+    let run = host_model(&Portable, "digits-onnx.myelin");
+    println!("host portable, imported model: {} / 360 correct, fnv1a {:#010x}", run.correct, run.hash);
+    assert!(run.correct * 100 >= 90 * 360, "{} correct", run.correct);
+    if !qemu_available() {
+        eprintln!("SKIPPED: qemu-system-arm not found; the firmware side was not run");
+        return;
+    }
+    check_firmware(&run, &["--features", "onnx-model"]);
 }
