@@ -10,7 +10,7 @@
 //!   |       schedule's rate (bit-identical for any thread count); the run loop: epochs,
 //!   |       early stopping on the monitored figure, restarts, checkpoints
 //!   |       gemm: which products go to the core's kernels, which to sgemm
-//! io/       model file (.myelin + JSON sidecar, atomic writes), safetensors, Rust consts
+//! io/       model file (.myelin + JSON sidecar, atomic writes), ONNX, safetensors, Rust consts
 //!   |
 //! infer     outputs for a dataset, in data units
 //!   |
