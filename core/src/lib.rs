@@ -91,6 +91,7 @@ mod loss;
 mod network;
 mod optim;
 mod perceptron;
+pub mod quant;
 mod rng;
 mod topology;
 
