@@ -372,3 +372,47 @@ impl TrainSpec {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(name: &str) -> TrainSpec {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs").join(name);
+        TrainSpec::from_toml(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn the_digits_config_is_the_default_written_out() {
+        assert_eq!(config("digits.toml").resolved(true), TrainSpec::default().resolved(true));
+    }
+
+    #[test]
+    fn the_shipped_configs_parse_and_validate() {
+        for name in ["mnist.toml", "bikeshare.toml", "digits.toml"] {
+            config(name).validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let mnist = config("mnist.toml");
+        assert_eq!(
+            (mnist.schedule, mnist.monitor, mnist.random_shift, mnist.augment),
+            (ScheduleName::Cosine, Monitor::ValError, 2, false)
+        );
+        let bike = config("bikeshare.toml");
+        assert_eq!((bike.val_split, bike.monitor), (ValSplit::Last, Monitor::ValRmse));
+    }
+
+    #[test]
+    fn each_optimizer_has_its_default_rate_and_a_given_rate_wins() {
+        for (optimizer, rate) in [
+            (OptimizerName::Adam, 0.002),
+            (OptimizerName::Sgd, 0.3),
+            (OptimizerName::Momentum, 0.1),
+            (OptimizerName::Nesterov, 0.1),
+        ] {
+            let spec = TrainSpec { optimizer, ..TrainSpec::default() };
+            assert_eq!(spec.lr(), rate);
+            assert_eq!(spec.resolved(false).lr, Some(rate));
+            assert_eq!(TrainSpec { lr: Some(0.5), ..spec }.lr(), 0.5);
+        }
+    }
+}
