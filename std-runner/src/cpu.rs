@@ -1,7 +1,7 @@
 //! Start-up check that the CPU has the instructions the build was compiled for: a clear error
 //! instead of an illegal-instruction crash.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Returns an error naming the missing features if this CPU cannot run this build.
 pub fn check() -> Result<()> {
@@ -15,7 +15,7 @@ pub fn check() -> Result<()> {
             missing.push("FMA");
         }
         if !missing.is_empty() {
-            return Err(Error::Cpu { missing: missing.join(" and ") });
+            return Err(crate::error::Error::Cpu { missing: missing.join(" and ") });
         }
     }
     Ok(())

@@ -218,18 +218,28 @@ pub trait Kernels: RawKernels {
 }
 
 /// The kernels this build uses by default: [`Simd`] where the compile target has 8-lane
-/// SIMD with FMA (x86_64 with AVX2 + FMA), [`Portable`] everywhere else (Cortex-M, generic
-/// x86_64). `Native::default()` is the widest variant this CPU runs ([`Simd::detect`]).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+/// SIMD with FMA (x86_64 with AVX2 + FMA; ARM64, whose NEON `vfmaq_f32` is baseline, as two
+/// 4-lane halves), [`Portable`] everywhere else (Cortex-M, generic x86_64).
+/// `Native::default()` is the widest variant this CPU runs ([`Simd::detect`]).
+#[cfg(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
 pub type Native = Simd;
 /// The kernels this build uses by default: [`Simd`] where the compile target has 8-lane
-/// SIMD with FMA (x86_64 with AVX2 + FMA), [`Portable`] everywhere else (Cortex-M, generic
-/// x86_64).
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+/// SIMD with FMA (x86_64 with AVX2 + FMA, ARM64 NEON), [`Portable`] everywhere else
+/// (Cortex-M, generic x86_64).
+#[cfg(not(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+)))]
 pub type Native = Portable;
 
 /// Whether this build's [`Native`] kernels are the SIMD ones.
-pub const NATIVE_IS_SIMD: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"));
+pub const NATIVE_IS_SIMD: bool = cfg!(any(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    all(target_arch = "aarch64", target_feature = "neon")
+));
 
 /// A kernel set as a value: which code runs is decided when the value is made, never by
 /// process-wide state. [`Backend::detect`] gives the fastest this build and CPU run;

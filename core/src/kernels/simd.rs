@@ -342,7 +342,8 @@ unsafe fn panel_pass(
 }
 
 impl Simd {
-    /// The 8-lane tiles (AVX2 + FMA on x86_64; plain arrays where `wide` has no vectors).
+    /// The 8-lane tiles (AVX2 + FMA on x86_64, two NEON halves on ARM64; plain arrays where
+    /// `wide` has no vectors).
     pub const LANES8: Simd = Simd { wide: false };
 
     /// The 16-lane AVX-512 tiles, if this CPU and OS run AVX-512F code.
