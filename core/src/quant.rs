@@ -19,7 +19,8 @@
 //! [`dense_i8_reference`] is the definition (one output at a time, the offset subtracted in
 //! the loop); [`dense_i8`] is the portable kernel (the input offset folded into a per-row
 //! sum once per call, four rows per pass). Integer sums do not depend on their order, so
-//! the two agree bit for bit, which the tests check.
+//! the two agree bit for bit, which the tests check; `scripts/check-int8-numpy` recomputes
+//! random layers and multipliers from this definition in numpy and compares every bit.
 
 use crate::error::{Buffer, Error};
 

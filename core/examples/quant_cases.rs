@@ -1,0 +1,74 @@
+//! Writes random int8 fully connected layers with their inputs and the core's outputs, for
+//! `scripts/check-int8-numpy` to recompute from the arithmetic's definition and compare bit
+//! for bit. Also random real multipliers with their `quantize_multiplier` results.
+//!
+//!     quant_cases OUT_FILE
+//!
+//! File (little-endian): u32 layer count, then per layer: i32 inputs, outputs, input zero,
+//! output zero, min, max; i8 weights (outputs x inputs); i32 bias, multiplier, shift
+//! (outputs each); i8 x (inputs); i8 y (outputs); i32 accumulators (outputs). Then u32
+//! count of reals, and per real: f64 value, i32 multiplier, i32 shift.
+
+use myelin_core::quant::{dense_i8, quantize_multiplier, QuantDense};
+use myelin_core::Rng;
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: quant_cases OUT_FILE");
+        std::process::exit(2)
+    };
+    let mut rng = Rng::new(2024);
+    let mut out = Vec::new();
+    let sizes: Vec<(usize, usize)> =
+        (1..=9).flat_map(|n| [(n, 1), (n, 5), (n * 7, 13)]).chain([(784, 128), (64, 10)]).collect();
+    out.extend((sizes.len() as u32).to_le_bytes());
+    let i8s = |rng: &mut Rng, n: usize| -> Vec<i8> { (0..n).map(|_| (rng.below(256) as i32 - 128) as i8).collect() };
+    for (n, m) in sizes {
+        let w = i8s(&mut rng, n * m);
+        let b: Vec<i32> = (0..m).map(|_| rng.below(200_001) as i32 - 100_000).collect();
+        // Multipliers of real scales from 1e-5 to 2: shifts from about -16 to +1.
+        let (mult, shift): (Vec<i32>, Vec<i32>) = (0..m)
+            .map(|_| {
+                let real = 1e-5 * 2f64.powf(rng.uniform() as f64 * 17.6);
+                quantize_multiplier(real).unwrap_or((0, 0))
+            })
+            .unzip();
+        let (z_in, z_out) = (rng.below(256) as i32 - 128, rng.below(256) as i32 - 128);
+        let (min, max) = if rng.below(2) == 0 { (-128i8, 127i8) } else { (z_out.clamp(-128, 127) as i8, 127) };
+        let x = i8s(&mut rng, n);
+        let layer = QuantDense {
+            inputs: n,
+            outputs: m,
+            weights: &w,
+            bias: &b,
+            multiplier: &mult,
+            shift: &shift,
+            input_zero: z_in,
+            output_zero: z_out,
+            min,
+            max,
+        };
+        let (mut y, mut acc) = (vec![0i8; m], vec![0i32; m]);
+        dense_i8(&layer, &x, &mut y, Some(&mut acc)).unwrap_or_else(|e| panic!("{n} x {m}: {e}"));
+        for v in [n as i32, m as i32, z_in, z_out, min as i32, max as i32] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(w.iter().map(|&v| v as u8));
+        for list in [&b, &mult, &shift] {
+            list.iter().for_each(|v| out.extend(v.to_le_bytes()));
+        }
+        out.extend(x.iter().map(|&v| v as u8));
+        out.extend(y.iter().map(|&v| v as u8));
+        acc.iter().for_each(|v| out.extend(v.to_le_bytes()));
+    }
+    let reals: Vec<f64> =
+        (0..2000).map(|i| if i % 100 == 0 { 0.0 } else { 1e-12 * 10f64.powf(rng.uniform() as f64 * 15.0) }).collect();
+    out.extend((reals.len() as u32).to_le_bytes());
+    for r in reals {
+        let (m, e) = quantize_multiplier(r).unwrap_or((-1, -1));
+        out.extend(r.to_le_bytes());
+        out.extend(m.to_le_bytes());
+        out.extend(e.to_le_bytes());
+    }
+    std::fs::write(&path, out).unwrap_or_else(|e| panic!("writing {path}: {e}"));
+}
