@@ -4,8 +4,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs the binary, through `MYELIN_TEST_RUNNER` when it is set (an emulator command such as
+/// `qemu-aarch64 -L /usr/aarch64-linux-gnu` for a cross-built binary).
 fn myelin(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myelin")).args(args).current_dir(dir).output().expect("runs")
+    let bin = env!("CARGO_BIN_EXE_myelin");
+    let runner = std::env::var("MYELIN_TEST_RUNNER").unwrap_or_default();
+    let mut parts = runner.split_whitespace();
+    let mut command = match parts.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(parts).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    command.args(args).current_dir(dir).output().expect("runs")
 }
 
 fn ok(args: &[&str], dir: &Path) -> String {
