@@ -56,16 +56,23 @@ fn worst(a: &[f32], b: &[f32], scale: impl Fn(f32) -> f32) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs() / scale(*y)).fold(0.0, f32::max)
 }
 
-/// The floor: on the first 1,000 MNIST test images, the imported torch models' probabilities
-/// are within 1e-6 of onnxruntime's, on every kernel path.
-#[test]
-fn mnist_probabilities_match_onnxruntime_within_1e6_on_every_path() {
+/// The MNIST test images from data/mnist; `None` (the test skips) when they are absent,
+/// unless `MYELIN_REQUIRE_MNIST` is set.
+fn mnist_test_set() -> Option<Dataset> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
     let Ok((_, test)) = myelin::data::idx::load_mnist_dir(&dir) else {
         assert!(std::env::var_os("MYELIN_REQUIRE_MNIST").is_none(), "data/mnist is missing");
         eprintln!("skipped: no data/mnist (scripts/fetch-mnist data/mnist)");
-        return;
+        return None;
     };
+    Some(test)
+}
+
+/// The floor: on the first 1,000 MNIST test images, the imported torch models' probabilities
+/// are within 1e-6 of onnxruntime's, on every kernel path.
+#[test]
+fn mnist_probabilities_match_onnxruntime_within_1e6_on_every_path() {
+    let Some(test) = mnist_test_set() else { return };
     for name in ["mnist_torch", "mnist_torch_dynamo"] {
         let m = imported(name);
         let want = read_f32(&format!("{name}.mnist1000.f32"));
@@ -121,12 +128,7 @@ fn imported_layers_activations_and_standardization_are_the_graphs() {
 
 #[test]
 fn a_trained_torch_model_gives_onnxruntimes_argmax_on_all_of_mnist() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
-    let Ok((_, test)) = myelin::data::idx::load_mnist_dir(&dir) else {
-        assert!(std::env::var_os("MYELIN_REQUIRE_MNIST").is_none(), "data/mnist is missing");
-        eprintln!("skipped: no data/mnist (scripts/fetch-mnist data/mnist)");
-        return;
-    };
+    let Some(test) = mnist_test_set() else { return };
     let m = imported("mnist_torch");
     let want = std::fs::read(fixture("mnist_torch.argmax.u8")).unwrap();
     let got = outputs(&m, test.x.clone());

@@ -17,8 +17,10 @@ pub mod early_stop;
 pub mod mpi;
 pub mod run;
 pub mod schedule;
+pub mod shift;
 pub mod spec;
 pub mod team;
 pub mod trainer;
 
-pub use trainer::{Collective, ImageShift, Reduction, ReductionStats, Trainer, TrainerConfig};
+pub use shift::ImageShift;
+pub use trainer::{Collective, Reduction, ReductionStats, Trainer, TrainerConfig};

@@ -13,9 +13,10 @@
 
 use super::checkpoint::{Checkpoint, EpochMetrics, State};
 use super::early_stop::EarlyStopping;
+use super::shift::ImageShift;
 use super::spec::Monitor;
 use super::spec::TrainSpec;
-use super::trainer::{Collective, ImageShift, Reduction, ReductionStats, Trainer, TrainerConfig};
+use super::trainer::{Collective, Reduction, ReductionStats, Trainer, TrainerConfig};
 use crate::data::source::{prepare, Prepared, Source};
 use crate::error::{Error, Result};
 use crate::gemm::Gemm;

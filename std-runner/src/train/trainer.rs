@@ -12,6 +12,7 @@
 //! spinning threads (a hand-over without waking a sleeping thread); the update gives
 //! each thread the same contiguous range of parameters every step.
 
+use super::shift::ImageShift;
 use super::team::Team;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -66,46 +67,6 @@ pub struct TrainerConfig {
     /// Random translations of image inputs (training only; off: `None`).
     pub shift: Option<ImageShift>,
 }
-
-/// Random translation of image inputs: every sample of every step is moved by
-/// `(dx, dy)`, each uniform in `-max..=max`, the uncovered border filled with 0. The offsets
-/// are drawn from the seed, the epoch and the sample's index in the dataset, so they do not
-/// depend on the thread count, the shards or the ranks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ImageShift {
-    /// Image width in pixels (row-major inputs of `width * height` values).
-    pub width: usize,
-    /// Image height in pixels.
-    pub height: usize,
-    /// Largest shift in each direction.
-    pub max: usize,
-}
-
-impl ImageShift {
-    /// The offsets of sample `sample` in epoch `epoch`.
-    pub fn offsets(&self, seed: u64, epoch: u64, sample: usize) -> (isize, isize) {
-        let mut rng = Rng::stream(seed ^ SHIFT_STREAM, (epoch << 40) ^ sample as u64);
-        let span = 2 * self.max as u32 + 1;
-        let dx = rng.below(span) as isize - self.max as isize;
-        let dy = rng.below(span) as isize - self.max as isize;
-        (dx, dy)
-    }
-
-    /// `out` = `image` moved right by `dx` and down by `dy` (zeros where nothing moved in).
-    pub fn apply(&self, image: &[f32], (dx, dy): (isize, isize), out: &mut [f32]) {
-        let (w, h) = (self.width as isize, self.height as isize);
-        for r in 0..h {
-            for c in 0..w {
-                let (sr, sc) = (r - dy, c - dx);
-                let inside = (0..h).contains(&sr) && (0..w).contains(&sc);
-                out[(r * w + c) as usize] = if inside { image[(sr * w + sc) as usize] } else { 0.0 };
-            }
-        }
-    }
-}
-
-/// The stream family of [`ImageShift`] offsets (apart from the dropout streams).
-const SHIFT_STREAM: u64 = 0x5348_4946_5400_0000;
 
 /// How the ranks of [`Trainer::step_across`] sum their gradients.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -270,13 +231,7 @@ impl Trainer {
                 got: format!("{}", params.len()),
             });
         }
-        if let Some(shift) = config.shift.filter(|s| s.width * s.height != topo.inputs()) {
-            return Err(Error::Shape {
-                op: "shifting images",
-                expected: format!("{} inputs ({} x {} pixels)", shift.width * shift.height, shift.width, shift.height),
-                got: format!("{} inputs", topo.inputs()),
-            });
-        }
+        config.shift.map_or(Ok(()), |shift| shift.check(topo.inputs()))?;
         let shard_size = config.shard.clamp(1, config.batch.max(1));
         let shards = Self::arenas(&topo, config.batch.div_ceil(shard_size), shard_size)?;
         let threads = config.threads;
@@ -751,38 +706,5 @@ fn add_shards(shards: &[Shard], at: usize, inv_b: f32, out: &mut [f32]) {
     for s in shards {
         let w = s.len as f32 * inv_b;
         out.iter_mut().zip(&s.grads[at..]).for_each(|(g, &v)| *g += w * v);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ImageShift;
-
-    #[test]
-    fn a_shift_moves_pixels_and_fills_the_border_with_zero() {
-        let shift = ImageShift { width: 3, height: 2, max: 1 };
-        let image = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        let mut out = [9.0; 6];
-        shift.apply(&image, (1, 0), &mut out);
-        assert_eq!(out, [0.0, 1.0, 2.0, 0.0, 4.0, 5.0]);
-        shift.apply(&image, (-1, 1), &mut out);
-        assert_eq!(out, [0.0, 0.0, 0.0, 2.0, 3.0, 0.0]);
-        shift.apply(&image, (0, 0), &mut out);
-        assert_eq!(out, image);
-    }
-
-    #[test]
-    fn offsets_cover_the_range_and_depend_only_on_seed_epoch_and_sample() {
-        let shift = ImageShift { width: 28, height: 28, max: 2 };
-        let mut seen = std::collections::BTreeSet::new();
-        for sample in 0..500 {
-            let (dx, dy) = shift.offsets(7, 3, sample);
-            assert!((-2..=2).contains(&dx) && (-2..=2).contains(&dy));
-            assert_eq!((dx, dy), shift.offsets(7, 3, sample));
-            seen.insert((dx, dy));
-        }
-        assert_eq!(seen.len(), 25, "every offset of the 5 x 5 square occurs");
-        let differ = (0..100).filter(|&i| shift.offsets(7, 3, i) != shift.offsets(7, 4, i)).count();
-        assert!(differ > 50, "a new epoch draws new offsets ({differ} of 100 changed)");
     }
 }

@@ -296,6 +296,12 @@ impl Builder {
         self.pending.as_ref().map(|d| d.outputs).or(self.width)
     }
 
+    /// Whether the network so far ends in an activation that only post-processing follows
+    /// (Softmax): then a Cast or Reshape after it belongs to the label branch.
+    fn layers_done(&self) -> bool {
+        self.pending.is_none() && self.layers.last().is_some_and(|l| l.activation == Activation::Softmax)
+    }
+
     /// A new dense layer from `inputs` to `outputs`.
     fn dense(&mut self, inputs: usize, outputs: usize, w: Vec<f32>, b: Vec<f32>) -> Result<(), String> {
         self.flush(Activation::Identity);
@@ -370,14 +376,6 @@ impl<'g> Walk<'g> {
                 None => return t,
             }
         }
-    }
-}
-
-impl Builder {
-    /// Whether the network so far ends in an activation that only post-processing follows
-    /// (Softmax): then a Cast or Reshape after it belongs to the label branch.
-    fn layers_done(&self) -> bool {
-        self.pending.is_none() && self.layers.last().is_some_and(|l| l.activation == Activation::Softmax)
     }
 }
 

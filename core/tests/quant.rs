@@ -1,0 +1,130 @@
+//! The int8 arithmetic of `myelin_core::quant`: gemmlowp's rounding on known values and
+//! against a restatement on wider integers, quantized multipliers, and the portable kernel
+//! against the reference definition (and the exact integer sum), bit for bit.
+
+use myelin_core::quant::*;
+use myelin_core::Rng;
+
+/// The rounding restated on wider integers: the high multiply is the product over
+/// 2^31 rounded to nearest, ties toward +infinity (what adding the nudge and dividing
+/// toward zero gives for either sign); the shift is floor division plus one when the
+/// remainder exceeds half (for a negative value, when it reaches half: ties away from
+/// zero).
+fn exact(x: i32, m: i32, shift: i32) -> i32 {
+    let (left, right) = if shift > 0 { (shift, 0) } else { (0, -shift) };
+    let a = (x as i64).wrapping_shl(left as u32) as i32;
+    if a == i32::MIN && m == i32::MIN {
+        return i32::MAX;
+    }
+    let p = a as i128 * m as i128;
+    let d = 1i128 << 31;
+    let high = if p >= 0 { (p + d / 2) / d } else { -((-p + d / 2 - 1) / d) } as i64;
+    let q = 1i64 << right;
+    let threshold = (q - 1) / 2 + (high < 0) as i64;
+    (high.div_euclid(q) + (high.rem_euclid(q) > threshold) as i64) as i32
+}
+
+#[test]
+fn known_values() {
+    // 0.5 as Q31: 2^30.
+    assert_eq!(multiply_by_quantized_multiplier(1000, 1 << 30, 0), 500);
+    assert_eq!(multiply_by_quantized_multiplier(3, 1 << 30, 0), 2, "1.5 rounds up");
+    assert_eq!(multiply_by_quantized_multiplier(-3, 1 << 30, 0), -1, "-1.5 rounds toward +inf");
+    assert_eq!(multiply_by_quantized_multiplier(1000, 1 << 30, -2), 125);
+    assert_eq!(multiply_by_quantized_multiplier(100, 1 << 30, 3), 400);
+    assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
+    assert_eq!(rounding_divide_by_pot(5, 1), 3);
+    assert_eq!(rounding_divide_by_pot(-5, 1), -3, "-2.5 rounds away from zero");
+    assert_eq!(rounding_divide_by_pot(-6, 2), -2, "-1.5 rounds away from zero");
+    assert_eq!(rounding_divide_by_pot(-5, 2), -1);
+    assert_eq!(rounding_divide_by_pot(-7, 2), -2);
+}
+
+#[test]
+fn requantization_matches_the_exact_statement_on_random_values() {
+    let mut rng = Rng::new(5);
+    for _ in 0..200_000 {
+        let x = rng.next_u32() as i32 >> (rng.below(24));
+        let m = (1 << 30) + (rng.next_u32() >> 2) as i32;
+        let shift = rng.below(20) as i32 - 15;
+        assert_eq!(multiply_by_quantized_multiplier(x, m, shift), exact(x, m, shift), "{x} {m} {shift}");
+    }
+}
+
+#[test]
+fn quantized_multipliers_represent_their_value() {
+    for real in [1e-9, 0.000_123, 0.25, 0.5, 0.999_999_999_9, 1.0, 1.5, 3.3, 1000.0] {
+        let (m, e) = quantize_multiplier(real).unwrap();
+        let back = m as f64 * libm::pow(2.0, (e - 31) as f64);
+        assert!((back - real).abs() <= real * 1e-9, "{real}: {m} 2^({e} - 31) = {back}");
+        assert!((1 << 30..=i32::MAX).contains(&m), "{real}: {m} not normalized");
+    }
+    assert_eq!(quantize_multiplier(0.0), Some((0, 0)));
+    assert_eq!(quantize_multiplier(1e-12), Some((0, 0)), "below 2^-31 of the format");
+    assert_eq!(quantize_multiplier(-1.0), None);
+    assert_eq!(quantize_multiplier(f64::NAN), None);
+}
+
+fn random_layer(rng: &mut Rng, n: usize, m: usize) -> (Vec<i8>, Vec<i32>, Vec<i32>, Vec<i32>) {
+    let w = (0..n * m).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
+    let b = (0..m).map(|_| rng.below(20_001) as i32 - 10_000).collect();
+    let mult = (0..m).map(|_| (1 << 30) + (rng.next_u32() >> 2) as i32).collect();
+    let shift = (0..m).map(|_| -(rng.below(12) as i32) - 4).collect();
+    (w, b, mult, shift)
+}
+
+#[test]
+fn the_portable_kernel_equals_the_reference_bit_for_bit() {
+    let mut rng = Rng::new(9);
+    for n in (1..=17).chain([64, 100, 784]) {
+        for m in (1..=9).chain([10, 32, 128]) {
+            let (w, b, mult, shift) = random_layer(&mut rng, n, m);
+            let layer = QuantDense {
+                inputs: n,
+                outputs: m,
+                weights: &w,
+                bias: &b,
+                multiplier: &mult,
+                shift: &shift,
+                input_zero: rng.below(256) as i32 - 128,
+                output_zero: rng.below(256) as i32 - 128,
+                min: if rng.below(2) == 0 { -128 } else { -5 },
+                max: 127,
+            };
+            let x: Vec<i8> = (0..n).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
+            let (mut y0, mut y1) = (vec![0i8; m], vec![0i8; m]);
+            let (mut a0, mut a1) = (vec![0i32; m], vec![0i32; m]);
+            dense_i8_reference(&layer, &x, &mut y0, Some(&mut a0)).unwrap();
+            dense_i8(&layer, &x, &mut y1, Some(&mut a1)).unwrap();
+            assert_eq!((&y0, &a0), (&y1, &a1), "{n} x {m}");
+            // The accumulator is the exact integer sum.
+            for (j, &a) in a0.iter().enumerate() {
+                let exact: i64 = b[j] as i64
+                    + (0..n).map(|i| (x[i] as i64 - layer.input_zero as i64) * w[j * n + i] as i64).sum::<i64>();
+                assert_eq!(a as i64, exact);
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_lengths_are_errors() {
+    let (w, b, m, s) = (vec![0i8; 6], vec![0; 3], vec![1 << 30; 3], vec![0; 3]);
+    let layer = QuantDense {
+        inputs: 2,
+        outputs: 3,
+        weights: &w,
+        bias: &b,
+        multiplier: &m,
+        shift: &s,
+        input_zero: 0,
+        output_zero: 0,
+        min: -128,
+        max: 127,
+    };
+    assert!(dense_i8(&layer, &[1, 2], &mut [0; 3], None).is_ok());
+    assert!(dense_i8(&layer, &[1], &mut [0; 3], None).is_err());
+    assert!(dense_i8(&layer, &[1, 2], &mut [0; 2], None).is_err());
+    assert!(dense_i8_reference(&QuantDense { weights: &w[..5], ..layer }, &[1, 2], &mut [0; 3], None).is_err());
+    assert!(dense_i8(&QuantDense { bias: &b[..2], ..layer }, &[1, 2], &mut [0; 3], None).is_err());
+}
