@@ -27,10 +27,10 @@ fn main() {
         let w = i8s(&mut rng, n * m);
         let b: Vec<i32> = (0..m).map(|_| rng.below(200_001) as i32 - 100_000).collect();
         // Multipliers of real scales from 1e-5 to 2: shifts from about -16 to +1.
-        let (mult, shift): (Vec<i32>, Vec<i32>) = (0..m)
+        let (mult, shift): (Vec<i32>, Vec<i8>) = (0..m)
             .map(|_| {
                 let real = 1e-5 * 2f64.powf(rng.uniform() as f64 * 17.6);
-                quantize_multiplier(real).unwrap_or((0, 0))
+                quantize_multiplier(real).map_or((0, 0), |(m, e)| (m, e as i8))
             })
             .unzip();
         let (z_in, z_out) = (rng.below(256) as i32 - 128, rng.below(256) as i32 - 128);
@@ -54,9 +54,10 @@ fn main() {
             out.extend(v.to_le_bytes());
         }
         out.extend(w.iter().map(|&v| v as u8));
-        for list in [&b, &mult, &shift] {
+        for list in [&b, &mult] {
             list.iter().for_each(|v| out.extend(v.to_le_bytes()));
         }
+        shift.iter().for_each(|&v| out.extend((v as i32).to_le_bytes()));
         out.extend(x.iter().map(|&v| v as u8));
         out.extend(y.iter().map(|&v| v as u8));
         acc.iter().for_each(|v| out.extend(v.to_le_bytes()));

@@ -128,6 +128,12 @@ pub enum Error {
     },
     /// A model file problem; see [`FormatError`].
     Format(FormatError),
+    /// An int8 model whose layers do not fit together: a layer other than the last
+    /// dequantizes (or the last does not), or a table layer without its 256 entries.
+    BadQuantLayer {
+        /// Index of the layer.
+        layer: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -136,6 +142,10 @@ impl fmt::Display for Error {
             Error::EmptyTopology => write!(f, "a network needs at least one layer"),
             Error::TooManyLayers { got, max } => write!(f, "{got} layers, at most {max} supported"),
             Error::ZeroSizedLayer { layer } => write!(f, "layer {layer} has zero inputs or outputs"),
+            Error::BadQuantLayer { layer } => write!(
+                f,
+                "int8 layer {layer}: only the last layer dequantizes, and a table layer needs 256 entries"
+            ),
             Error::LayerMismatch { layer, expected, got } => {
                 write!(f, "layer {layer} takes {got} inputs but the previous layer gives {expected}")
             }
@@ -265,6 +275,39 @@ pub enum FormatError {
     },
     /// Writing: a size does not fit the format's 32-bit fields or the address space.
     TooLarge,
+    /// An int8 model (version 2) is read in place: its bytes must start at a 4-byte-aligned
+    /// address (e.g. `include_model!`) on a little-endian target.
+    NotInPlace,
+    /// An int8 model's field out of its range.
+    QuantValue {
+        /// Layer index (0 for the input quantizer's fields).
+        layer: usize,
+        /// Which field.
+        field: QuantField,
+        /// Index within the field.
+        index: usize,
+    },
+}
+
+/// The fields of an int8 model file checked value by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantField {
+    /// The input quantizer (offsets finite, factors finite and > 0, scale finite and > 0).
+    Input,
+    /// A layer mode code unknown, or not the one its position and activation allow.
+    Mode,
+    /// A weight of -128 (weights are symmetric, -127..=127).
+    Weight,
+    /// Padding bytes that are not zero.
+    Padding,
+    /// An accumulator scale negative or not finite, or an output scale not finite and > 0.
+    Scale,
+    /// A zero point where the layer's mode allows none, or a ReLU clamp not at it.
+    ZeroPoint,
+    /// A multiplier outside `0` or `2^30..2^31`.
+    Multiplier,
+    /// A shift outside -31..=31.
+    Shift,
 }
 
 impl fmt::Display for FormatError {
@@ -293,6 +336,8 @@ impl fmt::Display for FormatError {
                 write!(f, "{got} {what:?} values given, the topology needs {expected}")
             }
             TooLarge => write!(f, "sizes do not fit the format's 32-bit fields"),
+            NotInPlace => write!(f, "an int8 model must start at a 4-byte-aligned address on a little-endian target"),
+            QuantValue { layer, field, index } => write!(f, "int8 layer {layer}: {field:?} value {index} out of range"),
         }
     }
 }

@@ -121,18 +121,18 @@ pub struct Model<'a> {
     pub standardizer: Option<Standardizer<'a>>,
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
     match b.get(at..at + 2) {
         Some(&[a, c]) => u16::from_le_bytes([a, c]),
         _ => 0,
     }
 }
 
-fn u8_at(b: &[u8], at: usize) -> u8 {
+pub(crate) fn u8_at(b: &[u8], at: usize) -> u8 {
     b.get(at).copied().unwrap_or(0)
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     match b.get(at..at + 4) {
         Some(&[a, c, d, e]) => u32::from_le_bytes([a, c, d, e]),
         _ => 0,
@@ -263,7 +263,7 @@ fn read_floats<'a>(raw: &'a [u8], floats: usize, scratch: &'a mut [f32]) -> Resu
 }
 
 /// Copies `bytes` into `out` at `at`; a range outside `out` is a capacity error.
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), FormatError> {
+pub(crate) fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Result<(), FormatError> {
     let room = out.len();
     let needed = at + bytes.len();
     out.get_mut(at..needed).ok_or(FormatError::Capacity { needed, got: room })?.copy_from_slice(bytes);

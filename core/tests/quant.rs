@@ -65,11 +65,11 @@ fn quantized_multipliers_represent_their_value() {
     assert_eq!(quantize_multiplier(f64::NAN), None);
 }
 
-fn random_layer(rng: &mut Rng, n: usize, m: usize) -> (Vec<i8>, Vec<i32>, Vec<i32>, Vec<i32>) {
+fn random_layer(rng: &mut Rng, n: usize, m: usize) -> (Vec<i8>, Vec<i32>, Vec<i32>, Vec<i8>) {
     let w = (0..n * m).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
     let b = (0..m).map(|_| rng.below(20_001) as i32 - 10_000).collect();
     let mult = (0..m).map(|_| (1 << 30) + (rng.next_u32() >> 2) as i32).collect();
-    let shift = (0..m).map(|_| -(rng.below(12) as i32) - 4).collect();
+    let shift = (0..m).map(|_| -(rng.below(12) as i8) - 4).collect();
     (w, b, mult, shift)
 }
 
@@ -109,7 +109,7 @@ fn the_portable_kernel_equals_the_reference_bit_for_bit() {
 
 #[test]
 fn bad_lengths_are_errors() {
-    let (w, b, m, s) = (vec![0i8; 6], vec![0; 3], vec![1 << 30; 3], vec![0; 3]);
+    let (w, b, m, s) = (vec![0i8; 6], vec![0; 3], vec![1 << 30; 3], vec![0i8; 3]);
     let layer = QuantDense {
         inputs: 2,
         outputs: 3,
@@ -127,4 +127,64 @@ fn bad_lengths_are_errors() {
     assert!(dense_i8(&layer, &[1, 2], &mut [0; 2], None).is_err());
     assert!(dense_i8_reference(&QuantDense { weights: &w[..5], ..layer }, &[1, 2], &mut [0; 3], None).is_err());
     assert!(dense_i8(&QuantDense { bias: &b[..2], ..layer }, &[1, 2], &mut [0; 3], None).is_err());
+}
+
+#[test]
+fn every_backend_accumulates_the_reference_bits() {
+    let backends: Vec<I8Backend> = I8Backend::available().collect();
+    eprintln!("int8 backends: {:?}", backends.iter().map(|b| b.name()).collect::<Vec<_>>());
+    let mut rng = Rng::new(17);
+    for n in (1..=17).chain([31, 32, 33, 63, 64, 65, 100, 127, 129, 784]) {
+        for m in [1, 2, 3, 4, 5, 7, 8, 9, 10, 16, 33] {
+            for batch in [1, 2, 3, 4, 5, 9] {
+                let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);
+                // Symmetric weights, as a file holds them; extremes included.
+                w.iter_mut().for_each(|v| *v = (*v).max(-127));
+                if n * m > 3 {
+                    w[0] = 127;
+                    w[1] = -127;
+                }
+                let layer = QuantDense {
+                    inputs: n,
+                    outputs: m,
+                    weights: &w,
+                    bias: &b,
+                    multiplier: &mult,
+                    shift: &shift,
+                    input_zero: rng.below(256) as i32 - 128,
+                    output_zero: 0,
+                    min: -128,
+                    max: 127,
+                };
+                let mut x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
+                x[0] = -128;
+                let mut want = vec![0i32; batch * m];
+                I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
+                for (s, row) in want.chunks(m).enumerate() {
+                    for (j, &a) in row.iter().enumerate() {
+                        let exact: i64 = b[j] as i64
+                            + (0..n)
+                                .map(|i| (x[s * n + i] as i64 - layer.input_zero as i64) * w[j * n + i] as i64)
+                                .sum::<i64>();
+                        assert_eq!(a as i64, exact, "reference {n}x{m} b{batch}");
+                    }
+                }
+                for &k in &backends {
+                    let mut got = vec![i32::MIN; batch * m];
+                    k.accumulate(&layer, &x, batch, &mut got).unwrap();
+                    assert_eq!(got, want, "{} {n}x{m} batch {batch}", k.name());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn backend_names_round_trip_and_unknown_ones_are_refused() {
+    for k in I8Backend::available() {
+        assert_eq!(I8Backend::from_name(k.name()), Some(k));
+        assert!(k.runs());
+    }
+    assert_eq!(I8Backend::from_name("nope"), None);
+    assert!(I8Backend::detect().runs());
 }

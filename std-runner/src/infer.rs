@@ -5,6 +5,7 @@ use crate::data::source::unscale_outputs;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::io::modelfile::Saved;
+use myelin_core::quant::I8Backend;
 use myelin_core::{Kernels, Topology};
 
 /// Outputs (samples, outputs) of `topo` with `params` for every sample of `data`.
@@ -26,7 +27,16 @@ pub fn predict<K: Kernels + Sync>(topo: &Topology, params: &[f32], kernels: &K, 
 /// A saved model's outputs for every sample of `data` (already standardized), in data
 /// units.
 pub fn outputs<K: Kernels + Sync>(model: &Saved, kernels: &K, data: &Dataset) -> Result<Vec<f32>> {
-    let mut y = predict(&model.topology, &model.params, kernels, data)?;
+    outputs_with(model, kernels, I8Backend::detect(), data)
+}
+
+/// [`outputs`] with the int8 kernel set named: an int8 model runs on `int8`, a float model
+/// on `kernels`.
+pub fn outputs_with<K: Kernels + Sync>(model: &Saved, kernels: &K, int8: I8Backend, data: &Dataset) -> Result<Vec<f32>> {
+    let mut y = match &model.int8 {
+        Some(q) => q.predict(int8, &data.x, data.features)?,
+        None => predict(&model.topology, &model.params, kernels, data)?,
+    };
     if let Some(s) = &model.meta.target_scale {
         unscale_outputs(&mut y, s);
     }

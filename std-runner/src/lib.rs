@@ -12,7 +12,9 @@
 //!   |       gemm: which products go to the core's kernels, which to sgemm
 //! io/       model file (.myelin + JSON sidecar, atomic writes), ONNX, safetensors, Rust consts
 //!   |
-//! infer     outputs for a dataset, in data units
+//! quant     post-training int8 quantization, int8 models in owned memory
+//!   |
+//! infer     outputs for a dataset, in data units (float or int8 models)
 //!   |
 //! report/   metrics (accuracy, confusion, RMSE), metrics.jsonl, progress lines, curves,
 //!           prediction CSV
@@ -37,6 +39,7 @@ pub mod gemm;
 pub mod infer;
 pub mod io;
 pub mod memory;
+pub mod quant;
 pub mod report;
 pub mod train;
 

@@ -48,6 +48,37 @@ enum Command {
     Import(ImportArgs),
     /// Run the agreed CPU workloads and print samples/s and latency as JSON.
     Bench(BenchArgs),
+    /// Quantize a float model to int8 (format version 2) with activation ranges from
+    /// calibration samples of the training part; prints float and int8 figures on the test
+    /// part. `eval`, `predict`, `inspect` and `export` take the result.
+    Quantize(QuantizeArgs),
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// Float model file.
+    model: PathBuf,
+    /// Calibration data (as --data; default: the model's own dataset). Samples are drawn
+    /// from its training part only; the figures come from its test part.
+    #[arg(long)]
+    calibrate: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Calibration samples drawn.
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+    /// Seed of the calibration draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// One weight scale per layer instead of one per output neuron.
+    #[arg(long)]
+    per_tensor: bool,
+    /// Activation ranges from this percentile (e.g. 99.99) instead of min/max.
+    #[arg(long)]
+    percentile: Option<f64>,
+    /// Output int8 model file.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -310,5 +341,6 @@ fn dispatch(cmd: Command) -> Result<()> {
         Command::Export(a) => commands::export::run(a),
         Command::Import(a) => commands::import::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Quantize(a) => commands::quantize::run(a),
     }
 }

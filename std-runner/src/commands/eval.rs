@@ -11,7 +11,7 @@ use myelin::report::metrics;
 pub fn run(args: EvalArgs) -> Result<()> {
     let model = modelfile::load(&args.model)?;
     let test = inputs::test_set(&model, &super::source_for(&model, &args.data)?)?;
-    let y = myelin::infer::outputs(&model, &Gemm::from_env()?, &test)?;
+    let y = myelin::infer::outputs_with(&model, &Gemm::from_env()?, myelin::quant::backend_from_env()?, &test)?;
     if test.is_classification() {
         let report = metrics::classify(&test, &y);
         if args.json {

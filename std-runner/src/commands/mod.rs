@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod inspect;
 pub mod predict;
+pub mod quantize;
 pub mod train;
 
 use crate::DataArgs;

@@ -15,7 +15,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         (None, Some(p)) => inputs::file(&model, p)?,
         (None, None) => return Err(Error::Usage("give --input FILE or --sample v1,v2,...".into())),
     };
-    let y = myelin::infer::outputs(&model, &Gemm::from_env()?, &data)?;
+    let y = myelin::infer::outputs_with(&model, &Gemm::from_env()?, myelin::quant::backend_from_env()?, &data)?;
     let text = predictions::csv(&model, &y);
     match &args.out {
         Some(p) => modelfile::write_atomic(p, text.as_bytes()),

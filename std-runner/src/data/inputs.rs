@@ -12,17 +12,40 @@ use std::path::Path;
 /// The test part of `source`, encoded with the model's CSV schema (when it has one) and
 /// standardized with its scaling, checked against the model's shape.
 pub fn test_set(model: &Saved, source: &Source) -> Result<Dataset> {
+    let mut test = test_set_raw(model, source)?;
+    if let Some(s) = &model.standardizer {
+        s.apply(&mut test);
+    }
+    Ok(test)
+}
+
+/// [`test_set`] without the model's scaling: raw features (what an int8 model's input
+/// quantizer takes).
+pub fn test_set_raw(model: &Saved, source: &Source) -> Result<Dataset> {
     let (_, mut test, _) = source::load(source)?;
     if let (Source::Csv { train, test: file, .. }, Some(schema)) = (source, &model.meta.schema) {
         let path = file.as_ref().unwrap_or(train);
         let all = csv::encode(&csv::read_text(path)?, path, schema)?;
         test = if file.is_some() { all } else { split_off_test(&all).1 };
     }
-    if let Some(s) = &model.standardizer {
-        s.apply(&mut test);
-    }
     test.check_fits(model.topology.inputs(), model.topology.outputs())?;
     Ok(test)
+}
+
+/// The training part of `source` (what the model was fitted on, validation included),
+/// encoded with the model's CSV schema and standardized with its scaling: the pool
+/// calibration samples are drawn from.
+pub fn train_set(model: &Saved, source: &Source) -> Result<Dataset> {
+    let (mut train, _, _) = source::load(source)?;
+    if let (Source::Csv { train: path, test: file, .. }, Some(schema)) = (source, &model.meta.schema) {
+        let all = csv::encode(&csv::read_text(path)?, path, schema)?;
+        train = if file.is_some() { all } else { split_off_test(&all).0 };
+    }
+    if let Some(s) = &model.standardizer {
+        s.apply(&mut train);
+    }
+    train.check_fits(model.topology.inputs(), model.topology.outputs())?;
+    Ok(train)
 }
 
 /// One sample from comma-separated raw feature values, standardized for the model.

@@ -38,6 +38,9 @@ pub struct Saved {
     pub standardizer: Option<Standardizer>,
     /// Sidecar.
     pub meta: Meta,
+    /// An int8 model (file version 2): `topology` is its shape, `params` are empty and
+    /// `standardizer` is `None` (its input quantizer takes raw features).
+    pub int8: Option<crate::quant::Int8Model>,
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
@@ -127,6 +130,13 @@ pub fn save(path: &Path, topo: &Topology, params: &[f32], std: Option<&Standardi
     write_atomic(&meta_path(path), &json)
 }
 
+/// Saves an int8 model and its sidecar atomically.
+pub fn save_int8(path: &Path, model: &crate::quant::Int8Model, meta: &Meta) -> Result<()> {
+    write_atomic(path, model.bytes())?;
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::Foreign { path: path.into(), msg: e.to_string() })?;
+    write_atomic(&meta_path(path), &json)
+}
+
 /// Decodes model-file bytes into owned memory.
 pub fn decode(bytes: &[u8], path: &Path) -> Result<(Topology, Vec<f32>, Option<Standardizer>)> {
     let mut scratch = vec![0.0f32; bytes.len() / 4];
@@ -138,14 +148,20 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<(Topology, Vec<f32>, Option<S
 /// Loads a model and its sidecar (absent sidecar: defaults).
 pub fn load(path: &Path) -> Result<Saved> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    let (topology, params, standardizer) = decode(&bytes, path)?;
+    let (topology, params, standardizer, int8) = if bytes.get(4..6) == Some(&myelin_core::quant::VERSION.to_le_bytes()) {
+        let q = crate::quant::Int8Model::from_bytes(&bytes, path)?;
+        (q.topology()?, vec![], None, Some(q))
+    } else {
+        let (t, p, s) = decode(&bytes, path)?;
+        (t, p, s, None)
+    };
     let mp = meta_path(path);
     let meta = match std::fs::read(&mp) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Foreign { path: mp, msg: e.to_string() })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Meta::default(),
         Err(e) => return Err(Error::io("reading", mp, e)),
     };
-    Ok(Saved { topology, params, standardizer, meta })
+    Ok(Saved { topology, params, standardizer, meta, int8 })
 }
 
 /// Folds regression target scaling into the output layer, so the model alone outputs data

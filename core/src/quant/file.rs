@@ -1,0 +1,397 @@
+//! Version 2 of the model file: an int8 network in the same container as version 1 (magic,
+//! little-endian fields, every section 4-byte aligned, CRC-32 last), read in place. The
+//! specification is `docs/model-format.md`; in short:
+//!
+//! ```text
+//! offset  size  field
+//!  0      4     magic "MYLN"
+//!  4      2     format version (u16) = 2
+//!  6      2     flags (u16): bit 0 = one input quantizer for every feature; other bits 0
+//!  8      4     header length H (u32) = 32 + 12 * layers
+//! 12      4     data length D (u32): bytes between the header and the CRC
+//! 16      1     layers L (1..=8)
+//! 17      1     loss code
+//! 18      1     input zero point (i8)
+//! 19      1     reserved, 0
+//! 20      4     inputs (u32)
+//! 24      4     input scale s_0 (f32)
+//! 28      4     reserved, 0
+//! 32      12*L  per layer: outputs (u32), activation code (u8), mode (u8: 0 clamp, 1 table,
+//!               2 dequantize), pre-activation zero point (i8, table mode), output zero
+//!               point (i8), output scale (f32)
+//!  H      8*K   input quantizer: offsets[K] then factors[K] (f32), K = 1 (flag 0) or inputs
+//!  then per layer (n inputs, m outputs):
+//!         m*n   weights (i8, row-major), zero bytes up to a multiple of 4
+//!         4*m   bias (i32)
+//!         4*m   accumulator scale s_in s_w[j] (f32)
+//!         4*m   multiplier (i32)                 \  clamp and table modes
+//!         m     shift (i8), zero bytes to 4      /
+//!         256   table (i8)                          table mode
+//!  H+D    4     CRC-32 of every byte before it
+//! ```
+//!
+//! Checked in order: magic, length, CRC, version, flags and reserved bytes, the header and
+//! layer table (a valid topology, every mode allowed for its layer), the exact length, then
+//! every value (weights -127..=127, multipliers 0 or in [2^30, 2^31), shifts -31..=31,
+//! scales finite, padding zero) before any is used.
+
+use super::model::{LayerMode, QuantInput, QuantLayer, QuantModel};
+use super::QuantDense;
+use crate::activation::Activation;
+use crate::error::{FormatError, QuantField};
+use crate::format::{crc32, put, u16_at, u32_at, u8_at, MAGIC};
+use crate::loss::Loss;
+use crate::topology::{Layer, Topology, MAX_LAYERS};
+
+/// The version number of int8 model files.
+pub const VERSION: u16 = 2;
+/// Flag bit 0: one input quantizer (offset, factor) for every feature.
+pub const FLAG_UNIFORM_INPUT: u16 = 1;
+const FIXED: usize = 32;
+const ENTRY: usize = 12;
+
+const fn pad4(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
+fn bad(layer: usize, field: QuantField, index: usize) -> FormatError {
+    FormatError::QuantValue { layer, field, index }
+}
+
+/// Bytes of one layer's data section.
+fn layer_bytes(n: usize, m: usize, mode: LayerMode) -> Option<usize> {
+    let w = pad4(n.checked_mul(m)?);
+    let words = m.checked_mul(8)?;
+    let requant = if mode == LayerMode::Dequantize { 0 } else { m.checked_mul(4)?.checked_add(pad4(m))? };
+    let table = if mode == LayerMode::Table { 256 } else { 0 };
+    w.checked_add(words)?.checked_add(requant)?.checked_add(table)
+}
+
+struct Entry {
+    outputs: usize,
+    activation: Activation,
+    mode: LayerMode,
+    pre_zero: i8,
+    out_zero: i8,
+    out_scale: f32,
+}
+
+/// Parses an int8 model file in place: `bytes` must start at a 4-byte-aligned address on a
+/// little-endian target ([`FormatError::NotInPlace`] otherwise; `include_model!` aligns).
+pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
+    let flags = envelope(bytes)?;
+    let n_layers = u8_at(bytes, 16) as usize;
+    if n_layers == 0 || n_layers > MAX_LAYERS {
+        return Err(FormatError::LayerCount { got: n_layers, max: MAX_LAYERS });
+    }
+    let header = FIXED + ENTRY * n_layers;
+    let stored_header = u32_at(bytes, 8) as usize;
+    if stored_header != header {
+        return Err(FormatError::HeaderLength { expected: header, got: stored_header });
+    }
+    if bytes.len() < header + 4 {
+        return Err(FormatError::Truncated { needed: header + 4, got: bytes.len() });
+    }
+    let loss_code = u8_at(bytes, 17);
+    let loss = Loss::from_code(loss_code).ok_or(FormatError::UnknownLoss { code: loss_code })?;
+    let input_zero = u8_at(bytes, 18) as i8;
+    let inputs = u32_at(bytes, 20) as usize;
+    let input_scale = f32::from_bits(u32_at(bytes, 24));
+    if u8_at(bytes, 19) != 0 || u32_at(bytes, 28) != 0 {
+        return Err(FormatError::Reserved);
+    }
+    if !(input_scale.is_finite() && input_scale > 0.0) {
+        return Err(bad(0, QuantField::Input, 0));
+    }
+    // The layer table, then the topology rules (through the float topology's checks).
+    let mut entries = [const { None }; MAX_LAYERS];
+    let mut shape = [Layer::new(0, 0, Activation::Identity); MAX_LAYERS];
+    let mut prev = inputs;
+    for (i, (slot, layer)) in entries.iter_mut().zip(shape.iter_mut()).take(n_layers).enumerate() {
+        let at = FIXED + ENTRY * i;
+        let outputs = u32_at(bytes, at) as usize;
+        let code = u8_at(bytes, at + 4);
+        let activation = Activation::from_code(code).ok_or(FormatError::UnknownActivation { layer: i, code })?;
+        let mode = LayerMode::from_code(u8_at(bytes, at + 5)).ok_or(bad(i, QuantField::Mode, 0))?;
+        let (pre_zero, out_zero) = (u8_at(bytes, at + 6) as i8, u8_at(bytes, at + 7) as i8);
+        let out_scale = f32::from_bits(u32_at(bytes, at + 8));
+        let last = i + 1 == n_layers;
+        let allowed = match mode {
+            LayerMode::Dequantize => last,
+            LayerMode::Clamp => !last && matches!(activation, Activation::Identity | Activation::Relu),
+            LayerMode::Table => {
+                !last && matches!(activation, Activation::Sigmoid | Activation::Tanh | Activation::LeakyRelu)
+            }
+        };
+        if !allowed {
+            return Err(bad(i, QuantField::Mode, 0));
+        }
+        if mode == LayerMode::Dequantize {
+            if (pre_zero, out_zero, out_scale.to_bits()) != (0, 0, 0) {
+                return Err(bad(i, QuantField::ZeroPoint, 0));
+            }
+        } else {
+            if !(out_scale.is_finite() && out_scale > 0.0) {
+                return Err(bad(i, QuantField::Scale, 0));
+            }
+            if mode == LayerMode::Clamp && pre_zero != 0 {
+                return Err(bad(i, QuantField::ZeroPoint, 0));
+            }
+        }
+        *layer = Layer::new(prev, outputs, activation);
+        *slot = Some(Entry { outputs, activation, mode, pre_zero, out_zero, out_scale });
+        prev = outputs;
+    }
+    let shape = shape.get(..n_layers).ok_or(FormatError::InvalidTopology)?;
+    Topology::new(shape, loss).map_err(|_| FormatError::InvalidTopology)?;
+    // Lengths, all checked.
+    let uniform = flags & FLAG_UNIFORM_INPUT != 0;
+    let k = if uniform { 1 } else { inputs };
+    let mut data = k.checked_mul(8).ok_or(FormatError::InvalidTopology)?;
+    let mut prev = inputs;
+    for e in entries.iter().flatten() {
+        let b = layer_bytes(prev, e.outputs, e.mode).ok_or(FormatError::InvalidTopology)?;
+        data = data.checked_add(b).ok_or(FormatError::InvalidTopology)?;
+        prev = e.outputs;
+    }
+    let stored = u32_at(bytes, 12) as usize;
+    if stored != data {
+        return Err(FormatError::ParamCount { expected: data, got: stored });
+    }
+    let expected = header.checked_add(data).and_then(|v| v.checked_add(4)).ok_or(FormatError::InvalidTopology)?;
+    if bytes.len() != expected {
+        return Err(FormatError::Length { expected, got: bytes.len() });
+    }
+    if !cfg!(target_endian = "little") || !(bytes.as_ptr() as usize).is_multiple_of(4) {
+        return Err(FormatError::NotInPlace);
+    }
+    // Values, section by section.
+    let mut cur = Cursor { bytes, at: header };
+    let mean = cur.f32s(k)?;
+    let factor = cur.f32s(k)?;
+    if mean.iter().any(|v| !v.is_finite()) {
+        return Err(bad(0, QuantField::Input, 1));
+    }
+    if factor.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        return Err(bad(0, QuantField::Input, 2));
+    }
+    let input = QuantInput { mean, factor, zero: input_zero, scale: input_scale };
+    let mut layers = [None; MAX_LAYERS];
+    let (mut prev, mut zero) = (inputs, input_zero);
+    for (i, (e, slot)) in entries.iter().flatten().zip(layers.iter_mut()).enumerate() {
+        let (n, m) = (prev, e.outputs);
+        let weights = cur.i8s(n * m, i)?;
+        if let Some(at) = weights.iter().position(|&w| w == i8::MIN) {
+            return Err(bad(i, QuantField::Weight, at));
+        }
+        let bias = cur.i32s(m)?;
+        let acc_scale = cur.f32s(m)?;
+        if let Some(at) = acc_scale.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+            return Err(bad(i, QuantField::Scale, at));
+        }
+        let (multiplier, shift): (&[i32], &[i8]) = if e.mode == LayerMode::Dequantize {
+            (&[], &[])
+        } else {
+            let mult = cur.i32s(m)?;
+            if let Some(at) = mult.iter().position(|&v| v != 0 && v < 1 << 30) {
+                return Err(bad(i, QuantField::Multiplier, at));
+            }
+            let shift = cur.i8s(m, i)?;
+            if let Some(at) = shift.iter().position(|&v| !(-31..=31).contains(&v)) {
+                return Err(bad(i, QuantField::Shift, at));
+            }
+            (mult, shift)
+        };
+        let table = if e.mode == LayerMode::Table { cur.i8s(256, i)? } else { &[] };
+        let (output_zero, min) = match (e.mode, e.activation) {
+            (LayerMode::Table, _) => (e.pre_zero, i8::MIN),
+            (_, Activation::Relu) => (e.out_zero, e.out_zero),
+            _ => (e.out_zero, i8::MIN),
+        };
+        let dense = QuantDense {
+            inputs: n,
+            outputs: m,
+            weights,
+            bias,
+            multiplier,
+            shift,
+            input_zero: zero as i32,
+            output_zero: output_zero as i32,
+            min,
+            max: i8::MAX,
+        };
+        *slot = Some(QuantLayer {
+            dense,
+            activation: e.activation,
+            mode: e.mode,
+            table,
+            acc_scale,
+            out_scale: e.out_scale,
+            out_zero: e.out_zero,
+        });
+        prev = m;
+        zero = e.out_zero;
+    }
+    let mut list = [None; MAX_LAYERS];
+    list.copy_from_slice(&layers);
+    let layers: [QuantLayer<'_>; MAX_LAYERS] = list.map(|l| l.unwrap_or(PLACEHOLDER));
+    let layers = layers.get(..n_layers).ok_or(FormatError::InvalidTopology)?;
+    QuantModel::new(inputs, loss, input, layers).map_err(|_| FormatError::InvalidTopology)
+}
+
+const PLACEHOLDER: QuantLayer<'static> = QuantLayer {
+    dense: QuantDense {
+        inputs: 0,
+        outputs: 0,
+        weights: &[],
+        bias: &[],
+        multiplier: &[],
+        shift: &[],
+        input_zero: 0,
+        output_zero: 0,
+        min: 0,
+        max: 0,
+    },
+    activation: Activation::Identity,
+    mode: LayerMode::Clamp,
+    table: &[],
+    acc_scale: &[],
+    out_scale: 0.0,
+    out_zero: 0,
+};
+
+/// Sections read in order, each 4-byte aligned, padding checked to be zero.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], FormatError> {
+        let end = self.at.checked_add(len).ok_or(FormatError::InvalidTopology)?;
+        let got = self.bytes.len();
+        let part = self.bytes.get(self.at..end).ok_or(FormatError::Truncated { needed: end, got })?;
+        self.at = end;
+        Ok(part)
+    }
+
+    fn i8s(&mut self, len: usize, layer: usize) -> Result<&'a [i8], FormatError> {
+        let part = self.take(len)?;
+        let pad = self.take(pad4(len) - len)?;
+        if pad.iter().any(|&b| b != 0) {
+            return Err(bad(layer, QuantField::Padding, 0));
+        }
+        Ok(bytemuck::cast_slice(part))
+    }
+
+    fn i32s(&mut self, len: usize) -> Result<&'a [i32], FormatError> {
+        let part = self.take(len.checked_mul(4).ok_or(FormatError::InvalidTopology)?)?;
+        bytemuck::try_cast_slice(part).map_err(|_| FormatError::NotInPlace)
+    }
+
+    fn f32s(&mut self, len: usize) -> Result<&'a [f32], FormatError> {
+        let part = self.take(len.checked_mul(4).ok_or(FormatError::InvalidTopology)?)?;
+        bytemuck::try_cast_slice(part).map_err(|_| FormatError::NotInPlace)
+    }
+}
+
+/// Magic, length, CRC, version, flags; returns the flags.
+fn envelope(bytes: &[u8]) -> Result<u16, FormatError> {
+    let min = FIXED + ENTRY + 4;
+    match bytes.get(..4) {
+        Some(m) if m == MAGIC => {}
+        None if MAGIC.starts_with(bytes) => return Err(FormatError::Truncated { needed: min, got: bytes.len() }),
+        _ => return Err(FormatError::BadMagic),
+    }
+    if bytes.len() < min {
+        return Err(FormatError::Truncated { needed: min, got: bytes.len() });
+    }
+    let body = bytes.len() - 4;
+    let stored = u32_at(bytes, body);
+    let computed = crc32(bytes.get(..body).unwrap_or(&[]));
+    if stored != computed {
+        return Err(FormatError::ChecksumMismatch { stored, computed });
+    }
+    let version = u16_at(bytes, 4);
+    if version != VERSION {
+        return Err(FormatError::UnsupportedVersion { got: version, supported: VERSION });
+    }
+    let flags = u16_at(bytes, 6);
+    if flags & !FLAG_UNIFORM_INPUT != 0 {
+        return Err(FormatError::Reserved);
+    }
+    Ok(flags)
+}
+
+/// File length of `model`.
+pub fn encoded_len(model: &QuantModel<'_>) -> Result<usize, FormatError> {
+    let mut len = (FIXED + ENTRY * model.depth() + 4)
+        .checked_add(model.input.mean.len().checked_mul(8).ok_or(FormatError::TooLarge)?)
+        .ok_or(FormatError::TooLarge)?;
+    for l in model.layers() {
+        let b = layer_bytes(l.dense.inputs, l.dense.outputs, l.mode).ok_or(FormatError::TooLarge)?;
+        len = len.checked_add(b).ok_or(FormatError::TooLarge)?;
+    }
+    Ok(len)
+}
+
+/// Writes `model` as a version 2 file into `out`; returns the bytes written
+/// ([`encoded_len`]). Writing a parsed file gives its bytes back.
+pub fn write(model: &QuantModel<'_>, out: &mut [u8]) -> Result<usize, FormatError> {
+    let len = encoded_len(model)?;
+    let room = out.len();
+    let short = FormatError::Capacity { needed: len, got: room };
+    let out = out.get_mut(..len).ok_or(short)?;
+    out.fill(0);
+    let too_big = |v: usize| u32::try_from(v).map_err(|_| FormatError::TooLarge);
+    let header = FIXED + ENTRY * model.depth();
+    let flags = if model.input.mean.len() == 1 { FLAG_UNIFORM_INPUT } else { 0 };
+    put(out, 0, &MAGIC)?;
+    put(out, 4, &VERSION.to_le_bytes())?;
+    put(out, 6, &flags.to_le_bytes())?;
+    put(out, 8, &too_big(header)?.to_le_bytes())?;
+    put(out, 12, &too_big(len - header - 4)?.to_le_bytes())?;
+    put(out, 16, &[model.depth() as u8, model.loss.code(), model.input.zero as u8])?;
+    put(out, 20, &too_big(model.inputs)?.to_le_bytes())?;
+    put(out, 24, &model.input.scale.to_bits().to_le_bytes())?;
+    for (i, l) in model.layers().enumerate() {
+        let at = FIXED + ENTRY * i;
+        let pre = if l.mode == LayerMode::Table { l.dense.output_zero as i8 } else { 0 };
+        put(out, at, &too_big(l.dense.outputs)?.to_le_bytes())?;
+        put(out, at + 4, &[l.activation.code(), l.mode.code(), pre as u8, l.out_zero as u8])?;
+        put(out, at + 8, &l.out_scale.to_bits().to_le_bytes())?;
+    }
+    let mut at = header;
+    let words = |out: &mut [u8], at: &mut usize, v: &mut dyn Iterator<Item = [u8; 4]>| -> Result<(), FormatError> {
+        for w in v {
+            put(out, *at, &w)?;
+            *at += 4;
+        }
+        Ok(())
+    };
+    let bytes = |out: &mut [u8], at: &mut usize, v: &[i8]| -> Result<(), FormatError> {
+        put(out, *at, bytemuck::cast_slice(v))?;
+        *at += pad4(v.len());
+        Ok(())
+    };
+    let f = |v: &f32| v.to_bits().to_le_bytes();
+    let i = |v: &i32| v.to_le_bytes();
+    words(out, &mut at, &mut model.input.mean.iter().map(f))?;
+    words(out, &mut at, &mut model.input.factor.iter().map(f))?;
+    for l in model.layers() {
+        bytes(out, &mut at, l.dense.weights)?;
+        words(out, &mut at, &mut l.dense.bias.iter().map(i))?;
+        words(out, &mut at, &mut l.acc_scale.iter().map(f))?;
+        if l.mode != LayerMode::Dequantize {
+            words(out, &mut at, &mut l.dense.multiplier.iter().map(i))?;
+            bytes(out, &mut at, l.dense.shift)?;
+        }
+        if l.mode == LayerMode::Table {
+            bytes(out, &mut at, l.table)?;
+        }
+    }
+    let body = len - 4;
+    let crc = crc32(out.get(..body).ok_or(short)?);
+    put(out, body, &crc.to_le_bytes())?;
+    Ok(len)
+}

@@ -1,0 +1,395 @@
+//! int8 inference with the arithmetic of TensorFlow Lite Micro's reference kernels and
+//! CMSIS-NN, so models and expectations carry over:
+//!
+//! ```text
+//! x_q, y_q   int8 activations, zero points z_in, z_out (real x = s_in (x_q - z_in))
+//! W_q        int8 weights in -127..=127, symmetric (zero point 0), one scale s_w[j] per
+//!            output neuron (per channel; per tensor = all equal)
+//! b_q        int32 bias with scale s_in s_w[j]
+//! acc[j]   = b_q[j] + sum_i (x_q[i] - z_in) W_q[j][i]              (wrapping int32 arithmetic)
+//! y_q[j]   = clamp(MultiplyByQuantizedMultiplier(acc[j], m[j], e[j]) + z_out, lo, hi)
+//!            with m[j] 2^(e[j] - 31) = s_in s_w[j] / s_out   (quantize_multiplier)
+//! ```
+//!
+//! `MultiplyByQuantizedMultiplier` is a saturating rounding doubling high multiply
+//! (`(a b + nudge) / 2^31`, nudge `2^30` or `1 - 2^30` by the product's sign, C's division
+//! toward zero: nearest, ties toward +infinity) followed by a rounding right shift (nearest,
+//! ties away from zero): integer arithmetic only, so every target gives the same bits. ReLU
+//! and identity fold into `(lo, hi)`; other activations are 256-entry tables of the int8
+//! pre-activation ([`model`]).
+//!
+//! The kernels compute the accumulators `acc` for a batch; requantization is one scalar
+//! function shared by all. [`I8Backend`] is the kernel set as a value:
+//!
+//! - [`I8Backend::Reference`]: the definition, one output at a time, the offset subtracted in
+//!   the loop ([`dense_i8_reference`] for one sample with requantization);
+//! - [`I8Backend::Portable`]: the input offset folded into a per-row sum
+//!   (`b - z_in sum_i W[j][i]`), four rows per pass (the Cortex-M3/M0 path);
+//! - [`I8Backend::Avx2`] (x86_64): inputs and weights widened to 16 bits, `vpmaddwd`
+//!   (exact: `vpmaddubsw` would saturate its pair sums);
+//! - [`I8Backend::Vnni`] (x86_64 with AVX-512 VNNI, chosen at run time): `vpdpbusd` on
+//!   `x + 128` (unsigned), the `128 sum_i W[j][i]` it adds taken out of the row offset;
+//! - [`I8Backend::Dsp`] (Cortex-M4/M7, `thumbv7em-none-eabihf`): inputs widened to 16 bits
+//!   once per layer, then `SMLAD` with `SXTB16`, two rows by sixteen columns per pass.
+//!
+//! Integer sums in wrapping arithmetic do not depend on their order, so every kernel gives
+//! the reference's bits, which the tests check on every backend the CPU runs;
+//! `scripts/check-int8-numpy` recomputes random layers, multipliers and whole models from
+//! this definition in numpy and compares every bit.
+
+mod file;
+pub mod model;
+mod portable;
+
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+mod dsp;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use file::{encoded_len, parse, write, FLAG_UNIFORM_INPUT, VERSION};
+pub use model::{widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
+
+use crate::error::{Buffer, Error};
+
+/// One int8 fully connected layer, its tensors borrowed (read in place from flash).
+#[derive(Clone, Copy, Debug)]
+pub struct QuantDense<'a> {
+    /// Inputs (columns of W).
+    pub inputs: usize,
+    /// Outputs (rows of W).
+    pub outputs: usize,
+    /// Weights (outputs, inputs), row-major, zero point 0.
+    pub weights: &'a [i8],
+    /// Bias per output, scale `s_in s_w[j]`.
+    pub bias: &'a [i32],
+    /// Requantization multiplier per output (Q31); empty for a layer that only accumulates.
+    pub multiplier: &'a [i32],
+    /// Requantization shift per output (left when positive); empty with `multiplier`.
+    pub shift: &'a [i8],
+    /// Input zero point.
+    pub input_zero: i32,
+    /// Output zero point.
+    pub output_zero: i32,
+    /// Output clamp, low (the activation folded in: ReLU clamps at the zero point).
+    pub min: i8,
+    /// Output clamp, high.
+    pub max: i8,
+}
+
+/// The most inputs a layer may have: `(x - z_in) W` is at most 255 * 127 in magnitude, so
+/// 65,536 terms stay inside int32.
+pub const MAX_QUANT_INPUTS: usize = 1 << 16;
+
+/// `(a b + nudge) / 2^31` rounded as gemmlowp's `SaturatingRoundingDoublingHighMul`; the one
+/// overflowing case (`i32::MIN * i32::MIN`) saturates to `i32::MAX`.
+pub const fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    let nudge = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // Division toward zero, as C's.
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `x / 2^exponent` rounded as gemmlowp's `RoundingDivideByPOT` (`exponent` in 0..=31).
+pub const fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
+    let exponent = if exponent < 0 {
+        0
+    } else if exponent > 31 {
+        31
+    } else {
+        exponent
+    };
+    let mask = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + (x < 0) as i32;
+    (x >> exponent) + (remainder > threshold) as i32
+}
+
+/// `x m 2^(shift - 31)` as TFLM's `MultiplyByQuantizedMultiplier`.
+pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let (left, right) = if shift > 0 { (shift, 0) } else { (0, -shift) };
+    let left = if left > 31 { 31 } else { left };
+    rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x.wrapping_shl(left as u32), multiplier), right)
+}
+
+/// `(m, e)` with `real = m 2^(e - 31)`, `m` in `[2^30, 2^31)`, as TFLM's `QuantizeMultiplier`
+/// (0 for 0; a value too small for the format becomes 0). `None` for a negative, non-finite
+/// or too large (>= 2^31) value.
+pub fn quantize_multiplier(real: f64) -> Option<(i32, i32)> {
+    if !(real.is_finite() && real >= 0.0) {
+        return None;
+    }
+    if real == 0.0 {
+        return Some((0, 0));
+    }
+    let (q, mut shift) = libm::frexp(real);
+    let mut fixed = libm::round(q * (1u64 << 31) as f64) as i64;
+    if fixed == 1i64 << 31 {
+        fixed /= 2;
+        shift += 1;
+    }
+    if shift < -31 {
+        return Some((0, 0));
+    }
+    if shift > 31 {
+        return None;
+    }
+    Some((fixed as i32, shift))
+}
+
+impl QuantDense<'_> {
+    /// Checks the lengths the accumulation reads and writes: `x` (batch, inputs), `acc`
+    /// (batch, outputs), the weights and bias.
+    pub fn check_accumulate(&self, x: usize, batch: usize, acc: usize) -> Result<(), Error> {
+        let (n, m) = (self.inputs, self.outputs);
+        if n == 0 || m == 0 || n > MAX_QUANT_INPUTS {
+            return Err(Error::TooLarge);
+        }
+        let bad = |buffer, expected, got| Err(Error::BadLength { buffer, expected, got });
+        match n.checked_mul(m) {
+            Some(w) if w == self.weights.len() => {}
+            Some(w) => return bad(Buffer::Weights, w, self.weights.len()),
+            None => return Err(Error::TooLarge),
+        }
+        if self.bias.len() != m {
+            return bad(Buffer::Bias, m, self.bias.len());
+        }
+        let xs = batch.checked_mul(n).ok_or(Error::TooLarge)?;
+        let ys = batch.checked_mul(m).ok_or(Error::TooLarge)?;
+        if x != xs {
+            return bad(Buffer::Input, xs, x);
+        }
+        if acc != ys {
+            return bad(Buffer::Output, ys, acc);
+        }
+        Ok(())
+    }
+
+    /// Checks the requantization parameters (one multiplier and shift per output).
+    pub fn check_requantize(&self) -> Result<(), Error> {
+        let m = self.outputs;
+        for len in [self.multiplier.len(), self.shift.len()] {
+            if len != m {
+                return Err(Error::BadLength { buffer: Buffer::Params, expected: m, got: len });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every length a one-sample [`dense_i8`] reads and writes.
+    pub fn check(&self, x: &[i8], out: usize) -> Result<(), Error> {
+        self.check_accumulate(x.len(), 1, out)?;
+        self.check_requantize()
+    }
+
+    /// `y = clamp(MultiplyByQuantizedMultiplier(acc, m[j], e[j]) + z_out, lo, hi)` of output `j`.
+    #[inline]
+    pub fn requantize(&self, j: usize, acc: i32) -> i8 {
+        let (m, e) = (self.multiplier.get(j).copied().unwrap_or(0), self.shift.get(j).copied().unwrap_or(0));
+        let v = multiply_by_quantized_multiplier(acc, m, e as i32).saturating_add(self.output_zero);
+        v.clamp(self.min as i32, self.max as i32) as i8
+    }
+
+    /// Requantizes rows of accumulators (batch, outputs) into `y` of the same shape.
+    pub fn requantize_rows(&self, acc: &[i32], y: &mut [i8]) {
+        let m = self.outputs.max(1);
+        for (ar, yr) in acc.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
+            for (j, (&a, o)) in ar.iter().zip(yr.iter_mut()).enumerate() {
+                *o = self.requantize(j, a);
+            }
+        }
+    }
+
+    /// `b[j] - z sum_i W[j][i]`: the part of row `j`'s accumulator that does not depend on
+    /// the input, for inputs offset by `z` (the input zero point, plus 128 where a kernel
+    /// reads inputs as unsigned).
+    #[inline]
+    pub(crate) fn row_offset(&self, j: usize, row: &[i8], z: i32) -> i32 {
+        let sum_w = row.iter().fold(0i32, |s, &w| s.wrapping_add(w as i32));
+        self.bias.get(j).copied().unwrap_or(0).wrapping_sub(z.wrapping_mul(sum_w))
+    }
+}
+
+/// An int8 kernel set as a value, as [`crate::Backend`] is for floats: which code runs is
+/// decided when the value is made. [`I8Backend::detect`] gives the fastest this build and
+/// CPU run, [`I8Backend::available`] every one (a test checks each in one process).
+/// [`I8Backend::accumulate`] falls back to [`I8Backend::Portable`] for a variant this CPU
+/// cannot run, so every value is safe to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum I8Backend {
+    /// The definition.
+    Reference,
+    /// Offset folded into per-row sums, four rows per pass.
+    Portable,
+    /// x86_64 AVX2: 16-bit products with `vpmaddwd`.
+    Avx2,
+    /// x86_64 AVX-512 VNNI: `vpdpbusd`.
+    Vnni,
+    /// Cortex-M4/M7: `SMLAD` with `SXTB16`.
+    Dsp,
+}
+
+impl I8Backend {
+    /// Whether this build and CPU run this kernel set.
+    pub fn runs(self) -> bool {
+        match self {
+            I8Backend::Reference | I8Backend::Portable => true,
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            I8Backend::Avx2 => true,
+            #[cfg(target_arch = "x86_64")]
+            I8Backend::Vnni => x86::vnni_available(),
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+            I8Backend::Dsp => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The fastest kernel set this build and CPU run.
+    pub fn detect() -> I8Backend {
+        [I8Backend::Vnni, I8Backend::Avx2, I8Backend::Dsp]
+            .into_iter()
+            .find(|b| b.runs())
+            .unwrap_or(I8Backend::Portable)
+    }
+
+    /// Every kernel set this build and CPU run, slowest first.
+    pub fn available() -> impl Iterator<Item = I8Backend> {
+        [I8Backend::Reference, I8Backend::Portable, I8Backend::Avx2, I8Backend::Dsp, I8Backend::Vnni]
+            .into_iter()
+            .filter(|b| b.runs())
+    }
+
+    /// A short stable name: `reference`, `portable`, `avx2`, `vnni`, `dsp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            I8Backend::Reference => "reference",
+            I8Backend::Portable => "portable",
+            I8Backend::Avx2 => "avx2",
+            I8Backend::Vnni => "vnni",
+            I8Backend::Dsp => "dsp",
+        }
+    }
+
+    /// Parses an [`I8Backend::name`] (or `native`/`auto`); `None` for an unknown name or one
+    /// this build and CPU do not run.
+    pub fn from_name(s: &str) -> Option<I8Backend> {
+        let b = match s {
+            "native" | "auto" => I8Backend::detect(),
+            "reference" | "scalar" => I8Backend::Reference,
+            "portable" => I8Backend::Portable,
+            "avx2" | "simd8" => I8Backend::Avx2,
+            "vnni" | "avx512" | "simd16" => I8Backend::Vnni,
+            "dsp" => I8Backend::Dsp,
+            _ => return None,
+        };
+        b.runs().then_some(b)
+    }
+
+    /// The accumulators of a batch: `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` for
+    /// `x` (batch, inputs) and `acc` (batch, outputs), every length checked.
+    pub fn accumulate(self, layer: &QuantDense<'_>, x: &[i8], batch: usize, acc: &mut [i32]) -> Result<(), Error> {
+        layer.check_accumulate(x.len(), batch, acc.len())?;
+        match self {
+            I8Backend::Reference => accumulate_reference(layer, x, acc),
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            I8Backend::Avx2 => x86::accumulate_avx2(layer, x, acc),
+            #[cfg(target_arch = "x86_64")]
+            I8Backend::Vnni if x86::vnni_available() => x86::accumulate_vnni(layer, x, acc),
+            #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+            I8Backend::Dsp => dsp::accumulate(layer, x, acc),
+            _ => portable::accumulate(layer, x, acc),
+        }
+        Ok(())
+    }
+
+    /// One layer for a batch: accumulate, then requantize into `y` (batch, outputs). `acc`
+    /// (batch, outputs) keeps the accumulators.
+    pub fn dense(
+        self,
+        layer: &QuantDense<'_>,
+        x: &[i8],
+        batch: usize,
+        acc: &mut [i32],
+        y: &mut [i8],
+    ) -> Result<(), Error> {
+        layer.check_requantize()?;
+        if y.len() != acc.len() {
+            return Err(Error::BadLength { buffer: Buffer::Output, expected: acc.len(), got: y.len() });
+        }
+        self.accumulate(layer, x, batch, acc)?;
+        layer.requantize_rows(acc, y);
+        Ok(())
+    }
+}
+
+/// The definition of the accumulators, one output at a time (lengths checked by the caller).
+fn accumulate_reference(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    let (n, m) = (layer.inputs, layer.outputs);
+    for (xr, ar) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)) {
+        for (j, (a, row)) in ar.iter_mut().zip(layer.weights.chunks_exact(n)).enumerate() {
+            let mut sum = layer.bias.get(j).copied().unwrap_or(0);
+            for (&xi, &w) in xr.iter().zip(row) {
+                sum = sum.wrapping_add((xi as i32 - layer.input_zero).wrapping_mul(w as i32));
+            }
+            *a = sum;
+        }
+    }
+}
+
+/// The definition for one sample: `acc[j] = b[j] + sum_i (x[i] - z_in) W[j][i]`, requantized,
+/// one output at a time. Writes the raw accumulators to `acc` when given.
+pub fn dense_i8_reference(
+    layer: &QuantDense<'_>,
+    x: &[i8],
+    y: &mut [i8],
+    acc: Option<&mut [i32]>,
+) -> Result<(), Error> {
+    layer.check(x, y.len())?;
+    let mut acc = acc;
+    for (j, (out, row)) in y.iter_mut().zip(layer.weights.chunks_exact(layer.inputs)).enumerate() {
+        let mut sum = layer.bias.get(j).copied().unwrap_or(0);
+        for (&xi, &w) in x.iter().zip(row) {
+            sum = sum.wrapping_add((xi as i32 - layer.input_zero).wrapping_mul(w as i32));
+        }
+        if let Some(a) = acc.as_deref_mut().and_then(|a| a.get_mut(j)) {
+            *a = sum;
+        }
+        *out = layer.requantize(j, sum);
+    }
+    Ok(())
+}
+
+/// The portable kernel for one sample (the path of a Cortex-M3/M0): equal to
+/// [`dense_i8_reference`] bit for bit. Writes the raw accumulators to `acc` when given.
+pub fn dense_i8(layer: &QuantDense<'_>, x: &[i8], y: &mut [i8], acc: Option<&mut [i32]>) -> Result<(), Error> {
+    layer.check(x, y.len())?;
+    let mut local = [0i32; 64];
+    let mut rest = y;
+    let mut acc = acc;
+    // Blocks of up to 64 outputs through a stack buffer when the caller keeps no
+    // accumulators.
+    let mut j0 = 0;
+    while !rest.is_empty() {
+        let take = rest.len().min(local.len());
+        let (head, tail) = core::mem::take(&mut rest).split_at_mut(take);
+        let block = QuantDense {
+            outputs: take,
+            weights: layer.weights.get(j0 * layer.inputs..(j0 + take) * layer.inputs).unwrap_or(&[]),
+            bias: layer.bias.get(j0..j0 + take).unwrap_or(&[]),
+            multiplier: layer.multiplier.get(j0..j0 + take).unwrap_or(&[]),
+            shift: layer.shift.get(j0..j0 + take).unwrap_or(&[]),
+            ..*layer
+        };
+        let a = match acc.as_deref_mut().and_then(|a| a.get_mut(j0..j0 + take)) {
+            Some(a) => a,
+            None => local.get_mut(..take).unwrap_or(&mut []),
+        };
+        I8Backend::Portable.dense(&block, x, 1, a, head)?;
+        rest = tail;
+        j0 += take;
+    }
+    Ok(())
+}

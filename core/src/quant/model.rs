@@ -1,0 +1,313 @@
+//! A whole int8 network: input quantization, int8 hidden layers, a last layer that
+//! dequantizes its accumulators to f32 for softmax, sigmoid or a regression output.
+//!
+//! ```text
+//! x_q[i]  = clamp(round((x[i] - mean[i]) factor[i]) + z_0, -128, 127)   (round: half away
+//!           from zero; factor[i] = 1 / (std[i] s_0); one pair for every input when uniform)
+//! hidden  : Clamp mode   y_q = requantize(acc) clamped to [z_out, 127] (ReLU) or [-128, 127]
+//!           Table mode   p_q = requantize(acc) toward the pre-activation's scale and zero
+//!                        point, y_q = table[p_q + 128] (sigmoid, tanh, leaky ReLU)
+//! last    : z[j] = acc[j] s_acc[j] (f32, s_acc[j] = s_in s_w[j]), then the activation in f32
+//! ```
+//!
+//! All integer steps are exact; the float steps (the input's subtract, multiply and round,
+//! the last layer's one multiply per output, softmax) are single IEEE-754 operations in a
+//! fixed order, so every target gives the same bits.
+
+use super::{I8Backend, QuantDense};
+use crate::activation::{softmax_row, Activation};
+use crate::error::{Buffer, Error};
+use crate::loss::Loss;
+use crate::topology::MAX_LAYERS;
+
+/// How a layer's accumulators become its output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerMode {
+    /// Requantize and clamp (identity, or ReLU as a clamp at the zero point).
+    Clamp,
+    /// Requantize to the pre-activation, then a 256-entry table.
+    Table,
+    /// The last layer: accumulators to f32, then the activation in f32.
+    Dequantize,
+}
+
+impl LayerMode {
+    /// The file's code for this mode.
+    pub fn code(self) -> u8 {
+        match self {
+            LayerMode::Clamp => 0,
+            LayerMode::Table => 1,
+            LayerMode::Dequantize => 2,
+        }
+    }
+
+    /// The mode of a file code.
+    pub fn from_code(code: u8) -> Option<LayerMode> {
+        match code {
+            0 => Some(LayerMode::Clamp),
+            1 => Some(LayerMode::Table),
+            2 => Some(LayerMode::Dequantize),
+            _ => None,
+        }
+    }
+}
+
+/// The input quantizer: `x_q = clamp(round((x - mean) factor) + zero)`.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantInput<'a> {
+    /// Per-input offsets (one entry: the same for every input).
+    pub mean: &'a [f32],
+    /// Per-input factors `1 / (std s_0)` (one entry: the same for every input).
+    pub factor: &'a [f32],
+    /// Zero point of the quantized input.
+    pub zero: i8,
+    /// Scale of the quantized input in standardized units (`s_0`).
+    pub scale: f32,
+}
+
+impl QuantInput<'_> {
+    /// Quantizes rows of raw features `x` (batch, inputs) into `q` of the same shape.
+    /// NaN becomes the zero point; values beyond the range clamp.
+    pub fn quantize(&self, x: &[f32], q: &mut [i8]) {
+        let n = if self.mean.len() == 1 { 0 } else { self.mean.len() };
+        let one = |v: f32, m: f32, f: f32| -> i8 {
+            let r = libm::roundf((v - m) * f);
+            // `as` saturates (NaN to 0); the zero point is then added in i32 and clamped.
+            ((r as i32).saturating_add(self.zero as i32)).clamp(-128, 127) as i8
+        };
+        if n == 0 {
+            let (m, f) = (self.mean.first().copied().unwrap_or(0.0), self.factor.first().copied().unwrap_or(1.0));
+            q.iter_mut().zip(x).for_each(|(q, &v)| *q = one(v, m, f));
+        } else {
+            for (qr, xr) in q.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+                for (((q, &v), &m), &f) in qr.iter_mut().zip(xr).zip(self.mean).zip(self.factor) {
+                    *q = one(v, m, f);
+                }
+            }
+        }
+    }
+}
+
+/// One layer of an int8 network.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantLayer<'a> {
+    /// The integer product and its requantization (Table: toward the pre-activation; its
+    /// `output_zero` is the pre-activation's zero point). The last layer has no multipliers.
+    pub dense: QuantDense<'a>,
+    /// The activation this layer computes.
+    pub activation: Activation,
+    /// How accumulators become outputs.
+    pub mode: LayerMode,
+    /// Table mode: `y_q = table[p_q + 128]`, 256 entries; empty otherwise.
+    pub table: &'a [i8],
+    /// `s_in s_w[j]`: the real value of one unit of output `j`'s accumulator.
+    pub acc_scale: &'a [f32],
+    /// Scale of this layer's int8 output (hidden layers; 0 for the last).
+    pub out_scale: f32,
+    /// Zero point of this layer's int8 output (hidden layers; 0 for the last).
+    pub out_zero: i8,
+}
+
+/// An int8 network, its tensors borrowed (from a file read in place, or a caller's vectors).
+#[derive(Clone, Copy, Debug)]
+pub struct QuantModel<'a> {
+    /// Input features.
+    pub inputs: usize,
+    /// The loss the float model was trained with.
+    pub loss: Loss,
+    /// The input quantizer.
+    pub input: QuantInput<'a>,
+    layers: [Option<QuantLayer<'a>>; MAX_LAYERS],
+    count: usize,
+}
+
+/// The widest layer a workspace is sized for by [`work_len`]: a `const fn` of the sizes.
+pub const fn widest(sizes: &[usize]) -> usize {
+    let (mut max, mut i) = (0, 0);
+    while i < sizes.len() {
+        if sizes[i] > max {
+            max = sizes[i];
+        }
+        i += 1;
+    }
+    max
+}
+
+/// Workspace (in `i32` words) of [`QuantModel::predict`] for widths `sizes` (inputs first)
+/// and `batch` samples: one row of accumulators and two int8 buffers per sample, each as
+/// wide as the widest layer. Usable in array types for firmware buffers.
+pub const fn work_len(sizes: &[usize], batch: usize) -> usize {
+    let w = widest(sizes) * batch;
+    w + 2 * w.div_ceil(4)
+}
+
+impl<'a> QuantModel<'a> {
+    /// A model of `layers` (1..=[`MAX_LAYERS`]); checks that the widths chain, that only the
+    /// last layer dequantizes, and every layer's lengths.
+    pub fn new(inputs: usize, loss: Loss, input: QuantInput<'a>, layers: &[QuantLayer<'a>]) -> Result<Self, Error> {
+        if layers.is_empty() {
+            return Err(Error::EmptyTopology);
+        }
+        if layers.len() > MAX_LAYERS {
+            return Err(Error::TooManyLayers { got: layers.len(), max: MAX_LAYERS });
+        }
+        let features = input.mean.len();
+        if input.factor.len() != features || (features != 1 && features != inputs) {
+            return Err(Error::BadLength { buffer: Buffer::Params, expected: inputs, got: features });
+        }
+        let mut slots = [None; MAX_LAYERS];
+        let mut prev = inputs;
+        for (i, (l, slot)) in layers.iter().zip(slots.iter_mut()).enumerate() {
+            let last = i + 1 == layers.len();
+            if l.dense.inputs != prev {
+                return Err(Error::LayerMismatch { layer: i, expected: prev, got: l.dense.inputs });
+            }
+            l.dense.check_accumulate(l.dense.inputs, 1, l.dense.outputs)?;
+            if (l.mode == LayerMode::Dequantize) != last {
+                return Err(Error::BadQuantLayer { layer: i });
+            }
+            if l.mode != LayerMode::Dequantize {
+                l.dense.check_requantize()?;
+            }
+            if l.acc_scale.len() != l.dense.outputs {
+                return Err(Error::BadLength { buffer: Buffer::Params, expected: l.dense.outputs, got: l.acc_scale.len() });
+            }
+            let table = if l.mode == LayerMode::Table { 256 } else { 0 };
+            if l.table.len() != table {
+                return Err(Error::BadQuantLayer { layer: i });
+            }
+            *slot = Some(*l);
+            prev = l.dense.outputs;
+        }
+        Ok(QuantModel { inputs, loss, input, layers: slots, count: layers.len() })
+    }
+
+    /// The layers, first to last.
+    pub fn layers(&self) -> impl Iterator<Item = &QuantLayer<'a>> + '_ {
+        self.layers.iter().take(self.count).flatten()
+    }
+
+    /// Layer count.
+    pub fn depth(&self) -> usize {
+        self.count
+    }
+
+    /// Output width.
+    pub fn outputs(&self) -> usize {
+        self.layers().last().map_or(0, |l| l.dense.outputs)
+    }
+
+    /// The widest layer, inputs included.
+    pub fn widest(&self) -> usize {
+        self.layers().fold(self.inputs, |w, l| w.max(l.dense.outputs))
+    }
+
+    /// Multiply-accumulates per sample.
+    pub fn macs(&self) -> usize {
+        self.layers().map(|l| l.dense.inputs * l.dense.outputs).sum()
+    }
+
+    /// Workspace words [`QuantModel::predict`] needs for `batch` samples.
+    pub fn work_len(&self, batch: usize) -> Result<usize, Error> {
+        let w = self.widest().checked_mul(batch).ok_or(Error::TooLarge)?;
+        w.checked_add(2 * w.div_ceil(4)).ok_or(Error::TooLarge)
+    }
+
+    /// Inference on raw features `x` (batch, inputs) into `out` (batch, outputs): quantize,
+    /// run every layer with kernel set `k`, dequantize and activate the last.
+    /// `work` holds [`QuantModel::work_len`] words.
+    pub fn predict(&self, k: I8Backend, x: &[f32], batch: usize, work: &mut [i32], out: &mut [f32]) -> Result<(), Error> {
+        let xs = batch.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
+        if x.len() != xs {
+            return Err(Error::BadLength { buffer: Buffer::Input, expected: xs, got: x.len() });
+        }
+        let (acc, a, b) = self.split_work(work, batch)?;
+        let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
+        self.input.quantize(x, q);
+        self.run(k, batch, acc, a, b, out)
+    }
+
+    /// Inference on already quantized inputs `xq` (batch, inputs); see [`QuantModel::predict`].
+    pub fn predict_quantized(
+        &self,
+        k: I8Backend,
+        xq: &[i8],
+        batch: usize,
+        work: &mut [i32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let xs = batch.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
+        if xq.len() != xs {
+            return Err(Error::BadLength { buffer: Buffer::Input, expected: xs, got: xq.len() });
+        }
+        let (acc, a, b) = self.split_work(work, batch)?;
+        a.get_mut(..xs).ok_or(Error::TooLarge)?.copy_from_slice(xq);
+        self.run(k, batch, acc, a, b, out)
+    }
+
+    /// The workspace as accumulators and two int8 buffers.
+    fn split_work<'w>(
+        &self,
+        work: &'w mut [i32],
+        batch: usize,
+    ) -> Result<(&'w mut [i32], &'w mut [i8], &'w mut [i8]), Error> {
+        if batch == 0 {
+            return Err(Error::ZeroBatch);
+        }
+        let need = self.work_len(batch)?;
+        let got = work.len();
+        let work = work.get_mut(..need).ok_or(Error::BadLength { buffer: Buffer::Workspace, expected: need, got })?;
+        let w = self.widest() * batch;
+        let (acc, bytes) = work.split_at_mut(w);
+        let bytes: &mut [i8] = bytemuck::cast_slice_mut(bytes);
+        let (a, b) = bytes.split_at_mut(w.div_ceil(4) * 4);
+        Ok((acc, a, b))
+    }
+
+    fn run(&self, k: I8Backend, batch: usize, acc: &mut [i32], a: &mut [i8], b: &mut [i8], out: &mut [f32]) -> Result<(), Error> {
+        let ys = batch.checked_mul(self.outputs()).ok_or(Error::TooLarge)?;
+        if out.len() != ys {
+            return Err(Error::BadLength { buffer: Buffer::Output, expected: ys, got: out.len() });
+        }
+        let (mut input, mut output) = (a, b);
+        for l in self.layers() {
+            let d = &l.dense;
+            let (xs, ys) = (batch * d.inputs, batch * d.outputs);
+            let x = input.get(..xs).ok_or(Error::TooLarge)?;
+            let acc = acc.get_mut(..ys).ok_or(Error::TooLarge)?;
+            k.accumulate(d, x, batch, acc)?;
+            let y = output.get_mut(..ys).ok_or(Error::TooLarge)?;
+            match l.mode {
+                LayerMode::Clamp => d.requantize_rows(acc, y),
+                LayerMode::Table => {
+                    d.requantize_rows(acc, y);
+                    for v in y.iter_mut() {
+                        *v = l.table.get((*v as i32 + 128) as usize).copied().unwrap_or(0);
+                    }
+                }
+                LayerMode::Dequantize => {
+                    dequantize(l, acc, out);
+                    return Ok(());
+                }
+            }
+            core::mem::swap(&mut input, &mut output);
+        }
+        Ok(())
+    }
+}
+
+/// The last layer: `z[s][j] = acc[s][j] s_acc[j]`, then the activation per row.
+fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32]) {
+    let m = l.dense.outputs.max(1);
+    for (ar, or) in acc.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
+        for ((o, &a), &s) in or.iter_mut().zip(ar).zip(l.acc_scale) {
+            *o = a as f32 * s;
+        }
+        match l.activation {
+            Activation::Identity => {}
+            Activation::Softmax => softmax_row(or),
+            Activation::Relu => or.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 }),
+            act => or.iter_mut().for_each(|v| *v = act.apply(*v)),
+        }
+    }
+}

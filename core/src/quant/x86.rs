@@ -1,0 +1,241 @@
+//! x86_64 int8 accumulation. Both kernels compute dot products along `inputs` for a tile
+//! of samples x rows of `W` (read in place, row-major) and add each horizontal sum to the
+//! row's offset: the same integer sums as the reference in another order, so the same bits.
+//!
+//! - AVX2: 16 inputs and 16 weights sign-extended to 16 bits (`vpmovsxbw`), `vpmaddwd`
+//!   (pairs of exact 16 x 16-bit products summed into 32 bits: `|x w| <= 128 * 127`, so a
+//!   pair never leaves int32), `vpaddd`; 4 samples x 2 rows of `ymm` accumulators.
+//!   The inputs' last `inputs % 16` are added in scalar code.
+//! - AVX-512 VNNI: `vpdpbusd` multiplies unsigned bytes by signed bytes, four products per
+//!   32-bit lane, added without saturation. Inputs are read as `u = x + 128` (`x ^ 0x80`),
+//!   so `sum_i u_i W[j][i] = sum_i x_i W[j][i] + 128 sum_i W[j][i]` and the row offset is
+//!   taken with `z_in + 128`; 4 samples x 4 rows of `zmm` accumulators, the inputs' last
+//!   `inputs % 64` through masked loads (masked-off weights are 0).
+
+// INVARIANT: the only indexing is of fixed-size accumulator arrays by loop counters below
+// their const-generic lengths.
+#![allow(clippy::indexing_slicing)]
+
+use super::QuantDense;
+use core::arch::x86_64::*;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// Whether this CPU and OS run AVX-512 VNNI code (F, BW and VNNI, ZMM state enabled).
+pub(super) fn vnni_available() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let yes = detect_vnni();
+            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+    }
+}
+
+fn detect_vnni() -> bool {
+    if cfg!(miri) {
+        return cfg!(all(target_feature = "avx512bw", target_feature = "avx512vnni"));
+    }
+    // SAFETY (older toolchains mark these unsafe): CPUID exists on every x86_64 CPU; XGETBV is
+    // executed only when CPUID reports OSXSAVE.
+    #[allow(unused_unsafe)]
+    unsafe {
+        if __cpuid(0).eax < 7 {
+            return false;
+        }
+        let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
+        let leaf7 = __cpuid_count(7, 0);
+        let f = leaf7.ebx & (1 << 16) != 0;
+        let bw = leaf7.ebx & (1 << 30) != 0;
+        let vnni = leaf7.ecx & (1 << 11) != 0;
+        osxsave && f && bw && vnni && _xgetbv(0) & 0xE6 == 0xE6
+    }
+}
+
+/// Calls `$f::<S, R>` for the tile size `(s, r)` in 1..=$ms x 1..=$mr.
+macro_rules! tile_dispatch {
+    ($f:ident, $s:expr, $r:expr, ($($args:expr),*)) => {
+        match ($s, $r) {
+            (4, 4) => $f::<4, 4>($($args),*),
+            (4, 3) => $f::<4, 3>($($args),*),
+            (4, 2) => $f::<4, 2>($($args),*),
+            (4, 1) => $f::<4, 1>($($args),*),
+            (3, 4) => $f::<3, 4>($($args),*),
+            (3, 3) => $f::<3, 3>($($args),*),
+            (3, 2) => $f::<3, 2>($($args),*),
+            (3, 1) => $f::<3, 1>($($args),*),
+            (2, 4) => $f::<2, 4>($($args),*),
+            (2, 3) => $f::<2, 3>($($args),*),
+            (2, 2) => $f::<2, 2>($($args),*),
+            (2, 1) => $f::<2, 1>($($args),*),
+            (1, 4) => $f::<1, 4>($($args),*),
+            (1, 3) => $f::<1, 3>($($args),*),
+            (1, 2) => $f::<1, 2>($($args),*),
+            _ => $f::<1, 1>($($args),*),
+        }
+    };
+}
+
+/// The tiles of `acc` (batch, outputs): samples in blocks of `SB`, rows in blocks of `RB`,
+/// each tile handed to `tile(s0, j0, samples, rows, offsets)`.
+#[inline(always)]
+fn tiles<const SB: usize, const RB: usize>(
+    layer: &QuantDense<'_>,
+    batch: usize,
+    z: i32,
+    mut tile: impl FnMut(usize, usize, usize, usize, &[i32]),
+) {
+    let (n, m) = (layer.inputs, layer.outputs);
+    // Samples outer: a block of inputs stays in L1 while the rows of W stream past it.
+    let mut offsets = [[0i32; RB]; 256];
+    let row_blocks = m.div_ceil(RB);
+    for s0 in (0..batch).step_by(SB) {
+        let sb = SB.min(batch - s0);
+        for (rb_index, j0) in (0..m).step_by(RB).enumerate() {
+            let rb = RB.min(m - j0);
+            // Row offsets once per call for up to 256 row blocks, else per tile.
+            let mut fresh = [0i32; RB];
+            let offs = if rb_index < offsets.len() && row_blocks <= offsets.len() {
+                if s0 == 0 {
+                    for r in 0..rb {
+                        let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
+                        offsets[rb_index][r] = layer.row_offset(j0 + r, row, z);
+                    }
+                }
+                &offsets[rb_index]
+            } else {
+                for r in 0..rb {
+                    let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
+                    fresh[r] = layer.row_offset(j0 + r, row, z);
+                }
+                &fresh
+            };
+            tile(s0, j0, sb, rb, &offs[..rb]);
+        }
+    }
+}
+
+#[cfg(target_feature = "avx2")]
+pub(super) fn accumulate_avx2(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    let (n, m) = (layer.inputs, layer.outputs);
+    let batch = x.len() / n;
+    if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m {
+        return;
+    }
+    let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
+    tiles::<4, 2>(layer, batch, layer.input_zero, |s0, j0, sb, rb, offs| {
+        // SAFETY: s0 + sb <= batch and j0 + rb <= m, so every row read below lies inside
+        // x (batch x n) and W (m x n), and every store inside acc (batch x m); the build
+        // enables AVX2.
+        unsafe {
+            tile_dispatch!(avx2_tile, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs))
+        }
+    });
+}
+
+/// One AVX2 tile: `acc[s][r] = offs[r] + sum_i x[s][i] W[r][i]` for `S` samples, `R` rows.
+///
+/// # Safety
+/// `x` holds `S` rows and `w` `R` rows of `n` bytes each; `acc` has `S` rows of stride `m`
+/// with `R` writable entries each.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_tile<const S: usize, const R: usize>(
+    x: *const i8,
+    w: *const i8,
+    acc: *mut i32,
+    n: usize,
+    m: usize,
+    offs: &[i32],
+) {
+    // SAFETY: the caller guarantees the rows read and written (see # Safety) and the CPU features.
+    unsafe {
+        let full = n - n % 16;
+        let mut sums = [[_mm256_setzero_si256(); R]; S];
+        let mut i = 0;
+        while i < full {
+            let mut xv = [_mm256_setzero_si256(); S];
+            for s in 0..S {
+                xv[s] = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.add(s * n + i) as *const __m128i));
+            }
+            for r in 0..R {
+                let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.add(r * n + i) as *const __m128i));
+                for s in 0..S {
+                    sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_madd_epi16(xv[s], wv));
+                }
+            }
+            i += 16;
+        }
+        for s in 0..S {
+            for r in 0..R {
+                let v = sums[s][r];
+                let q = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+                let q = _mm_add_epi32(q, _mm_shuffle_epi32::<0b01_00_11_10>(q));
+                let q = _mm_add_epi32(q, _mm_shuffle_epi32::<0b10_11_00_01>(q));
+                let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(_mm_cvtsi128_si32(q));
+                for k in full..n {
+                    total = total.wrapping_add((*x.add(s * n + k) as i32).wrapping_mul(*w.add(r * n + k) as i32));
+                }
+                *acc.add(s * m + r) = total;
+            }
+        }
+    }
+}
+
+pub(super) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    let (n, m) = (layer.inputs, layer.outputs);
+    let batch = x.len() / n;
+    if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m || !vnni_available() {
+        return;
+    }
+    let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
+    tiles::<4, 4>(layer, batch, layer.input_zero.wrapping_add(128), |s0, j0, sb, rb, offs| {
+        // SAFETY: as in accumulate_avx2; the CPU runs AVX-512 F, BW and VNNI (checked above).
+        unsafe {
+            tile_dispatch!(vnni_tile, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs))
+        }
+    });
+}
+
+/// One VNNI tile: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`.
+///
+/// # Safety
+/// As [`avx2_tile`], and the CPU runs AVX-512 F, BW and VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vnni_tile<const S: usize, const R: usize>(
+    x: *const i8,
+    w: *const i8,
+    acc: *mut i32,
+    n: usize,
+    m: usize,
+    offs: &[i32],
+) {
+    // SAFETY: the caller guarantees the rows read and written (see # Safety) and the CPU features.
+    unsafe {
+        let flip = _mm512_set1_epi8(-128);
+        let mut sums = [[_mm512_setzero_si512(); R]; S];
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
+            let mut xv = [_mm512_setzero_si512(); S];
+            for s in 0..S {
+                xv[s] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, x.add(s * n + i)), flip);
+            }
+            for r in 0..R {
+                let wv = _mm512_maskz_loadu_epi8(mask, w.add(r * n + i));
+                for s in 0..S {
+                    sums[s][r] = _mm512_dpbusd_epi32(sums[s][r], xv[s], wv);
+                }
+            }
+            i += 64;
+        }
+        for s in 0..S {
+            for r in 0..R {
+                *acc.add(s * m + r) = offs.get(r).copied().unwrap_or(0).wrapping_add(_mm512_reduce_add_epi32(sums[s][r]));
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! int8 models on the host: post-training quantization of a float model
+//! ([`quantize`]), and int8 model files in owned memory ([`Int8Model`]).
+//!
+//! The scheme is the core's (`myelin_core::quant`, TFLM's for fully connected layers):
+//! symmetric int8 weights with one scale per output neuron (or one per layer with
+//! `per_tensor`), asymmetric int8 activations whose ranges come from calibration samples,
+//! int32 biases at scale `s_in s_w[j]`, Q31 multipliers and shifts; ReLU and identity as
+//! output clamps, sigmoid, tanh and leaky ReLU as 256-entry tables; the last layer
+//! dequantizes its accumulators to f32.
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::io::modelfile::Saved;
+use myelin_core::quant::{
+    self, quantize_multiplier, I8Backend, LayerMode, QuantDense, QuantInput, QuantLayer, QuantModel, MAX_QUANT_INPUTS,
+};
+use myelin_core::{Activation, Layer, Topology};
+use std::path::Path;
+
+/// How activation ranges and weight scales are chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    /// One weight scale per layer instead of one per output neuron.
+    pub per_tensor: bool,
+    /// Activation ranges from this percentile of the calibration values (and its mirror
+    /// for the low end) instead of min/max; `None` for min/max.
+    pub percentile: Option<f64>,
+}
+
+/// The int8 kernel set `MYELIN_INT8_KERNELS` names (`native`, `vnni`, `avx2`, `portable`,
+/// `reference`; default native, the fastest this CPU runs; `MYELIN_AVX512=off` makes
+/// native `avx2`). Read once at the command line's edge and passed on as a value.
+pub fn backend_from_env() -> Result<I8Backend> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut name = var("MYELIN_INT8_KERNELS").unwrap_or_else(|| "native".into());
+    if name == "native" && var("MYELIN_AVX512").is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+        name = "avx2".into();
+    }
+    I8Backend::from_name(&name).ok_or_else(|| {
+        Error::Usage(format!(
+            "MYELIN_INT8_KERNELS={name}: expected native, vnni, avx2, portable or reference, and one this CPU runs \
+             (this one runs: {})",
+            I8Backend::available().map(I8Backend::name).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+/// A validated int8 model file in owned, 4-byte-aligned memory (the core reads it in
+/// place, as firmware does from flash).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Int8Model {
+    words: Vec<u32>,
+    len: usize,
+}
+
+impl Int8Model {
+    /// Copies `bytes` into aligned memory and checks them as the core does.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Int8Model> {
+        let mut words = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        let m = Int8Model { words, len: bytes.len() };
+        quant::parse(m.bytes()).map_err(|source| Error::Model { path: path.into(), source })?;
+        Ok(m)
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
+    }
+
+    /// The model, borrowed from the bytes.
+    pub fn view(&self) -> QuantModel<'_> {
+        // INVARIANT: the bytes were checked when this value was made and never change.
+        quant::parse(self.bytes()).expect("validated int8 model")
+    }
+
+    /// The float topology of the same shape (widths, activations, loss).
+    pub fn topology(&self) -> Result<Topology> {
+        let m = self.view();
+        let layers: Vec<Layer> = m.layers().map(|l| Layer::new(l.dense.inputs, l.dense.outputs, l.activation)).collect();
+        Topology::new(&layers, m.loss).map_err(Error::core("int8 model topology"))
+    }
+
+    /// Outputs (samples, outputs) for raw (unstandardized) features `x`, in chunks of 256.
+    pub fn predict(&self, k: I8Backend, x: &[f32], features: usize) -> Result<Vec<f32>> {
+        const CHUNK: usize = 256;
+        let m = self.view();
+        let (fi, fo) = (m.inputs, m.outputs());
+        if features != fi || x.len() % fi.max(1) != 0 {
+            return Err(Error::Shape { op: "int8 predict", expected: format!("{fi} features"), got: features.to_string() });
+        }
+        let samples = x.len() / fi;
+        let mut out = vec![0.0; samples * fo];
+        let mut work = vec![0i32; m.work_len(CHUNK).map_err(Error::core("sizing"))?];
+        for (xc, oc) in x.chunks(CHUNK * fi).zip(out.chunks_mut(CHUNK * fo)) {
+            let n = xc.len() / fi;
+            m.predict(k, xc, n, &mut work, oc).map_err(Error::core("int8 predict"))?;
+        }
+        Ok(out)
+    }
+}
+
+/// The vectors of one quantized layer.
+struct Owned {
+    dense: (usize, usize, i32, i32, i8),
+    weights: Vec<i8>,
+    bias: Vec<i32>,
+    multiplier: Vec<i32>,
+    shift: Vec<i8>,
+    acc_scale: Vec<f32>,
+    table: Vec<i8>,
+    activation: Activation,
+    mode: LayerMode,
+    out_scale: f32,
+    out_zero: i8,
+}
+
+/// `(low, high)` of `v` (min/max, or the percentile and its mirror), widened to hold 0.
+fn range(mut v: Vec<f32>, percentile: Option<f64>) -> (f64, f64) {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return (0.0, 1.0);
+    }
+    let (lo, hi) = match percentile {
+        Some(p) => {
+            v.sort_by(f32::total_cmp);
+            let at = |q: f64| v[((q / 100.0) * (v.len() - 1) as f64).round() as usize];
+            (at(100.0 - p), at(p))
+        }
+        None => v.iter().fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x))),
+    };
+    let (lo, hi) = ((lo as f64).min(0.0), (hi as f64).max(0.0));
+    if hi - lo < 1e-9 {
+        (lo, lo + 1e-9)
+    } else {
+        (lo, hi)
+    }
+}
+
+/// Scale and zero point mapping `[lo, hi]` onto -128..=127 (`lo <= 0 <= hi`).
+fn affine((lo, hi): (f64, f64)) -> (f64, i8) {
+    let scale = (hi - lo) / 255.0;
+    let zero = (-128.0 - lo / scale).round().clamp(-128.0, 127.0);
+    (scale, zero as i8)
+}
+
+fn round_i32(v: f64) -> i32 {
+    v.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32
+}
+
+/// Quantizes `model` with activation ranges from `calib` (samples from the training part,
+/// already standardized for the model).
+pub fn quantize(model: &Saved, calib: &Dataset, opts: &Options) -> Result<Int8Model> {
+    let topo = &model.topology;
+    let n0 = topo.inputs();
+    if calib.features != n0 || calib.is_empty() {
+        return Err(Error::Shape { op: "calibrate", expected: format!("{n0} features"), got: calib.features.to_string() });
+    }
+    if let Some(p) = opts.percentile {
+        if !(50.0..=100.0).contains(&p) {
+            return Err(Error::Usage(format!("--percentile {p}: expected 50 to 100")));
+        }
+    }
+    // Input quantizer over the standardized inputs.
+    let (s0, z0) = affine(range(calib.x.clone(), opts.percentile));
+    let (mean, std): (Vec<f32>, Vec<f32>) = match &model.standardizer {
+        Some(s) => (s.mean.clone(), s.std.clone()),
+        None => (vec![0.0; n0], vec![1.0; n0]),
+    };
+    let uniform = mean.iter().all(|&m| m == mean[0]) && std.iter().all(|&s| s == std[0]);
+    let (mean, std) = if uniform { (vec![mean[0]], vec![std[0]]) } else { (mean, std) };
+    let factor: Vec<f32> = std.iter().map(|&s| (1.0 / (s as f64 * s0)) as f32).collect();
+
+    // Float forward over the calibration samples, layer by layer.
+    let samples = calib.len();
+    let mut x = calib.x.clone();
+    let (mut s_in, mut z_in) = (s0, z0);
+    let mut layers = Vec::new();
+    let count = topo.layers().len();
+    for (l, layer) in topo.layers().iter().enumerate() {
+        let (n, m) = (layer.inputs, layer.outputs);
+        if n > MAX_QUANT_INPUTS {
+            return Err(Error::Usage(format!("layer {l}: {n} inputs, int8 layers take at most {MAX_QUANT_INPUTS}")));
+        }
+        let r = topo.param_range(l).ok_or_else(|| Error::Usage("empty model".into()))?;
+        let (w, b) = (&model.params[r.w..r.b], &model.params[r.b..r.end]);
+        let mut z = vec![0.0f32; samples * m];
+        for (xr, zr) in x.chunks(n).zip(z.chunks_mut(m)) {
+            for (j, zj) in zr.iter_mut().enumerate() {
+                *zj = b[j] + xr.iter().zip(&w[j * n..(j + 1) * n]).map(|(a, b)| a * b).sum::<f32>();
+            }
+        }
+        let y: Vec<f32> = z.iter().map(|&v| layer.activation.apply(v)).collect();
+        // Weights.
+        let absmax = |row: &[f32]| row.iter().fold(0.0f64, |a, &v| a.max(v.abs() as f64));
+        let tensor = absmax(w);
+        let s_w: Vec<f64> = (0..m)
+            .map(|j| {
+                let a = if opts.per_tensor { tensor } else { absmax(&w[j * n..(j + 1) * n]) };
+                if a > 0.0 {
+                    a / 127.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let weights: Vec<i8> =
+            (0..m * n).map(|i| (w[i] as f64 / s_w[i / n]).round().clamp(-127.0, 127.0) as i8).collect();
+        let acc: Vec<f64> = s_w.iter().map(|s| s_in * s).collect();
+        let bias: Vec<i32> = (0..m).map(|j| round_i32(b[j] as f64 / acc[j])).collect();
+        let acc_scale: Vec<f32> = acc.iter().map(|&a| a as f32).collect();
+        let last = l + 1 == count;
+        let act = layer.activation;
+        let owned = if last {
+            Owned {
+                dense: (n, m, z_in as i32, 0, i8::MIN),
+                weights,
+                bias,
+                multiplier: vec![],
+                shift: vec![],
+                acc_scale,
+                table: vec![],
+                activation: act,
+                mode: LayerMode::Dequantize,
+                out_scale: 0.0,
+                out_zero: 0,
+            }
+        } else {
+            let requant = |s_target: f64| -> Result<(Vec<i32>, Vec<i8>)> {
+                let mut mult = Vec::with_capacity(m);
+                let mut shift = Vec::with_capacity(m);
+                for &a in &acc {
+                    let (q, e) = quantize_multiplier(a / s_target).ok_or_else(|| {
+                        Error::Usage(format!("layer {l}: requantization scale {} out of range", a / s_target))
+                    })?;
+                    mult.push(q);
+                    shift.push(e as i8);
+                }
+                Ok((mult, shift))
+            };
+            match act {
+                Activation::Relu | Activation::Identity => {
+                    let (s_out, z_out) = affine(range(y.clone(), opts.percentile));
+                    let (multiplier, shift) = requant(s_out)?;
+                    let min = if act == Activation::Relu { z_out } else { i8::MIN };
+                    let out = Owned {
+                        dense: (n, m, z_in as i32, z_out as i32, min),
+                        weights,
+                        bias,
+                        multiplier,
+                        shift,
+                        acc_scale,
+                        table: vec![],
+                        activation: act,
+                        mode: LayerMode::Clamp,
+                        out_scale: s_out as f32,
+                        out_zero: z_out,
+                    };
+                    (s_in, z_in) = (s_out, z_out);
+                    out
+                }
+                Activation::Sigmoid | Activation::Tanh | Activation::LeakyRelu => {
+                    let (s_pre, z_pre) = affine(range(z.clone(), opts.percentile));
+                    let (s_out, z_out) = match act {
+                        Activation::Sigmoid => (1.0 / 256.0, -128i8),
+                        Activation::Tanh => (1.0 / 128.0, 0i8),
+                        _ => affine(range(y.clone(), opts.percentile)),
+                    };
+                    let (multiplier, shift) = requant(s_pre)?;
+                    let table = (0..256)
+                        .map(|t| {
+                            let real = s_pre * (t - 128 - z_pre as i32) as f64;
+                            let v = act.apply(real as f32) as f64;
+                            ((v / s_out).round() + z_out as f64).clamp(-128.0, 127.0) as i8
+                        })
+                        .collect();
+                    let out = Owned {
+                        dense: (n, m, z_in as i32, z_pre as i32, i8::MIN),
+                        weights,
+                        bias,
+                        multiplier,
+                        shift,
+                        acc_scale,
+                        table,
+                        activation: act,
+                        mode: LayerMode::Table,
+                        out_scale: s_out as f32,
+                        out_zero: z_out,
+                    };
+                    (s_in, z_in) = (s_out, z_out);
+                    out
+                }
+                other => return Err(Error::Usage(format!("layer {l}: {other:?} cannot be quantized"))),
+            }
+        };
+        layers.push(owned);
+        // The next layer calibrates on the float activations.
+        x = y;
+    }
+    let views: Vec<QuantLayer> = layers
+        .iter()
+        .map(|o| QuantLayer {
+            dense: QuantDense {
+                inputs: o.dense.0,
+                outputs: o.dense.1,
+                weights: &o.weights,
+                bias: &o.bias,
+                multiplier: &o.multiplier,
+                shift: &o.shift,
+                input_zero: o.dense.2,
+                output_zero: o.dense.3,
+                min: o.dense.4,
+                max: i8::MAX,
+            },
+            activation: o.activation,
+            mode: o.mode,
+            table: &o.table,
+            acc_scale: &o.acc_scale,
+            out_scale: o.out_scale,
+            out_zero: o.out_zero,
+        })
+        .collect();
+    let input = QuantInput { mean: &mean, factor: &factor, zero: z0, scale: s0 as f32 };
+    let qm = QuantModel::new(n0, topo.loss(), input, &views).map_err(Error::core("building the int8 model"))?;
+    let mut bytes = vec![0u8; quant::encoded_len(&qm).map_err(|source| Error::Model { path: "int8".into(), source })?];
+    quant::write(&qm, &mut bytes).map_err(|source| Error::Model { path: "int8".into(), source })?;
+    Int8Model::from_bytes(&bytes, Path::new("int8 model"))
+}
