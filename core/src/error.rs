@@ -142,10 +142,9 @@ impl fmt::Display for Error {
             Error::EmptyTopology => write!(f, "a network needs at least one layer"),
             Error::TooManyLayers { got, max } => write!(f, "{got} layers, at most {max} supported"),
             Error::ZeroSizedLayer { layer } => write!(f, "layer {layer} has zero inputs or outputs"),
-            Error::BadQuantLayer { layer } => write!(
-                f,
-                "int8 layer {layer}: only the last layer dequantizes, and a table layer needs 256 entries"
-            ),
+            Error::BadQuantLayer { layer } => {
+                write!(f, "int8 layer {layer}: only the last layer dequantizes, and a table layer needs 256 entries")
+            }
             Error::LayerMismatch { layer, expected, got } => {
                 write!(f, "layer {layer} takes {got} inputs but the previous layer gives {expected}")
             }

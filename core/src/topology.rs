@@ -49,7 +49,7 @@ const fn output_widths(sizes: &[usize]) -> &[usize] {
     }
 }
 
-const fn max_width(sizes: &[usize]) -> usize {
+pub(crate) const fn max_width(sizes: &[usize]) -> usize {
     let mut m = 0;
     let mut s = output_widths(sizes);
     while let [w, rest @ ..] = s {

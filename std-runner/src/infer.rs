@@ -32,7 +32,12 @@ pub fn outputs<K: Kernels + Sync>(model: &Saved, kernels: &K, data: &Dataset) ->
 
 /// [`outputs`] with the int8 kernel set named: an int8 model runs on `int8`, a float model
 /// on `kernels`.
-pub fn outputs_with<K: Kernels + Sync>(model: &Saved, kernels: &K, int8: I8Backend, data: &Dataset) -> Result<Vec<f32>> {
+pub fn outputs_with<K: Kernels + Sync>(
+    model: &Saved,
+    kernels: &K,
+    int8: I8Backend,
+    data: &Dataset,
+) -> Result<Vec<f32>> {
     let mut y = match &model.int8 {
         Some(q) => q.predict(int8, &data.x, data.features)?,
         None => predict(&model.topology, &model.params, kernels, data)?,

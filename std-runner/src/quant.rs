@@ -77,7 +77,8 @@ impl Int8Model {
     /// The float topology of the same shape (widths, activations, loss).
     pub fn topology(&self) -> Result<Topology> {
         let m = self.view();
-        let layers: Vec<Layer> = m.layers().map(|l| Layer::new(l.dense.inputs, l.dense.outputs, l.activation)).collect();
+        let layers: Vec<Layer> =
+            m.layers().map(|l| Layer::new(l.dense.inputs, l.dense.outputs, l.activation)).collect();
         Topology::new(&layers, m.loss).map_err(Error::core("int8 model topology"))
     }
 
@@ -86,8 +87,12 @@ impl Int8Model {
         const CHUNK: usize = 256;
         let m = self.view();
         let (fi, fo) = (m.inputs, m.outputs());
-        if features != fi || x.len() % fi.max(1) != 0 {
-            return Err(Error::Shape { op: "int8 predict", expected: format!("{fi} features"), got: features.to_string() });
+        if features != fi || !x.len().is_multiple_of(fi.max(1)) {
+            return Err(Error::Shape {
+                op: "int8 predict",
+                expected: format!("{fi} features"),
+                got: features.to_string(),
+            });
         }
         let samples = x.len() / fi;
         let mut out = vec![0.0; samples * fo];
@@ -154,7 +159,11 @@ pub fn quantize(model: &Saved, calib: &Dataset, opts: &Options) -> Result<Int8Mo
     let topo = &model.topology;
     let n0 = topo.inputs();
     if calib.features != n0 || calib.is_empty() {
-        return Err(Error::Shape { op: "calibrate", expected: format!("{n0} features"), got: calib.features.to_string() });
+        return Err(Error::Shape {
+            op: "calibrate",
+            expected: format!("{n0} features"),
+            got: calib.features.to_string(),
+        });
     }
     if let Some(p) = opts.percentile {
         if !(50.0..=100.0).contains(&p) {
@@ -171,12 +180,11 @@ pub fn quantize(model: &Saved, calib: &Dataset, opts: &Options) -> Result<Int8Mo
     let (mean, std) = if uniform { (vec![mean[0]], vec![std[0]]) } else { (mean, std) };
     let factor: Vec<f32> = std.iter().map(|&s| (1.0 / (s as f64 * s0)) as f32).collect();
 
-    // Float forward over the calibration samples, layer by layer.
-    let samples = calib.len();
+    // Float forward over the calibration samples, layer by layer; each layer quantized
+    // with the ranges of its float values.
     let mut x = calib.x.clone();
-    let (mut s_in, mut z_in) = (s0, z0);
+    let mut quantized = (s0, z0);
     let mut layers = Vec::new();
-    let count = topo.layers().len();
     for (l, layer) in topo.layers().iter().enumerate() {
         let (n, m) = (layer.inputs, layer.outputs);
         if n > MAX_QUANT_INPUTS {
@@ -184,145 +192,140 @@ pub fn quantize(model: &Saved, calib: &Dataset, opts: &Options) -> Result<Int8Mo
         }
         let r = topo.param_range(l).ok_or_else(|| Error::Usage("empty model".into()))?;
         let (w, b) = (&model.params[r.w..r.b], &model.params[r.b..r.end]);
-        let mut z = vec![0.0f32; samples * m];
+        let mut z = vec![0.0f32; calib.len() * m];
         for (xr, zr) in x.chunks(n).zip(z.chunks_mut(m)) {
             for (j, zj) in zr.iter_mut().enumerate() {
                 *zj = b[j] + xr.iter().zip(&w[j * n..(j + 1) * n]).map(|(a, b)| a * b).sum::<f32>();
             }
         }
         let y: Vec<f32> = z.iter().map(|&v| layer.activation.apply(v)).collect();
-        // Weights.
-        let absmax = |row: &[f32]| row.iter().fold(0.0f64, |a, &v| a.max(v.abs() as f64));
-        let tensor = absmax(w);
-        let s_w: Vec<f64> = (0..m)
-            .map(|j| {
-                let a = if opts.per_tensor { tensor } else { absmax(&w[j * n..(j + 1) * n]) };
-                if a > 0.0 {
-                    a / 127.0
-                } else {
-                    1.0
-                }
-            })
-            .collect();
-        let weights: Vec<i8> =
-            (0..m * n).map(|i| (w[i] as f64 / s_w[i / n]).round().clamp(-127.0, 127.0) as i8).collect();
-        let acc: Vec<f64> = s_w.iter().map(|s| s_in * s).collect();
-        let bias: Vec<i32> = (0..m).map(|j| round_i32(b[j] as f64 / acc[j])).collect();
-        let acc_scale: Vec<f32> = acc.iter().map(|&a| a as f32).collect();
-        let last = l + 1 == count;
-        let act = layer.activation;
-        let owned = if last {
-            Owned {
-                dense: (n, m, z_in as i32, 0, i8::MIN),
-                weights,
-                bias,
-                multiplier: vec![],
-                shift: vec![],
-                acc_scale,
-                table: vec![],
-                activation: act,
-                mode: LayerMode::Dequantize,
-                out_scale: 0.0,
-                out_zero: 0,
-            }
-        } else {
-            let requant = |s_target: f64| -> Result<(Vec<i32>, Vec<i8>)> {
-                let mut mult = Vec::with_capacity(m);
-                let mut shift = Vec::with_capacity(m);
-                for &a in &acc {
-                    let (q, e) = quantize_multiplier(a / s_target).ok_or_else(|| {
-                        Error::Usage(format!("layer {l}: requantization scale {} out of range", a / s_target))
-                    })?;
-                    mult.push(q);
-                    shift.push(e as i8);
-                }
-                Ok((mult, shift))
-            };
-            match act {
-                Activation::Relu | Activation::Identity => {
-                    let (s_out, z_out) = affine(range(y.clone(), opts.percentile));
-                    let (multiplier, shift) = requant(s_out)?;
-                    let min = if act == Activation::Relu { z_out } else { i8::MIN };
-                    let out = Owned {
-                        dense: (n, m, z_in as i32, z_out as i32, min),
-                        weights,
-                        bias,
-                        multiplier,
-                        shift,
-                        acc_scale,
-                        table: vec![],
-                        activation: act,
-                        mode: LayerMode::Clamp,
-                        out_scale: s_out as f32,
-                        out_zero: z_out,
-                    };
-                    (s_in, z_in) = (s_out, z_out);
-                    out
-                }
-                Activation::Sigmoid | Activation::Tanh | Activation::LeakyRelu => {
-                    let (s_pre, z_pre) = affine(range(z.clone(), opts.percentile));
-                    let (s_out, z_out) = match act {
-                        Activation::Sigmoid => (1.0 / 256.0, -128i8),
-                        Activation::Tanh => (1.0 / 128.0, 0i8),
-                        _ => affine(range(y.clone(), opts.percentile)),
-                    };
-                    let (multiplier, shift) = requant(s_pre)?;
-                    let table = (0..256)
-                        .map(|t| {
-                            let real = s_pre * (t - 128 - z_pre as i32) as f64;
-                            let v = act.apply(real as f32) as f64;
-                            ((v / s_out).round() + z_out as f64).clamp(-128.0, 127.0) as i8
-                        })
-                        .collect();
-                    let out = Owned {
-                        dense: (n, m, z_in as i32, z_pre as i32, i8::MIN),
-                        weights,
-                        bias,
-                        multiplier,
-                        shift,
-                        acc_scale,
-                        table,
-                        activation: act,
-                        mode: LayerMode::Table,
-                        out_scale: s_out as f32,
-                        out_zero: z_out,
-                    };
-                    (s_in, z_in) = (s_out, z_out);
-                    out
-                }
-                other => return Err(Error::Usage(format!("layer {l}: {other:?} cannot be quantized"))),
-            }
-        };
+        let last = l + 1 == topo.layers().len();
+        let (owned, next) = quantize_layer(l, layer, w, b, quantized, last, (&z, &y), opts)?;
         layers.push(owned);
-        // The next layer calibrates on the float activations.
+        quantized = next;
         x = y;
     }
-    let views: Vec<QuantLayer> = layers
-        .iter()
-        .map(|o| QuantLayer {
+    let views: Vec<QuantLayer> = layers.iter().map(Owned::view).collect();
+    let input = QuantInput { mean: &mean, factor: &factor, zero: z0, scale: s0 as f32 };
+    let encode = |source| Error::Model { path: "int8 model".into(), source };
+    let mut bytes = vec![0u8; quant::encoded_len(&input, &views).map_err(encode)?];
+    quant::write(n0, topo.loss(), &input, &views, &mut bytes).map_err(encode)?;
+    Int8Model::from_bytes(&bytes, Path::new("int8 model"))
+}
+
+impl Owned {
+    fn view(&self) -> QuantLayer<'_> {
+        QuantLayer {
             dense: QuantDense {
-                inputs: o.dense.0,
-                outputs: o.dense.1,
-                weights: &o.weights,
-                bias: &o.bias,
-                multiplier: &o.multiplier,
-                shift: &o.shift,
-                input_zero: o.dense.2,
-                output_zero: o.dense.3,
-                min: o.dense.4,
+                inputs: self.dense.0,
+                outputs: self.dense.1,
+                weights: &self.weights,
+                bias: &self.bias,
+                multiplier: &self.multiplier,
+                shift: &self.shift,
+                input_zero: self.dense.2,
+                output_zero: self.dense.3,
+                min: self.dense.4,
                 max: i8::MAX,
             },
-            activation: o.activation,
-            mode: o.mode,
-            table: &o.table,
-            acc_scale: &o.acc_scale,
-            out_scale: o.out_scale,
-            out_zero: o.out_zero,
+            activation: self.activation,
+            mode: self.mode,
+            table: &self.table,
+            acc_scale: &self.acc_scale,
+            out_scale: self.out_scale,
+            out_zero: self.out_zero,
+        }
+    }
+}
+
+/// Layer `l` (weights `w`, bias `b`) with input quantization `(s_in, z_in)` and float
+/// calibration values `(z, y)` (pre-activation, activation); returns it with its output
+/// quantization.
+#[allow(clippy::too_many_arguments)]
+fn quantize_layer(
+    l: usize,
+    layer: &Layer,
+    w: &[f32],
+    b: &[f32],
+    (s_in, z_in): (f64, i8),
+    last: bool,
+    (z, y): (&[f32], &[f32]),
+    opts: &Options,
+) -> Result<(Owned, (f64, i8))> {
+    let (n, m, act) = (layer.inputs, layer.outputs, layer.activation);
+    let absmax = |row: &[f32]| row.iter().fold(0.0f64, |a, &v| a.max(v.abs() as f64));
+    let tensor = absmax(w);
+    let s_w: Vec<f64> = (0..m)
+        .map(|j| {
+            let a = if opts.per_tensor { tensor } else { absmax(&w[j * n..(j + 1) * n]) };
+            if a > 0.0 {
+                a / 127.0
+            } else {
+                1.0
+            }
         })
         .collect();
-    let input = QuantInput { mean: &mean, factor: &factor, zero: z0, scale: s0 as f32 };
-    let qm = QuantModel::new(n0, topo.loss(), input, &views).map_err(Error::core("building the int8 model"))?;
-    let mut bytes = vec![0u8; quant::encoded_len(&qm).map_err(|source| Error::Model { path: "int8".into(), source })?];
-    quant::write(&qm, &mut bytes).map_err(|source| Error::Model { path: "int8".into(), source })?;
-    Int8Model::from_bytes(&bytes, Path::new("int8 model"))
+    let weights: Vec<i8> = (0..m * n).map(|i| (w[i] as f64 / s_w[i / n]).round().clamp(-127.0, 127.0) as i8).collect();
+    let acc: Vec<f64> = s_w.iter().map(|s| s_in * s).collect();
+    let bias: Vec<i32> = (0..m).map(|j| round_i32(b[j] as f64 / acc[j])).collect();
+    let acc_scale: Vec<f32> = acc.iter().map(|&a| a as f32).collect();
+    let mut owned = Owned {
+        dense: (n, m, z_in as i32, 0, i8::MIN),
+        weights,
+        bias,
+        multiplier: vec![],
+        shift: vec![],
+        acc_scale,
+        table: vec![],
+        activation: act,
+        mode: LayerMode::Dequantize,
+        out_scale: 0.0,
+        out_zero: 0,
+    };
+    if last {
+        return Ok((owned, (0.0, 0)));
+    }
+    let requant = |s_target: f64| -> Result<(Vec<i32>, Vec<i8>)> {
+        acc.iter()
+            .map(|&a| {
+                quantize_multiplier(a / s_target).map(|(q, e)| (q, e as i8)).ok_or_else(|| {
+                    Error::Usage(format!("layer {l}: requantization scale {} out of range", a / s_target))
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(|v| v.into_iter().unzip())
+    };
+    let (s_out, z_out) = match act {
+        Activation::Relu | Activation::Identity => {
+            let (s_out, z_out) = affine(range(y.to_vec(), opts.percentile));
+            (owned.multiplier, owned.shift) = requant(s_out)?;
+            owned.dense.3 = z_out as i32;
+            owned.dense.4 = if act == Activation::Relu { z_out } else { i8::MIN };
+            owned.mode = LayerMode::Clamp;
+            (s_out, z_out)
+        }
+        Activation::Sigmoid | Activation::Tanh | Activation::LeakyRelu => {
+            let (s_pre, z_pre) = affine(range(z.to_vec(), opts.percentile));
+            let (s_out, z_out) = match act {
+                Activation::Sigmoid => (1.0 / 256.0, -128i8),
+                Activation::Tanh => (1.0 / 128.0, 0i8),
+                _ => affine(range(y.to_vec(), opts.percentile)),
+            };
+            (owned.multiplier, owned.shift) = requant(s_pre)?;
+            owned.table = (0..256)
+                .map(|t| {
+                    let real = s_pre * (t - 128 - z_pre as i32) as f64;
+                    let v = act.apply(real as f32) as f64;
+                    ((v / s_out).round() + z_out as f64).clamp(-128.0, 127.0) as i8
+                })
+                .collect();
+            owned.dense.3 = z_pre as i32;
+            owned.mode = LayerMode::Table;
+            (s_out, z_out)
+        }
+        other => return Err(Error::Usage(format!("layer {l}: {other:?} cannot be quantized"))),
+    };
+    owned.out_scale = s_out as f32;
+    owned.out_zero = z_out;
+    Ok((owned, (s_out, z_out)))
 }

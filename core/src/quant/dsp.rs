@@ -72,10 +72,7 @@ pub(super) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
 
 /// `s + sum_{i >= from} (x[i] - z) w[i]`.
 fn scalar(s: i32, x: &[i8], w: &[i8], from: usize, z: i32) -> i32 {
-    x.iter()
-        .zip(w)
-        .skip(from)
-        .fold(s, |s, (&xi, &wi)| s.wrapping_add((xi as i32 - z).wrapping_mul(wi as i32)))
+    x.iter().zip(w).skip(from).fold(s, |s, (&xi, &wi)| s.wrapping_add((xi as i32 - z).wrapping_mul(wi as i32)))
 }
 
 /// `s0 += sum_i x[i] w0[i]`, `s1 += sum_i x[i] w1[i]` over `cols` (a multiple of 16, > 0)

@@ -36,9 +36,9 @@
 //! scales finite, padding zero) before any is used.
 
 use super::model::{LayerMode, QuantInput, QuantLayer, QuantModel};
-use super::QuantDense;
+use super::{QuantDense, MAX_QUANT_INPUTS};
 use crate::activation::Activation;
-use crate::error::{FormatError, QuantField};
+use crate::error::{FormatError, QuantField, Values};
 use crate::format::{crc32, put, u16_at, u32_at, u8_at, MAGIC};
 use crate::loss::Loss;
 use crate::topology::{Layer, Topology, MAX_LAYERS};
@@ -67,6 +67,8 @@ fn layer_bytes(n: usize, m: usize, mode: LayerMode) -> Option<usize> {
     w.checked_add(words)?.checked_add(requant)?.checked_add(table)
 }
 
+/// One layer-table entry as stored.
+#[derive(Clone, Copy)]
 struct Entry {
     outputs: usize,
     activation: Activation,
@@ -76,15 +78,29 @@ struct Entry {
     out_scale: f32,
 }
 
+/// Entry `i` of the layer table (codes checked, values not yet).
+fn entry(bytes: &[u8], i: usize) -> Result<Entry, FormatError> {
+    let at = FIXED + ENTRY * i;
+    let code = u8_at(bytes, at + 4);
+    Ok(Entry {
+        outputs: u32_at(bytes, at) as usize,
+        activation: Activation::from_code(code).ok_or(FormatError::UnknownActivation { layer: i, code })?,
+        mode: LayerMode::from_code(u8_at(bytes, at + 5)).ok_or(bad(i, QuantField::Mode, 0))?,
+        pre_zero: u8_at(bytes, at + 6) as i8,
+        out_zero: u8_at(bytes, at + 7) as i8,
+        out_scale: f32::from_bits(u32_at(bytes, at + 8)),
+    })
+}
+
 /// Parses an int8 model file in place: `bytes` must start at a 4-byte-aligned address on a
 /// little-endian target ([`FormatError::NotInPlace`] otherwise; `include_model!` aligns).
 pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
     let flags = envelope(bytes)?;
-    let n_layers = u8_at(bytes, 16) as usize;
-    if n_layers == 0 || n_layers > MAX_LAYERS {
-        return Err(FormatError::LayerCount { got: n_layers, max: MAX_LAYERS });
+    let count = u8_at(bytes, 16) as usize;
+    if count == 0 || count > MAX_LAYERS {
+        return Err(FormatError::LayerCount { got: count, max: MAX_LAYERS });
     }
-    let header = FIXED + ENTRY * n_layers;
+    let header = FIXED + ENTRY * count;
     let stored_header = u32_at(bytes, 8) as usize;
     if stored_header != header {
         return Err(FormatError::HeaderLength { expected: header, got: stored_header });
@@ -103,57 +119,10 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
     if !(input_scale.is_finite() && input_scale > 0.0) {
         return Err(bad(0, QuantField::Input, 0));
     }
-    // The layer table, then the topology rules (through the float topology's checks).
-    let mut entries = [const { None }; MAX_LAYERS];
-    let mut shape = [Layer::new(0, 0, Activation::Identity); MAX_LAYERS];
-    let mut prev = inputs;
-    for (i, (slot, layer)) in entries.iter_mut().zip(shape.iter_mut()).take(n_layers).enumerate() {
-        let at = FIXED + ENTRY * i;
-        let outputs = u32_at(bytes, at) as usize;
-        let code = u8_at(bytes, at + 4);
-        let activation = Activation::from_code(code).ok_or(FormatError::UnknownActivation { layer: i, code })?;
-        let mode = LayerMode::from_code(u8_at(bytes, at + 5)).ok_or(bad(i, QuantField::Mode, 0))?;
-        let (pre_zero, out_zero) = (u8_at(bytes, at + 6) as i8, u8_at(bytes, at + 7) as i8);
-        let out_scale = f32::from_bits(u32_at(bytes, at + 8));
-        let last = i + 1 == n_layers;
-        let allowed = match mode {
-            LayerMode::Dequantize => last,
-            LayerMode::Clamp => !last && matches!(activation, Activation::Identity | Activation::Relu),
-            LayerMode::Table => {
-                !last && matches!(activation, Activation::Sigmoid | Activation::Tanh | Activation::LeakyRelu)
-            }
-        };
-        if !allowed {
-            return Err(bad(i, QuantField::Mode, 0));
-        }
-        if mode == LayerMode::Dequantize {
-            if (pre_zero, out_zero, out_scale.to_bits()) != (0, 0, 0) {
-                return Err(bad(i, QuantField::ZeroPoint, 0));
-            }
-        } else {
-            if !(out_scale.is_finite() && out_scale > 0.0) {
-                return Err(bad(i, QuantField::Scale, 0));
-            }
-            if mode == LayerMode::Clamp && pre_zero != 0 {
-                return Err(bad(i, QuantField::ZeroPoint, 0));
-            }
-        }
-        *layer = Layer::new(prev, outputs, activation);
-        *slot = Some(Entry { outputs, activation, mode, pre_zero, out_zero, out_scale });
-        prev = outputs;
-    }
-    let shape = shape.get(..n_layers).ok_or(FormatError::InvalidTopology)?;
-    Topology::new(shape, loss).map_err(|_| FormatError::InvalidTopology)?;
-    // Lengths, all checked.
     let uniform = flags & FLAG_UNIFORM_INPUT != 0;
     let k = if uniform { 1 } else { inputs };
-    let mut data = k.checked_mul(8).ok_or(FormatError::InvalidTopology)?;
-    let mut prev = inputs;
-    for e in entries.iter().flatten() {
-        let b = layer_bytes(prev, e.outputs, e.mode).ok_or(FormatError::InvalidTopology)?;
-        data = data.checked_add(b).ok_or(FormatError::InvalidTopology)?;
-        prev = e.outputs;
-    }
+    let (shape, data) = table(bytes, count, inputs, loss, k)?;
+    let shape = shape.get(..count).ok_or(FormatError::InvalidTopology)?;
     let stored = u32_at(bytes, 12) as usize;
     if stored != data {
         return Err(FormatError::ParamCount { expected: data, got: stored });
@@ -176,22 +145,27 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
         return Err(bad(0, QuantField::Input, 2));
     }
     let input = QuantInput { mean, factor, zero: input_zero, scale: input_scale };
-    let mut layers = [None; MAX_LAYERS];
-    let (mut prev, mut zero) = (inputs, input_zero);
-    for (i, (e, slot)) in entries.iter().flatten().zip(layers.iter_mut()).enumerate() {
-        let (n, m) = (prev, e.outputs);
+    let offsets = values(bytes, &mut cur, shape)?;
+    Ok(QuantModel { inputs, loss, input, bytes, offsets, count })
+}
+
+/// Every layer's values checked in file order; returns where each layer's data starts.
+fn values(bytes: &[u8], cur: &mut Cursor<'_>, shape: &[Layer]) -> Result<[u32; MAX_LAYERS], FormatError> {
+    let mut offsets = [0u32; MAX_LAYERS];
+    for (i, (l, offset)) in shape.iter().zip(offsets.iter_mut()).enumerate() {
+        let (n, m) = (l.inputs, l.outputs);
+        let e = entry(bytes, i)?;
+        *offset = u32::try_from(cur.at).map_err(|_| FormatError::TooLarge)?;
         let weights = cur.i8s(n * m, i)?;
         if let Some(at) = weights.iter().position(|&w| w == i8::MIN) {
             return Err(bad(i, QuantField::Weight, at));
         }
-        let bias = cur.i32s(m)?;
+        cur.i32s(m)?;
         let acc_scale = cur.f32s(m)?;
         if let Some(at) = acc_scale.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
             return Err(bad(i, QuantField::Scale, at));
         }
-        let (multiplier, shift): (&[i32], &[i8]) = if e.mode == LayerMode::Dequantize {
-            (&[], &[])
-        } else {
+        if e.mode != LayerMode::Dequantize {
             let mult = cur.i32s(m)?;
             if let Some(at) = mult.iter().position(|&v| v != 0 && v < 1 << 30) {
                 return Err(bad(i, QuantField::Multiplier, at));
@@ -200,65 +174,114 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
             if let Some(at) = shift.iter().position(|&v| !(-31..=31).contains(&v)) {
                 return Err(bad(i, QuantField::Shift, at));
             }
-            (mult, shift)
-        };
-        let table = if e.mode == LayerMode::Table { cur.i8s(256, i)? } else { &[] };
-        let (output_zero, min) = match (e.mode, e.activation) {
-            (LayerMode::Table, _) => (e.pre_zero, i8::MIN),
-            (_, Activation::Relu) => (e.out_zero, e.out_zero),
-            _ => (e.out_zero, i8::MIN),
-        };
-        let dense = QuantDense {
-            inputs: n,
-            outputs: m,
-            weights,
-            bias,
-            multiplier,
-            shift,
-            input_zero: zero as i32,
-            output_zero: output_zero as i32,
-            min,
-            max: i8::MAX,
-        };
-        *slot = Some(QuantLayer {
-            dense,
-            activation: e.activation,
-            mode: e.mode,
-            table,
-            acc_scale,
-            out_scale: e.out_scale,
-            out_zero: e.out_zero,
-        });
-        prev = m;
-        zero = e.out_zero;
+        }
+        if e.mode == LayerMode::Table {
+            cur.i8s(256, i)?;
+        }
     }
-    let mut list = [None; MAX_LAYERS];
-    list.copy_from_slice(&layers);
-    let layers: [QuantLayer<'_>; MAX_LAYERS] = list.map(|l| l.unwrap_or(PLACEHOLDER));
-    let layers = layers.get(..n_layers).ok_or(FormatError::InvalidTopology)?;
-    QuantModel::new(inputs, loss, input, layers).map_err(|_| FormatError::InvalidTopology)
+    Ok(offsets)
 }
 
-const PLACEHOLDER: QuantLayer<'static> = QuantLayer {
-    dense: QuantDense {
-        inputs: 0,
-        outputs: 0,
-        weights: &[],
-        bias: &[],
-        multiplier: &[],
-        shift: &[],
-        input_zero: 0,
-        output_zero: 0,
-        min: 0,
-        max: 0,
-    },
-    activation: Activation::Identity,
-    mode: LayerMode::Clamp,
-    table: &[],
-    acc_scale: &[],
-    out_scale: 0.0,
-    out_zero: 0,
-};
+/// The layer table checked entry by entry, then the topology rules (the float topology's
+/// checks); returns the layer shapes and the data length they imply.
+fn table(
+    bytes: &[u8],
+    count: usize,
+    inputs: usize,
+    loss: Loss,
+    k: usize,
+) -> Result<([Layer; MAX_LAYERS], usize), FormatError> {
+    let mut shape = [Layer::new(0, 0, Activation::Identity); MAX_LAYERS];
+    let mut data = k.checked_mul(8).ok_or(FormatError::InvalidTopology)?;
+    let mut prev = inputs;
+    for (i, layer) in shape.iter_mut().take(count).enumerate() {
+        let e = entry(bytes, i)?;
+        check_entry(&e, i, i + 1 == count)?;
+        if prev > MAX_QUANT_INPUTS {
+            return Err(FormatError::InvalidTopology);
+        }
+        *layer = Layer::new(prev, e.outputs, e.activation);
+        let b = layer_bytes(prev, e.outputs, e.mode).ok_or(FormatError::InvalidTopology)?;
+        data = data.checked_add(b).ok_or(FormatError::InvalidTopology)?;
+        prev = e.outputs;
+    }
+    Topology::new(shape.get(..count).ok_or(FormatError::InvalidTopology)?, loss)
+        .map_err(|_| FormatError::InvalidTopology)?;
+    Ok((shape, data))
+}
+
+/// A layer's mode against its position and activation, and its scale and zero points.
+fn check_entry(e: &Entry, i: usize, last: bool) -> Result<(), FormatError> {
+    let allowed = match e.mode {
+        LayerMode::Dequantize => last,
+        LayerMode::Clamp => !last && matches!(e.activation, Activation::Identity | Activation::Relu),
+        LayerMode::Table => {
+            !last && matches!(e.activation, Activation::Sigmoid | Activation::Tanh | Activation::LeakyRelu)
+        }
+    };
+    if !allowed {
+        return Err(bad(i, QuantField::Mode, 0));
+    }
+    if e.mode == LayerMode::Dequantize {
+        if (e.pre_zero, e.out_zero, e.out_scale.to_bits()) != (0, 0, 0) {
+            return Err(bad(i, QuantField::ZeroPoint, 0));
+        }
+    } else {
+        if !(e.out_scale.is_finite() && e.out_scale > 0.0) {
+            return Err(bad(i, QuantField::Scale, 0));
+        }
+        if e.mode == LayerMode::Clamp && e.pre_zero != 0 {
+            return Err(bad(i, QuantField::ZeroPoint, 0));
+        }
+    }
+    Ok(())
+}
+
+/// Layer `i` of a parsed file whose data starts at `at` (every value already checked).
+pub(super) fn layer_at(bytes: &[u8], i: usize, at: usize, inputs: usize, input_zero: i8) -> Option<QuantLayer<'_>> {
+    let e = entry(bytes, i).ok()?;
+    let (n, zero) = match i.checked_sub(1) {
+        Some(p) => {
+            let before = entry(bytes, p).ok()?;
+            (before.outputs, before.out_zero)
+        }
+        None => (inputs, input_zero),
+    };
+    let m = e.outputs;
+    let mut cur = Cursor { bytes, at };
+    let weights = cur.i8s(n.checked_mul(m)?, i).ok()?;
+    let bias = cur.i32s(m).ok()?;
+    let acc_scale = cur.f32s(m).ok()?;
+    let (multiplier, shift): (&[i32], &[i8]) =
+        if e.mode == LayerMode::Dequantize { (&[], &[]) } else { (cur.i32s(m).ok()?, cur.i8s(m, i).ok()?) };
+    let table = if e.mode == LayerMode::Table { cur.i8s(256, i).ok()? } else { &[] };
+    let (output_zero, min) = match (e.mode, e.activation) {
+        (LayerMode::Table, _) => (e.pre_zero, i8::MIN),
+        (_, Activation::Relu) => (e.out_zero, e.out_zero),
+        _ => (e.out_zero, i8::MIN),
+    };
+    let dense = QuantDense {
+        inputs: n,
+        outputs: m,
+        weights,
+        bias,
+        multiplier,
+        shift,
+        input_zero: zero as i32,
+        output_zero: output_zero as i32,
+        min,
+        max: i8::MAX,
+    };
+    Some(QuantLayer {
+        dense,
+        activation: e.activation,
+        mode: e.mode,
+        table,
+        acc_scale,
+        out_scale: e.out_scale,
+        out_zero: e.out_zero,
+    })
+}
 
 /// Sections read in order, each 4-byte aligned, padding checked to be zero.
 struct Cursor<'a> {
@@ -323,38 +346,83 @@ fn envelope(bytes: &[u8]) -> Result<u16, FormatError> {
     Ok(flags)
 }
 
-/// File length of `model`.
-pub fn encoded_len(model: &QuantModel<'_>) -> Result<usize, FormatError> {
-    let mut len = (FIXED + ENTRY * model.depth() + 4)
-        .checked_add(model.input.mean.len().checked_mul(8).ok_or(FormatError::TooLarge)?)
+/// Checks that `layers` chain from `inputs`, that only the last dequantizes, and every
+/// layer's lengths (what [`write`] needs to write a file [`parse`] accepts; values are
+/// checked by reading it back).
+fn check_layers(inputs: usize, input: &QuantInput<'_>, layers: &[QuantLayer<'_>]) -> Result<(), FormatError> {
+    if layers.is_empty() || layers.len() > MAX_LAYERS {
+        return Err(FormatError::LayerCount { got: layers.len(), max: MAX_LAYERS });
+    }
+    let k = input.mean.len();
+    let count = |what, expected: usize, got: usize| {
+        if expected == got {
+            Ok(())
+        } else {
+            Err(FormatError::ValueCount { what, expected, got })
+        }
+    };
+    count(Values::Mean, if k == 1 { 1 } else { inputs }, k)?;
+    count(Values::Std, k, input.factor.len())?;
+    let mut prev = inputs;
+    for (i, l) in layers.iter().enumerate() {
+        let (n, m) = (l.dense.inputs, l.dense.outputs);
+        let last = i + 1 == layers.len();
+        if n != prev || (l.mode == LayerMode::Dequantize) != last {
+            return Err(FormatError::InvalidTopology);
+        }
+        count(Values::Params, n.checked_mul(m).ok_or(FormatError::TooLarge)?, l.dense.weights.len())?;
+        for len in [l.dense.bias.len(), l.acc_scale.len()] {
+            count(Values::Params, m, len)?;
+        }
+        let requant = if l.mode == LayerMode::Dequantize { 0 } else { m };
+        count(Values::Params, requant, l.dense.multiplier.len())?;
+        count(Values::Params, requant, l.dense.shift.len())?;
+        count(Values::Params, if l.mode == LayerMode::Table { 256 } else { 0 }, l.table.len())?;
+        prev = m;
+    }
+    Ok(())
+}
+
+/// File length of a model with input quantizer `input` and `layers`.
+pub fn encoded_len(input: &QuantInput<'_>, layers: &[QuantLayer<'_>]) -> Result<usize, FormatError> {
+    let mut len = (FIXED + ENTRY * layers.len() + 4)
+        .checked_add(input.mean.len().checked_mul(8).ok_or(FormatError::TooLarge)?)
         .ok_or(FormatError::TooLarge)?;
-    for l in model.layers() {
+    for l in layers {
         let b = layer_bytes(l.dense.inputs, l.dense.outputs, l.mode).ok_or(FormatError::TooLarge)?;
         len = len.checked_add(b).ok_or(FormatError::TooLarge)?;
     }
     Ok(len)
 }
 
-/// Writes `model` as a version 2 file into `out`; returns the bytes written
-/// ([`encoded_len`]). Writing a parsed file gives its bytes back.
-pub fn write(model: &QuantModel<'_>, out: &mut [u8]) -> Result<usize, FormatError> {
-    let len = encoded_len(model)?;
+/// Writes a version 2 file of `inputs` features, `loss`, the input quantizer `input` (one
+/// offset and factor, or one per feature) and `layers` into `out`; returns the bytes
+/// written ([`encoded_len`]). Writing a parsed file's parts gives its bytes back.
+pub fn write(
+    inputs: usize,
+    loss: Loss,
+    input: &QuantInput<'_>,
+    layers: &[QuantLayer<'_>],
+    out: &mut [u8],
+) -> Result<usize, FormatError> {
+    check_layers(inputs, input, layers)?;
+    let len = encoded_len(input, layers)?;
     let room = out.len();
     let short = FormatError::Capacity { needed: len, got: room };
     let out = out.get_mut(..len).ok_or(short)?;
     out.fill(0);
     let too_big = |v: usize| u32::try_from(v).map_err(|_| FormatError::TooLarge);
-    let header = FIXED + ENTRY * model.depth();
-    let flags = if model.input.mean.len() == 1 { FLAG_UNIFORM_INPUT } else { 0 };
+    let header = FIXED + ENTRY * layers.len();
+    let flags = if input.mean.len() == 1 { FLAG_UNIFORM_INPUT } else { 0 };
     put(out, 0, &MAGIC)?;
     put(out, 4, &VERSION.to_le_bytes())?;
     put(out, 6, &flags.to_le_bytes())?;
     put(out, 8, &too_big(header)?.to_le_bytes())?;
     put(out, 12, &too_big(len - header - 4)?.to_le_bytes())?;
-    put(out, 16, &[model.depth() as u8, model.loss.code(), model.input.zero as u8])?;
-    put(out, 20, &too_big(model.inputs)?.to_le_bytes())?;
-    put(out, 24, &model.input.scale.to_bits().to_le_bytes())?;
-    for (i, l) in model.layers().enumerate() {
+    put(out, 16, &[layers.len() as u8, loss.code(), input.zero as u8])?;
+    put(out, 20, &too_big(inputs)?.to_le_bytes())?;
+    put(out, 24, &input.scale.to_bits().to_le_bytes())?;
+    for (i, l) in layers.iter().enumerate() {
         let at = FIXED + ENTRY * i;
         let pre = if l.mode == LayerMode::Table { l.dense.output_zero as i8 } else { 0 };
         put(out, at, &too_big(l.dense.outputs)?.to_le_bytes())?;
@@ -376,9 +444,9 @@ pub fn write(model: &QuantModel<'_>, out: &mut [u8]) -> Result<usize, FormatErro
     };
     let f = |v: &f32| v.to_bits().to_le_bytes();
     let i = |v: &i32| v.to_le_bytes();
-    words(out, &mut at, &mut model.input.mean.iter().map(f))?;
-    words(out, &mut at, &mut model.input.factor.iter().map(f))?;
-    for l in model.layers() {
+    words(out, &mut at, &mut input.mean.iter().map(f))?;
+    words(out, &mut at, &mut input.factor.iter().map(f))?;
+    for l in layers {
         bytes(out, &mut at, l.dense.weights)?;
         words(out, &mut at, &mut l.dense.bias.iter().map(i))?;
         words(out, &mut at, &mut l.acc_scale.iter().map(f))?;

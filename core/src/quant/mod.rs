@@ -249,10 +249,7 @@ impl I8Backend {
 
     /// The fastest kernel set this build and CPU run.
     pub fn detect() -> I8Backend {
-        [I8Backend::Vnni, I8Backend::Avx2, I8Backend::Dsp]
-            .into_iter()
-            .find(|b| b.runs())
-            .unwrap_or(I8Backend::Portable)
+        [I8Backend::Vnni, I8Backend::Avx2, I8Backend::Dsp].into_iter().find(|b| b.runs()).unwrap_or(I8Backend::Portable)
     }
 
     /// Every kernel set this build and CPU run, slowest first.

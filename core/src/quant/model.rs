@@ -20,6 +20,9 @@ use crate::error::{Buffer, Error};
 use crate::loss::Loss;
 use crate::topology::MAX_LAYERS;
 
+/// The workspace cut into accumulators and two int8 buffers.
+type WorkParts<'w> = (&'w mut [i32], &'w mut [i8], &'w mut [i8]);
+
 /// How a layer's accumulators become its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerMode {
@@ -108,7 +111,9 @@ pub struct QuantLayer<'a> {
     pub out_zero: i8,
 }
 
-/// An int8 network, its tensors borrowed (from a file read in place, or a caller's vectors).
+/// An int8 network read in place from a version 2 model file ([`super::parse`]): the
+/// header's fields, and the offsets from which each layer's tensors are borrowed when it
+/// runs (small enough for a microcontroller's stack).
 #[derive(Clone, Copy, Debug)]
 pub struct QuantModel<'a> {
     /// Input features.
@@ -117,20 +122,14 @@ pub struct QuantModel<'a> {
     pub loss: Loss,
     /// The input quantizer.
     pub input: QuantInput<'a>,
-    layers: [Option<QuantLayer<'a>>; MAX_LAYERS],
-    count: usize,
+    pub(super) bytes: &'a [u8],
+    pub(super) offsets: [u32; MAX_LAYERS],
+    pub(super) count: usize,
 }
 
 /// The widest layer a workspace is sized for by [`work_len`]: a `const fn` of the sizes.
 pub const fn widest(sizes: &[usize]) -> usize {
-    let (mut max, mut i) = (0, 0);
-    while i < sizes.len() {
-        if sizes[i] > max {
-            max = sizes[i];
-        }
-        i += 1;
-    }
-    max
+    crate::topology::max_width(sizes)
 }
 
 /// Workspace (in `i32` words) of [`QuantModel::predict`] for widths `sizes` (inputs first)
@@ -142,49 +141,15 @@ pub const fn work_len(sizes: &[usize], batch: usize) -> usize {
 }
 
 impl<'a> QuantModel<'a> {
-    /// A model of `layers` (1..=[`MAX_LAYERS`]); checks that the widths chain, that only the
-    /// last layer dequantizes, and every layer's lengths.
-    pub fn new(inputs: usize, loss: Loss, input: QuantInput<'a>, layers: &[QuantLayer<'a>]) -> Result<Self, Error> {
-        if layers.is_empty() {
-            return Err(Error::EmptyTopology);
-        }
-        if layers.len() > MAX_LAYERS {
-            return Err(Error::TooManyLayers { got: layers.len(), max: MAX_LAYERS });
-        }
-        let features = input.mean.len();
-        if input.factor.len() != features || (features != 1 && features != inputs) {
-            return Err(Error::BadLength { buffer: Buffer::Params, expected: inputs, got: features });
-        }
-        let mut slots = [None; MAX_LAYERS];
-        let mut prev = inputs;
-        for (i, (l, slot)) in layers.iter().zip(slots.iter_mut()).enumerate() {
-            let last = i + 1 == layers.len();
-            if l.dense.inputs != prev {
-                return Err(Error::LayerMismatch { layer: i, expected: prev, got: l.dense.inputs });
-            }
-            l.dense.check_accumulate(l.dense.inputs, 1, l.dense.outputs)?;
-            if (l.mode == LayerMode::Dequantize) != last {
-                return Err(Error::BadQuantLayer { layer: i });
-            }
-            if l.mode != LayerMode::Dequantize {
-                l.dense.check_requantize()?;
-            }
-            if l.acc_scale.len() != l.dense.outputs {
-                return Err(Error::BadLength { buffer: Buffer::Params, expected: l.dense.outputs, got: l.acc_scale.len() });
-            }
-            let table = if l.mode == LayerMode::Table { 256 } else { 0 };
-            if l.table.len() != table {
-                return Err(Error::BadQuantLayer { layer: i });
-            }
-            *slot = Some(*l);
-            prev = l.dense.outputs;
-        }
-        Ok(QuantModel { inputs, loss, input, layers: slots, count: layers.len() })
+    /// Layer `i`, its tensors borrowed from the file.
+    pub fn layer(&self, i: usize) -> Option<QuantLayer<'a>> {
+        let at = *self.offsets.get(..self.count)?.get(i)? as usize;
+        super::file::layer_at(self.bytes, i, at, self.inputs, self.input.zero)
     }
 
     /// The layers, first to last.
-    pub fn layers(&self) -> impl Iterator<Item = &QuantLayer<'a>> + '_ {
-        self.layers.iter().take(self.count).flatten()
+    pub fn layers(&self) -> impl Iterator<Item = QuantLayer<'a>> + '_ {
+        (0..self.count).map_while(|i| self.layer(i))
     }
 
     /// Layer count.
@@ -216,7 +181,14 @@ impl<'a> QuantModel<'a> {
     /// Inference on raw features `x` (batch, inputs) into `out` (batch, outputs): quantize,
     /// run every layer with kernel set `k`, dequantize and activate the last.
     /// `work` holds [`QuantModel::work_len`] words.
-    pub fn predict(&self, k: I8Backend, x: &[f32], batch: usize, work: &mut [i32], out: &mut [f32]) -> Result<(), Error> {
+    pub fn predict(
+        &self,
+        k: I8Backend,
+        x: &[f32],
+        batch: usize,
+        work: &mut [i32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
         let xs = batch.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
         if x.len() != xs {
             return Err(Error::BadLength { buffer: Buffer::Input, expected: xs, got: x.len() });
@@ -246,11 +218,7 @@ impl<'a> QuantModel<'a> {
     }
 
     /// The workspace as accumulators and two int8 buffers.
-    fn split_work<'w>(
-        &self,
-        work: &'w mut [i32],
-        batch: usize,
-    ) -> Result<(&'w mut [i32], &'w mut [i8], &'w mut [i8]), Error> {
+    fn split_work<'w>(&self, work: &'w mut [i32], batch: usize) -> Result<WorkParts<'w>, Error> {
         if batch == 0 {
             return Err(Error::ZeroBatch);
         }
@@ -264,13 +232,22 @@ impl<'a> QuantModel<'a> {
         Ok((acc, a, b))
     }
 
-    fn run(&self, k: I8Backend, batch: usize, acc: &mut [i32], a: &mut [i8], b: &mut [i8], out: &mut [f32]) -> Result<(), Error> {
+    fn run(
+        &self,
+        k: I8Backend,
+        batch: usize,
+        acc: &mut [i32],
+        a: &mut [i8],
+        b: &mut [i8],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
         let ys = batch.checked_mul(self.outputs()).ok_or(Error::TooLarge)?;
         if out.len() != ys {
             return Err(Error::BadLength { buffer: Buffer::Output, expected: ys, got: out.len() });
         }
         let (mut input, mut output) = (a, b);
         for l in self.layers() {
+            let l = &l;
             let d = &l.dense;
             let (xs, ys) = (batch * d.inputs, batch * d.outputs);
             let x = input.get(..xs).ok_or(Error::TooLarge)?;

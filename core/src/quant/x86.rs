@@ -15,6 +15,8 @@
 // INVARIANT: the only indexing is of fixed-size accumulator arrays by loop counters below
 // their const-generic lengths.
 #![allow(clippy::indexing_slicing)]
+// Tiles index their accumulator arrays by sample and row, as the math is written.
+#![allow(clippy::needless_range_loop)]
 
 use super::QuantDense;
 use core::arch::x86_64::*;
@@ -99,16 +101,16 @@ fn tiles<const SB: usize, const RB: usize>(
             let mut fresh = [0i32; RB];
             let offs = if rb_index < offsets.len() && row_blocks <= offsets.len() {
                 if s0 == 0 {
-                    for r in 0..rb {
+                    for (r, o) in offsets[rb_index].iter_mut().enumerate().take(rb) {
                         let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
-                        offsets[rb_index][r] = layer.row_offset(j0 + r, row, z);
+                        *o = layer.row_offset(j0 + r, row, z);
                     }
                 }
                 &offsets[rb_index]
             } else {
-                for r in 0..rb {
+                for (r, o) in fresh.iter_mut().enumerate().take(rb) {
                     let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
-                    fresh[r] = layer.row_offset(j0 + r, row, z);
+                    *o = layer.row_offset(j0 + r, row, z);
                 }
                 &fresh
             };
@@ -129,9 +131,7 @@ pub(super) fn accumulate_avx2(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
         // SAFETY: s0 + sb <= batch and j0 + rb <= m, so every row read below lies inside
         // x (batch x n) and W (m x n), and every store inside acc (batch x m); the build
         // enables AVX2.
-        unsafe {
-            tile_dispatch!(avx2_tile, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs))
-        }
+        unsafe { tile_dispatch!(avx2_tile, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs)) }
     });
 }
 
@@ -193,9 +193,7 @@ pub(super) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
     let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
     tiles::<4, 4>(layer, batch, layer.input_zero.wrapping_add(128), |s0, j0, sb, rb, offs| {
         // SAFETY: as in accumulate_avx2; the CPU runs AVX-512 F, BW and VNNI (checked above).
-        unsafe {
-            tile_dispatch!(vnni_tile, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs))
-        }
+        unsafe { tile_dispatch!(vnni_tile, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs)) }
     });
 }
 
@@ -234,7 +232,8 @@ unsafe fn vnni_tile<const S: usize, const R: usize>(
         }
         for s in 0..S {
             for r in 0..R {
-                *acc.add(s * m + r) = offs.get(r).copied().unwrap_or(0).wrapping_add(_mm512_reduce_add_epi32(sums[s][r]));
+                *acc.add(s * m + r) =
+                    offs.get(r).copied().unwrap_or(0).wrapping_add(_mm512_reduce_add_epi32(sums[s][r]));
             }
         }
     }

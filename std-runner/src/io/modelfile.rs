@@ -148,7 +148,8 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<(Topology, Vec<f32>, Option<S
 /// Loads a model and its sidecar (absent sidecar: defaults).
 pub fn load(path: &Path) -> Result<Saved> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    let (topology, params, standardizer, int8) = if bytes.get(4..6) == Some(&myelin_core::quant::VERSION.to_le_bytes()) {
+    let (topology, params, standardizer, int8) = if bytes.get(4..6) == Some(&myelin_core::quant::VERSION.to_le_bytes())
+    {
         let q = crate::quant::Int8Model::from_bytes(&bytes, path)?;
         (q.topology()?, vec![], None, Some(q))
     } else {
