@@ -5,74 +5,102 @@
 //! (rotated by 8) `(w1, w3)`, and `SMLAD` adds two 16 x 16-bit products to the accumulator.
 //! Two rows by sixteen columns per pass: `LDM` of four words of inputs, `LDRD` of eight
 //! weights per row, 16 `SXTB16`, 16 `SMLAD`: 41 instructions for 32 multiply-accumulates
-//! with the loop. The weights are read in place (flash). A last odd row and the last
-//! `inputs % 16` columns take the scalar path; sums wrap as the reference's do.
+//! with the loop. The weights are read in place (flash). The frame (widening, pairs, a
+//! last odd row and the last `inputs % 16` columns in scalar code) is the portable
+//! kernel's; sums wrap as the reference's do.
 
+use super::portable::{widened, Kernels};
 use super::QuantDense;
-
-/// Columns widened per pass (a stack buffer of twice as many bytes).
-const CHUNK: usize = 128;
-
-#[repr(C, align(4))]
-struct Widened([i16; CHUNK]);
 
 /// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller).
 pub(super) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
-    let (n, m) = (layer.inputs, layer.outputs);
-    let z = layer.input_zero;
-    let mut buf = Widened([0; CHUNK]);
-    for (xr, ar) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)) {
-        ar.copy_from_slice(layer.bias);
-        let mut c0 = 0;
-        while c0 < n {
-            let len = CHUNK.min(n - c0);
-            let fast = len - len % 16;
-            let Some(cols) = xr.get(c0..c0 + len) else { return };
-            // (x0, x2, x1, x3) per group of four, offset removed.
-            for (dst, src) in buf.0.chunks_exact_mut(4).zip(cols.chunks_exact(4)).take(fast / 4) {
-                if let ([d0, d1, d2, d3], [s0, s1, s2, s3]) = (dst, src) {
-                    (*d0, *d1, *d2, *d3) = (
-                        (*s0 as i32 - z) as i16,
-                        (*s2 as i32 - z) as i16,
-                        (*s1 as i32 - z) as i16,
-                        (*s3 as i32 - z) as i16,
-                    );
-                }
-            }
-            let mut rows = layer.weights.chunks_exact(n);
-            let mut outs = ar.iter_mut();
-            loop {
-                let (Some(r0), Some(a0)) = (rows.next(), outs.next()) else { break };
-                let w0 = r0.get(c0..c0 + len).unwrap_or(&[]);
-                let pair = match (rows.next(), outs.next()) {
-                    (Some(r1), Some(a1)) => Some((r1.get(c0..c0 + len).unwrap_or(&[]), a1)),
-                    _ => None,
-                };
-                match pair {
-                    Some((w1, a1)) if fast > 0 && w0.len() == len && w1.len() == len => {
-                        let (mut s0, mut s1) = (*a0, *a1);
-                        // SAFETY: `buf` holds `fast` widened columns (4-byte aligned), each row
-                        // slice `len >= fast` bytes; the asm reads exactly `fast` of each and
-                        // writes only the registers it names.
-                        unsafe { two_rows(buf.0.as_ptr(), w0.as_ptr(), w1.as_ptr(), fast, &mut s0, &mut s1) };
-                        *a0 = scalar(s0, cols, w0, fast, z);
-                        *a1 = scalar(s1, cols, w1, fast, z);
-                    }
-                    Some((w1, a1)) => {
-                        *a0 = scalar(*a0, cols, w0, 0, z);
-                        *a1 = scalar(*a1, cols, w1, 0, z);
-                    }
-                    None => *a0 = scalar(*a0, cols, w0, 0, z),
-                }
-            }
-            c0 += len;
-        }
+    widened::<Dsp>(layer, x, acc);
+}
+
+/// The Cortex-M4 kernels.
+struct Dsp;
+
+impl Kernels for Dsp {
+    const WIDTH: usize = 16;
+
+    #[inline(always)]
+    fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
+        widen(src, z, dst)
+    }
+
+    #[inline(always)]
+    fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
+        pair(x, w0, w1, s0, s1)
+    }
+
+    #[inline(always)]
+    fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
+        rows(x, w, acc)
     }
 }
 
-/// `s + sum_{i >= from} (x[i] - z) w[i]`.
-fn scalar(s: i32, x: &[i8], w: &[i8], from: usize, z: i32) -> i32 {
-    x.iter().zip(w).skip(from).fold(s, |s, (&xi, &wi)| s.wrapping_add((xi as i32 - z).wrapping_mul(wi as i32)))
+/// The widening: per four inputs `LDR`, `SXTB16` (and rotated by 8) gives `(x0, x2)` and
+/// `(x1, x3)` as 16-bit halves, `SSUB16` takes the zero point from both, `STRD` stores.
+fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
+    let n = src.len() - src.len() % 4;
+    if n == 0 || dst.len() < n || !(src.as_ptr() as usize).is_multiple_of(4) || !(dst.as_ptr() as usize).is_multiple_of(4) {
+        return super::portable::widen(src, z, dst);
+    }
+    let zz = (z as u32 & 0xFFFF) | ((z as u32) << 16);
+    // SAFETY: reads `n` bytes of `src` and writes `n` i16 of `dst`, both 4-byte aligned
+    // (checked above); `n` is a positive multiple of 4.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "ldr {w}, [{s}], #4",
+            "sxtb16 {a}, {w}",
+            "sxtb16 {w}, {w}, ror #8",
+            "ssub16 {a}, {a}, {zz}",
+            "ssub16 {w}, {w}, {zz}",
+            "strd {a}, {w}, [{d}], #8",
+            "cmp {s}, {end}",
+            "bne 2b",
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            end = in(reg) src.as_ptr().wrapping_add(n),
+            zz = in(reg) zz,
+            w = out(reg) _,
+            a = out(reg) _,
+        );
+    }
+}
+
+/// The rows kernel: the `asm!` loop over every pair of rows, the accumulators loaded and
+/// stored in the loop.
+fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
+    let cols = x.len();
+    let pairs = acc.len() / 2;
+    let fits = cols > 0 && cols % 16 == 0 && w.len() == 2 * pairs * cols && (x.as_ptr() as usize).is_multiple_of(4);
+    if !fits || pairs == 0 {
+        // Not reached through the frame with whole 16-column rows; kept exact.
+        for (rows, a) in w.chunks_exact(2 * cols.max(1)).zip(acc.chunks_exact_mut(2)) {
+            let (w0, w1) = rows.split_at(cols);
+            if let [a0, a1] = a {
+                super::portable::pair(x, w0, w1, a0, a1);
+            }
+        }
+        return;
+    }
+    // SAFETY: `x` is 4-byte aligned with `cols` (a multiple of 16) entries, `w` holds
+    // `2 pairs` rows of `cols` bytes and `acc` `2 pairs` entries (checked just above).
+    unsafe { all_rows(x.as_ptr(), w.as_ptr(), acc.as_mut_ptr(), cols, pairs) };
+}
+
+/// The pair kernel: the `asm!` loop over sixteen columns per pass.
+fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
+    let cols = x.len() - x.len() % 16;
+    if cols == 0 || w0.len() < cols || w1.len() < cols || !(x.as_ptr() as usize).is_multiple_of(4) {
+        // Not reached through the frame (whole chunks of an aligned buffer); kept exact.
+        return super::portable::pair(x, w0, w1, s0, s1);
+    }
+    // SAFETY: `x` holds `cols` entries and is 4-byte aligned, each row at least `cols` bytes
+    // (all checked just above).
+    unsafe { two_rows(x.as_ptr(), w0.as_ptr(), w1.as_ptr(), cols, s0, s1) };
 }
 
 /// `s0 += sum_i x[i] w0[i]`, `s1 += sum_i x[i] w1[i]` over `cols` (a multiple of 16, > 0)
@@ -80,7 +108,7 @@ fn scalar(s: i32, x: &[i8], w: &[i8], from: usize, z: i32) -> i32 {
 ///
 /// # Safety
 /// `x` is 4-byte aligned with `cols` entries; `w0` and `w1` have `cols` bytes each.
-#[inline(never)]
+#[inline(always)]
 unsafe fn two_rows(x: *const i16, w0: *const i8, w1: *const i8, cols: usize, s0: &mut i32, s1: &mut i32) {
     let end = x.wrapping_add(cols);
     let (mut a0, mut a1) = (*s0, *s1);
@@ -148,4 +176,101 @@ unsafe fn two_rows(x: *const i16, w0: *const i8, w1: *const i8, cols: usize, s0:
     }
     *s0 = a0;
     *s1 = a1;
+}
+
+/// `acc[j] += sum_i x[i] w[j][i]` for `2 pairs` consecutive rows of `cols` bytes: the loop
+/// of [`two_rows`] inside a loop over the pairs, the pair's accumulators loaded and stored
+/// with `LDRD`/`STRD`.
+///
+/// # Safety
+/// `x` is 4-byte aligned with `cols` entries (a multiple of 16, > 0); `w` has
+/// `2 pairs cols` bytes and `acc` `2 pairs` entries (`pairs > 0`), 4-byte aligned.
+#[inline(always)]
+unsafe fn all_rows(x: *const i16, w: *const i8, acc: *mut i32, cols: usize, pairs: usize) {
+    // Stack frame of the loop: [sp] x end, [sp + 4] x start, [sp + 8] acc, [sp + 12] pairs
+    // left, [sp + 16] cols.
+    // SAFETY: reads `cols` i16 from `x` per pair, every row of `w` once, and reads and writes
+    // the `2 pairs` accumulators (the caller's contract); the frame is popped at the end.
+    unsafe {
+        core::arch::asm!(
+            "sub sp, #20",
+            "str r0, [sp, #4]",
+            "add r12, r0, r12, lsl #1",
+            "str r12, [sp]",
+            "str r9, [sp, #8]",
+            "str lr, [sp, #12]",
+            "add r8, r1, r10",
+            "str r10, [sp, #16]",
+            "3:",
+            "ldr r0, [sp, #4]",
+            "ldr r12, [sp, #8]",
+            "ldrd lr, r9, [r12]",
+            "2:",
+            "ldm r0!, {{r2, r3, r4, r5}}",
+            "ldrd r10, r11, [r1], #8",
+            "sxtb16 r12, r10",
+            "sxtb16 r10, r10, ror #8",
+            "smlad lr, r2, r12, lr",
+            "smlad lr, r3, r10, lr",
+            "sxtb16 r12, r11",
+            "sxtb16 r11, r11, ror #8",
+            "smlad lr, r4, r12, lr",
+            "smlad lr, r5, r11, lr",
+            "ldrd r10, r11, [r8], #8",
+            "sxtb16 r12, r10",
+            "sxtb16 r10, r10, ror #8",
+            "smlad r9, r2, r12, r9",
+            "smlad r9, r3, r10, r9",
+            "sxtb16 r12, r11",
+            "sxtb16 r11, r11, ror #8",
+            "smlad r9, r4, r12, r9",
+            "smlad r9, r5, r11, r9",
+            "ldm r0!, {{r2, r3, r4, r5}}",
+            "ldrd r10, r11, [r1], #8",
+            "sxtb16 r12, r10",
+            "sxtb16 r10, r10, ror #8",
+            "smlad lr, r2, r12, lr",
+            "smlad lr, r3, r10, lr",
+            "sxtb16 r12, r11",
+            "sxtb16 r11, r11, ror #8",
+            "smlad lr, r4, r12, lr",
+            "smlad lr, r5, r11, lr",
+            "ldrd r10, r11, [r8], #8",
+            "sxtb16 r12, r10",
+            "sxtb16 r10, r10, ror #8",
+            "smlad r9, r2, r12, r9",
+            "smlad r9, r3, r10, r9",
+            "sxtb16 r12, r11",
+            "sxtb16 r11, r11, ror #8",
+            "smlad r9, r4, r12, r9",
+            "smlad r9, r5, r11, r9",
+            "ldr r12, [sp]",
+            "cmp r0, r12",
+            "bne 2b",
+            // Store the pair, step to the next: row 0 <- the row after row 1.
+            "ldr r12, [sp, #8]",
+            "strd lr, r9, [r12], #8",
+            "str r12, [sp, #8]",
+            "mov r1, r8",
+            "ldr r12, [sp, #16]",
+            "add r8, r8, r12",
+            "ldr r12, [sp, #12]",
+            "subs r12, r12, #1",
+            "str r12, [sp, #12]",
+            "bne 3b",
+            "add sp, #20",
+            inout("r0") x => _,
+            inout("r1") w => _,
+            inout("r12") cols => _,
+            inout("r9") acc => _,
+            inout("lr") pairs => _,
+            inout("r10") cols => _,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r8") _,
+            out("r11") _,
+        );
+    }
 }

@@ -43,11 +43,15 @@ mod portable;
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod dsp;
+// ARMv7-M without hard float (Cortex-M3): `target_has_atomic = "32"` leaves out ARMv6-M
+// (Cortex-M0), whose Thumb subset has no post-indexed loads.
+#[cfg(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf")))]
+mod thumb;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 pub use file::{encoded_len, parse, write, FLAG_UNIFORM_INPUT, VERSION};
-pub use model::{widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
+pub use model::{round_half_away, widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
 
 use crate::error::{Buffer, Error};
 
@@ -86,25 +90,25 @@ pub const fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    let ab = a as i64 * b as i64;
-    let nudge = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // Division toward zero, as C's.
-    ((ab + nudge) / (1i64 << 31)) as i32
+    // C's division toward zero of `a b + nudge` by 2^31 is the floor of `(a b + 2^30) / 2^31`
+    // for either sign of the product (nudge 2^30 or 1 - 2^30): one multiply-accumulate and a
+    // shift (`SMLAL` on a Cortex-M).
+    ((a as i64 * b as i64 + (1 << 30)) >> 31) as i32
 }
 
 /// `x / 2^exponent` rounded as gemmlowp's `RoundingDivideByPOT` (`exponent` in 0..=31).
 pub const fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
-    let exponent = if exponent < 0 {
+    let e = if exponent < 0 {
         0
     } else if exponent > 31 {
         31
     } else {
         exponent
-    };
-    let mask = ((1i64 << exponent) - 1) as i32;
+    } as u32;
+    let mask = ((1u32 << e).wrapping_sub(1)) as i32;
     let remainder = x & mask;
     let threshold = (mask >> 1) + (x < 0) as i32;
-    (x >> exponent) + (remainder > threshold) as i32
+    (x >> e) + (remainder > threshold) as i32
 }
 
 /// `x m 2^(shift - 31)` as TFLM's `MultiplyByQuantizedMultiplier`.
@@ -195,9 +199,26 @@ impl QuantDense<'_> {
     /// Requantizes rows of accumulators (batch, outputs) into `y` of the same shape.
     pub fn requantize_rows(&self, acc: &[i32], y: &mut [i8]) {
         let m = self.outputs.max(1);
+        let (lo, hi) = (self.min as i32, self.max as i32);
+        // Right shifts only and no i32::MIN multiplier (every file's case): the high multiply
+        // cannot saturate and needs no left shift, so the same arithmetic in fewer steps.
+        let right_only = self.shift.iter().all(|&e| (-31..=0).contains(&e)) && !self.multiplier.contains(&i32::MIN);
         for (ar, yr) in acc.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
-            for (j, (&a, o)) in ar.iter().zip(yr.iter_mut()).enumerate() {
-                *o = self.requantize(j, a);
+            let each = ar.iter().zip(yr.iter_mut()).zip(self.multiplier).zip(self.shift);
+            if right_only {
+                for (((&a, o), &mult), &e) in each {
+                    let high = ((a as i64 * mult as i64 + (1 << 30)) >> 31) as i32;
+                    let e = (-(e as i32)) as u32;
+                    let mask = ((1u32 << e).wrapping_sub(1)) as i32;
+                    let threshold = (mask >> 1) + (high < 0) as i32;
+                    let v = (high >> e) + ((high & mask) > threshold) as i32;
+                    *o = v.saturating_add(self.output_zero).clamp(lo, hi) as i8;
+                }
+            } else {
+                for (((&a, o), &mult), &e) in each {
+                    let v = multiply_by_quantized_multiplier(a, mult, e as i32).saturating_add(self.output_zero);
+                    *o = v.clamp(lo, hi) as i8;
+                }
             }
         }
     }
@@ -206,6 +227,7 @@ impl QuantDense<'_> {
     /// the input, for inputs offset by `z` (the input zero point, plus 128 where a kernel
     /// reads inputs as unsigned).
     #[inline]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn row_offset(&self, j: usize, row: &[i8], z: i32) -> i32 {
         let sum_w = row.iter().fold(0i32, |s, &w| s.wrapping_add(w as i32));
         self.bias.get(j).copied().unwrap_or(0).wrapping_sub(z.wrapping_mul(sum_w))

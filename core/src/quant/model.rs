@@ -74,9 +74,8 @@ impl QuantInput<'_> {
     pub fn quantize(&self, x: &[f32], q: &mut [i8]) {
         let n = if self.mean.len() == 1 { 0 } else { self.mean.len() };
         let one = |v: f32, m: f32, f: f32| -> i8 {
-            let r = libm::roundf((v - m) * f);
-            // `as` saturates (NaN to 0); the zero point is then added in i32 and clamped.
-            ((r as i32).saturating_add(self.zero as i32)).clamp(-128, 127) as i8
+            let r = round_half_away((v - m) * f);
+            r.saturating_add(self.zero as i32).clamp(-128, 127) as i8
         };
         if n == 0 {
             let (m, f) = (self.mean.first().copied().unwrap_or(0.0), self.factor.first().copied().unwrap_or(1.0));
@@ -88,6 +87,22 @@ impl QuantInput<'_> {
                 }
             }
         }
+    }
+}
+
+/// `v` rounded to the nearest integer, ties away from zero (C's `round`), saturated to
+/// i32; NaN is 0. Exact without a math library: below 2^23 the fraction `v - trunc(v)` is
+/// exact in f32, above it every f32 is an integer.
+#[inline]
+pub fn round_half_away(v: f32) -> i32 {
+    let t = v as i32;
+    let frac = v - t as f32;
+    if frac >= 0.5 {
+        t.saturating_add(1)
+    } else if frac <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
     }
 }
 

@@ -1,47 +1,154 @@
-//! The portable int8 accumulation: the input offset folded into one per-row sum, four rows
-//! of `W` per pass over a sample. Plain integer code: the Cortex-M3/M0 path, and the
-//! fallback everywhere.
+//! The portable int8 accumulation (the Cortex-M3/M0 path, and the fallback everywhere),
+//! and the frame the Cortex-M4 kernel shares with it: per sample, the inputs are widened to
+//! 16 bits in chunks of [`CHUNK`] columns with the zero point subtracted (`x - z_in` is in
+//! -255..=255), reordered in groups of four as `x0, x2, x1, x3` (the order `SXTB16` splits
+//! weights in); rows go in pairs through a pair kernel over the chunk's first multiple of
+//! the kernel's width, and the remaining columns and a last odd row through scalar code.
+//! Integer sums wrap as the reference's do, so the order changes no bit.
 
 use super::QuantDense;
 
-/// `acc[s][j] = (b[j] - z_in sum_i W[j][i]) + sum_i x[s][i] W[j][i]` (lengths checked by the
-/// caller).
-pub(super) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
-    let (n, m) = (layer.inputs, layer.outputs);
-    let Some((first, rest)) = acc.split_at_mut_checked(m) else { return };
-    for (j, (a, row)) in first.iter_mut().zip(layer.weights.chunks_exact(n)).enumerate() {
-        *a = layer.row_offset(j, row, layer.input_zero);
+/// Columns widened per pass (a stack buffer of twice as many bytes).
+pub(super) const CHUNK: usize = 128;
+
+/// A chunk of widened inputs, 4-byte aligned (the M4 kernel loads words of it).
+#[repr(C, align(4))]
+pub(super) struct Widened(pub(super) [i16; CHUNK]);
+
+/// The kernels a target plugs into [`widened`] (static dispatch: each inlines).
+pub(super) trait Kernels {
+    /// The column multiple [`Kernels::pair`] and [`Kernels::rows`] take.
+    const WIDTH: usize;
+
+    /// Writes `x - z` for the columns of `src` (a multiple of 4) into `dst`, reordered in
+    /// groups of four as `x0, x2, x1, x3`.
+    fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
+        widen(src, z, dst)
     }
-    let mut xs = x.chunks_exact(n);
-    let Some(x0) = xs.next() else { return };
-    // Every other sample starts from a copy of the offsets, the first sample last.
-    for (xr, ar) in xs.zip(rest.chunks_exact_mut(m)) {
-        ar.copy_from_slice(first);
-        add_products(layer.weights, n, xr, ar);
+
+    /// Adds `sum_i x[i] w0[i]` to `s0` and `sum_i x[i] w1[i]` to `s1` over the columns of
+    /// `x` (widened, reordered; a multiple of [`Kernels::WIDTH`]), weights in file order.
+    fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32);
+
+    /// `acc[j] += sum_i x[i] w[j][i]` for every row `j` of `w` (an even count of rows of
+    /// `x.len()` weights, `acc` one entry per row).
+    fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
+        let n = x.len();
+        for (rows, a) in w.chunks_exact(2 * n.max(1)).zip(acc.chunks_exact_mut(2)) {
+            let (w0, w1) = rows.split_at(n);
+            if let [a0, a1] = a {
+                Self::pair(x, w0, w1, a0, a1);
+            }
+        }
     }
-    add_products(layer.weights, n, x0, first);
 }
 
-/// `a[j] += sum_i x[i] W[j][i]` for one sample, four rows per pass.
-fn add_products(weights: &[i8], n: usize, x: &[i8], a: &mut [i32]) {
-    let mut rows = weights.chunks_exact(4 * n);
-    let mut blocks = a.chunks_exact_mut(4);
-    for (block, a) in rows.by_ref().zip(blocks.by_ref()) {
-        let (r0, rest) = block.split_at(n);
-        let (r1, rest) = rest.split_at(n);
-        let (r2, r3) = rest.split_at(n);
-        let mut s = [0i32; 4];
-        s.copy_from_slice(a);
-        for ((((&xi, &w0), &w1), &w2), &w3) in x.iter().zip(r0).zip(r1).zip(r2).zip(r3) {
-            let xi = xi as i32;
-            s[0] = s[0].wrapping_add(xi.wrapping_mul(w0 as i32));
-            s[1] = s[1].wrapping_add(xi.wrapping_mul(w1 as i32));
-            s[2] = s[2].wrapping_add(xi.wrapping_mul(w2 as i32));
-            s[3] = s[3].wrapping_add(xi.wrapping_mul(w3 as i32));
+/// The portable widening.
+pub(super) fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
+    for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        if let ([d0, d1, d2, d3], [s0, s1, s2, s3]) = (d, s) {
+            (*d0, *d1, *d2, *d3) =
+                ((*s0 as i32 - z) as i16, (*s2 as i32 - z) as i16, (*s1 as i32 - z) as i16, (*s3 as i32 - z) as i16);
         }
-        a.copy_from_slice(&s);
     }
-    for (row, a) in rows.remainder().chunks_exact(n).zip(blocks.into_remainder()) {
-        *a = x.iter().zip(row).fold(*a, |s, (&xi, &w)| s.wrapping_add((xi as i32).wrapping_mul(w as i32)));
+}
+
+/// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller),
+/// rows in pairs through `pair` over multiples of `width` columns.
+pub(super) fn widened<K: Kernels>(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    let width = K::WIDTH;
+    let (n, m) = (layer.inputs, layer.outputs);
+    let z = layer.input_zero;
+    let mut buf = Widened([0; CHUNK]);
+    for (xr, ar) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)) {
+        ar.copy_from_slice(layer.bias);
+        let mut c0 = 0;
+        while c0 < n {
+            let len = CHUNK.min(n - c0);
+            let fast = len - len % width.max(4);
+            let Some(cols) = xr.get(c0..c0 + len) else { return };
+            if let (Some(src), Some(dst)) = (cols.get(..fast), buf.0.get_mut(..fast)) {
+                K::widen(src, z, dst);
+            }
+            let wide = buf.0.get(..fast).unwrap_or(&[]);
+            if fast == n {
+                // Whole rows in one chunk: every pair in one call, then a last odd row.
+                let even = m - m % 2;
+                K::rows(wide, layer.weights.get(..even * n).unwrap_or(&[]), ar.get_mut(..even).unwrap_or(&mut []));
+                if let (Some(a), Some(w)) = (ar.get_mut(even), layer.weights.get(even * n..(even + 1) * n)) {
+                    *a = tail(*a, cols, w, 0, z);
+                }
+                break;
+            }
+            let mut rows = layer.weights.chunks_exact(n);
+            let mut outs = ar.iter_mut();
+            while let (Some(r0), Some(a0)) = (rows.next(), outs.next()) {
+                let w0 = r0.get(c0..c0 + len).unwrap_or(&[]);
+                match (rows.next(), outs.next()) {
+                    (Some(r1), Some(a1)) => {
+                        let w1 = r1.get(c0..c0 + len).unwrap_or(&[]);
+                        if fast > 0 {
+                            K::pair(wide, w0.get(..fast).unwrap_or(&[]), w1.get(..fast).unwrap_or(&[]), a0, a1);
+                        }
+                        if fast < len {
+                            *a0 = tail(*a0, cols, w0, fast, z);
+                            *a1 = tail(*a1, cols, w1, fast, z);
+                        }
+                    }
+                    _ => *a0 = tail(*a0, cols, w0, 0, z),
+                }
+            }
+            c0 += len;
+        }
     }
+}
+
+/// `s + sum_{i >= from} (x[i] - z) w[i]`.
+fn tail(s: i32, x: &[i8], w: &[i8], from: usize, z: i32) -> i32 {
+    let (x, w) = (x.get(from..).unwrap_or(&[]), w.get(from..).unwrap_or(&[]));
+    x.iter().zip(w).fold(s, |s, (&xi, &wi)| s.wrapping_add((xi as i32 - z).wrapping_mul(wi as i32)))
+}
+
+/// The portable pair kernel: four columns per step.
+pub(super) fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
+    let (mut a0, mut a1) = (*s0, *s1);
+    for ((xc, c0), c1) in x.chunks_exact(4).zip(w0.chunks_exact(4)).zip(w1.chunks_exact(4)) {
+        if let ([x0, x2, x1, x3], [u0, u1, u2, u3], [v0, v1, v2, v3]) = (xc, c0, c1) {
+            let (x0, x1, x2, x3) = (*x0 as i32, *x1 as i32, *x2 as i32, *x3 as i32);
+            a0 = a0
+                .wrapping_add(x0.wrapping_mul(*u0 as i32))
+                .wrapping_add(x1.wrapping_mul(*u1 as i32))
+                .wrapping_add(x2.wrapping_mul(*u2 as i32))
+                .wrapping_add(x3.wrapping_mul(*u3 as i32));
+            a1 = a1
+                .wrapping_add(x0.wrapping_mul(*v0 as i32))
+                .wrapping_add(x1.wrapping_mul(*v1 as i32))
+                .wrapping_add(x2.wrapping_mul(*v2 as i32))
+                .wrapping_add(x3.wrapping_mul(*v3 as i32));
+        }
+    }
+    (*s0, *s1) = (a0, a1);
+}
+
+/// The portable kernels (on Cortex-M3-class cores, the pair loop in Thumb-2).
+struct Plain;
+
+impl Kernels for Plain {
+    #[cfg(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf")))]
+    const WIDTH: usize = 8;
+    #[cfg(not(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf"))))]
+    const WIDTH: usize = 4;
+
+    #[inline(always)]
+    fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
+        #[cfg(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf")))]
+        super::thumb::pair(x, w0, w1, s0, s1);
+        #[cfg(not(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf"))))]
+        pair(x, w0, w1, s0, s1);
+    }
+}
+
+/// The portable accumulation.
+pub(super) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    widened::<Plain>(layer, x, acc);
 }

@@ -1,0 +1,64 @@
+//! The int8 MicroFlow comparison: the 1-16-16-1 ReLU sine network quantized with
+//! per-tensor scales (as MicroFlow's model is), run with integer kernels. Reports
+//! instructions per inference and the largest error over 64 points; scripts/firmware-size
+//! reports its flash and RAM.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use myelin_core::quant::{self, I8Backend};
+use myelin_embedded_demo::{exit, hprintln, Counter, RAM_END};
+
+#[allow(dead_code)]
+mod consts {
+    include!("../../models/sine-int8.rs");
+}
+use consts::WORK_LEN;
+
+myelin_embedded_demo::handlers!();
+
+const POINTS: usize = 64;
+static MODEL: &[u8] = myelin_core::include_model!("../../models/sine-int8.myelin");
+
+/// sin(x) by a short Taylor series after range reduction to [-pi, pi] (as in the float
+/// sine firmware).
+fn sin_ref(x: f32) -> f32 {
+    let pi = core::f32::consts::PI;
+    let r = if x > pi { x - 2.0 * pi } else { x };
+    let r2 = r * r;
+    r * (1.0
+        - r2 / 6.0
+            * (1.0 - r2 / 20.0 * (1.0 - r2 / 42.0 * (1.0 - r2 / 72.0 * (1.0 - r2 / 110.0 * (1.0 - r2 / 156.0))))))
+}
+
+#[entry]
+fn main() -> ! {
+    myelin_embedded_demo::paint_stack();
+    let Some(p) = cortex_m::Peripherals::take() else { exit(false) };
+    let counter = Counter::new(p.SYST);
+    let Ok(model) = quant::parse(MODEL) else {
+        hprintln!("model rejected");
+        exit(false)
+    };
+    let k = I8Backend::detect();
+    let mut work = [0i32; WORK_LEN];
+    let (mut worst, mut instructions) = (0.0f32, 0u64);
+    for i in 0..POINTS {
+        let x = 2.0 * core::f32::consts::PI * i as f32 / (POINTS - 1) as f32;
+        let mut y = [0.0f32];
+        let t0 = counter.now();
+        if model.predict(k, &[x], 1, &mut work, &mut y).is_err() {
+            exit(false);
+        }
+        instructions += counter.since(t0);
+        let e = y[0] - sin_ref(x);
+        worst = worst.max(if e < 0.0 { -e } else { e });
+    }
+    let stack = myelin_embedded_demo::stack_used(RAM_END);
+    hprintln!("int8 sine 1-16-16-1: max |error| {} x1e-6 over {} points", (worst * 1e6) as u32, POINTS);
+    hprintln!("instructions per inference {}", instructions / POINTS as u64);
+    hprintln!("stack used {} bytes", stack);
+    let ok = worst < 0.1;
+    hprintln!("{}", if ok { "PASS" } else { "FAIL" });
+    exit(ok)
+}
