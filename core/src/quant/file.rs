@@ -146,7 +146,9 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
     }
     let input = QuantInput { mean, factor, zero: input_zero, scale: input_scale };
     let offsets = values(bytes, &mut cur, shape)?;
-    Ok(QuantModel { inputs, loss, input, bytes, offsets, count })
+    let outputs = shape.last().map_or(0, |l| l.outputs);
+    let widest = shape.iter().fold(inputs, |w, l| w.max(l.outputs));
+    Ok(QuantModel { inputs, loss, input, bytes, offsets, count, outputs, widest })
 }
 
 /// Every layer's values checked in file order; returns where each layer's data starts.

@@ -140,6 +140,9 @@ pub struct QuantModel<'a> {
     pub(super) bytes: &'a [u8],
     pub(super) offsets: [u32; MAX_LAYERS],
     pub(super) count: usize,
+    /// Output width and widest layer (inputs included), from the layer table.
+    pub(super) outputs: usize,
+    pub(super) widest: usize,
 }
 
 /// The widest layer a workspace is sized for by [`work_len`]: a `const fn` of the sizes.
@@ -174,12 +177,12 @@ impl<'a> QuantModel<'a> {
 
     /// Output width.
     pub fn outputs(&self) -> usize {
-        self.layers().last().map_or(0, |l| l.dense.outputs)
+        self.outputs
     }
 
     /// The widest layer, inputs included.
     pub fn widest(&self) -> usize {
-        self.layers().fold(self.inputs, |w, l| w.max(l.dense.outputs))
+        self.widest
     }
 
     /// Multiply-accumulates per sample.
