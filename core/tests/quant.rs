@@ -192,10 +192,29 @@ fn backend_names_round_trip_and_unknown_ones_are_refused() {
 #[test]
 fn rounding_half_away_matches_c_round_everywhere() {
     let mut rng = Rng::new(3);
-    let specials = [0.5f32, -0.5, 1.5, -1.5, 2.5, 0.49999997, -0.49999997, 8388607.5, -8388607.5, 8388609.0, 1e10, -1e10, 0.0, -0.0];
+    let specials = [
+        0.5f32,
+        -0.5,
+        1.5,
+        -1.5,
+        2.5,
+        0.49999997,
+        -0.49999997,
+        8388607.5,
+        -8388607.5,
+        8388609.0,
+        1e10,
+        -1e10,
+        0.0,
+        -0.0,
+    ];
     let randoms = (0..200_000).map(|i| {
         let v = (rng.uniform() - 0.5) * 2f32.powi((i % 40) - 10);
-        if i % 7 == 0 { (v * 2.0).round() / 2.0 } else { v }
+        if i % 7 == 0 {
+            (v * 2.0).round() / 2.0
+        } else {
+            v
+        }
     });
     for v in specials.into_iter().chain(randoms) {
         let want = libm::roundf(v).clamp(i32::MIN as f32, i32::MAX as f32) as i32;

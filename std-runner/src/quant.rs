@@ -105,6 +105,22 @@ impl Int8Model {
     }
 }
 
+/// `count` calibration samples drawn without replacement from `pool` (a seeded shuffle,
+/// all of them when the pool is smaller).
+pub fn calibration_samples(pool: &Dataset, count: usize, seed: u64) -> Dataset {
+    let mut order: Vec<usize> = (0..pool.len()).collect();
+    let mut rng = myelin_core::Rng::new(seed);
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u32 + 1) as usize);
+    }
+    let take = count.min(pool.len());
+    let mut x = Vec::with_capacity(take * pool.features);
+    for &i in &order[..take] {
+        x.extend_from_slice(pool.row(i));
+    }
+    Dataset { x, features: pool.features, targets: pool.targets.clone() }
+}
+
 /// The vectors of one quantized layer.
 struct Owned {
     dense: (usize, usize, i32, i32, i8),

@@ -69,6 +69,11 @@ fn firmware_outputs_are_bit_identical_to_the_host() {
 /// Runs the digits firmware (with `features`) on the M4F and the M3 and checks it reports
 /// the host's accuracy and output bits.
 fn check_firmware(host: &HostRun, features: &[&str]) {
+    check_firmware_bin(host, features, "")
+}
+
+/// [`check_firmware`] for binary `bin` of the firmware crate (`""`: the default one).
+fn check_firmware_bin(host: &HostRun, features: &[&str], bin: &str) {
     // One firmware build at a time: both tests build the same binary name with different
     // features, and a concurrent build would replace it between building and running.
     static FIRMWARE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -76,8 +81,10 @@ fn check_firmware(host: &HostRun, features: &[&str]) {
     let want_acc = format!("{} correct", host.correct);
     let want_hash = format!("outputs fnv1a {:#010x}", host.hash);
     for target in ["thumbv7em-none-eabihf", "thumbv7m-none-eabi"] {
+        let bin: &[&str] = if bin.is_empty() { &[] } else { &["--bin", bin] };
         let o = Command::new("cargo")
             .args(["run", "--release", "--quiet", "--target", target])
+            .args(bin)
             .args(features)
             .current_dir(root().join("embedded-demo"))
             .env_remove("RUSTFLAGS")
@@ -115,4 +122,58 @@ fn a_model_imported_from_onnx_runs_in_the_firmware_unchanged() {
         return;
     }
     check_firmware(&run, &["--features", "onnx-model"]);
+}
+
+/// The int8 digits model gives the same outputs, bit for bit, on every int8 kernel set the
+/// host runs (reference, portable, AVX2, VNNI) and on the Cortex-M4F (`SMLAD`) and the
+/// Cortex-M3 (Thumb-2 integer loop) in QEMU; and the committed int8 model is exactly what
+/// `myelin quantize` makes of the committed float model.
+#[test]
+fn int8_firmware_outputs_are_bit_identical_to_the_host() {
+    use myelin_core::quant::{self, I8Backend};
+    let dir = root().join("embedded-demo/models");
+    let bytes = std::fs::read(dir.join("digits-int8.myelin")).unwrap();
+    let model = myelin::quant::Int8Model::from_bytes(&bytes, &dir.join("digits-int8.myelin")).unwrap();
+    let test = std::fs::read(dir.join("digits-test.bin")).unwrap();
+    let m = model.view();
+    let x: Vec<f32> = test.chunks_exact(65).flat_map(|s| s[..64].iter().map(|&p| p as f32)).collect();
+    let labels: Vec<usize> = test.chunks_exact(65).map(|s| s[64] as usize).collect();
+    let mut runs = vec![];
+    for k in I8Backend::available() {
+        // One sample at a time, as the firmware runs, and the whole set as one batch.
+        let mut work = vec![0i32; m.work_len(1).unwrap()];
+        let mut one = vec![0.0f32; labels.len() * 10];
+        for (xs, ys) in x.chunks(64).zip(one.chunks_mut(10)) {
+            m.predict(k, xs, 1, &mut work, ys).unwrap();
+        }
+        let batch = model.predict(k, &x, 64).unwrap();
+        assert!(one.iter().zip(&batch).all(|(a, b)| a.to_bits() == b.to_bits()), "{}: batch differs", k.name());
+        let hash = one.chunks(10).fold(FNV_START, |h, y| fnv1a(h, y));
+        let correct = one.chunks(10).zip(&labels).filter(|(y, &l)| argmax(y) == l).count();
+        println!("host int8 {}: {correct} / 360 correct, fnv1a {hash:#010x}", k.name());
+        runs.push((k.name(), correct, hash, one));
+    }
+    let (_, correct, hash, outputs) = runs[0].clone();
+    for (name, c, h, _) in &runs {
+        assert_eq!((*c, *h), (correct, hash), "{name} differs from the reference");
+    }
+    assert!(correct * 100 >= 95 * 360, "{correct} correct");
+    // The committed int8 model is what `myelin quantize` (1,000 calibration digits of the
+    // training part, seed 0, per-channel weights, min/max ranges) makes of the float one.
+    let float = myelin::io::modelfile::load(&dir.join("digits.myelin")).unwrap();
+    let source = myelin::data::source::Source::Digits;
+    let pool = myelin::data::inputs::train_set(&float, &source).unwrap();
+    let calib = myelin::quant::calibration_samples(&pool, 1000, 0);
+    let opts = myelin::quant::Options { per_tensor: false, percentile: None };
+    let again = myelin::quant::quantize(&float, &calib, &opts).unwrap();
+    assert!(
+        again.bytes() == bytes.as_slice(),
+        "embedded-demo/models/digits-int8.myelin is stale: run embedded-demo/make-assets"
+    );
+    let _ = (outputs, quant::VERSION);
+    if !qemu_available() {
+        eprintln!("SKIPPED: qemu-system-arm not found; the firmware side was not run");
+        return;
+    }
+    check_firmware_bin(&HostRun { correct, hash, outputs: vec![] }, &[], "int8");
 }

@@ -43,7 +43,11 @@ impl Kernels for Dsp {
 /// `(x1, x3)` as 16-bit halves, `SSUB16` takes the zero point from both, `STRD` stores.
 fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
     let n = src.len() - src.len() % 4;
-    if n == 0 || dst.len() < n || !(src.as_ptr() as usize).is_multiple_of(4) || !(dst.as_ptr() as usize).is_multiple_of(4) {
+    if n == 0
+        || dst.len() < n
+        || !(src.as_ptr() as usize).is_multiple_of(4)
+        || !(dst.as_ptr() as usize).is_multiple_of(4)
+    {
         return super::portable::widen(src, z, dst);
     }
     let zz = (z as u32 & 0xFFFF) | ((z as u32) << 16);

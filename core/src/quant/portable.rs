@@ -143,7 +143,12 @@ impl Kernels for Plain {
     fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
         #[cfg(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf")))]
         super::thumb::pair(x, w0, w1, s0, s1);
-        #[cfg(not(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf"))))]
+        #[cfg(not(all(
+            target_arch = "arm",
+            target_os = "none",
+            target_has_atomic = "32",
+            not(target_abi = "eabihf")
+        )))]
         pair(x, w0, w1, s0, s1);
     }
 }

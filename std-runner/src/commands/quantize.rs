@@ -8,7 +8,7 @@ use myelin::gemm::Gemm;
 use myelin::io::modelfile;
 use myelin::quant::{self, Options};
 use myelin::report::metrics;
-use myelin_core::{argmax, Rng};
+use myelin_core::argmax;
 
 /// Quantizes, reports float against int8 on the test part, writes the int8 model and its
 /// sidecar atomically.
@@ -28,17 +28,8 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
         return Err(Error::Usage("--samples must be at least 1".into()));
     }
     // Calibration samples: a seeded draw without replacement from the training part.
-    let mut order: Vec<usize> = (0..pool.len()).collect();
-    let mut rng = Rng::new(args.seed);
-    for i in (1..order.len()).rev() {
-        order.swap(i, rng.below(i as u32 + 1) as usize);
-    }
-    let take = args.samples.min(pool.len());
-    let mut calib = myelin::data::Dataset { x: Vec::with_capacity(take * pool.features), ..pool.clone() };
-    calib.x.clear();
-    for &i in &order[..take] {
-        calib.x.extend_from_slice(pool.row(i));
-    }
+    let calib = quant::calibration_samples(&pool, args.samples, args.seed);
+    let take = calib.len();
     let gemm = Gemm::from_env()?;
     let float_y = myelin::infer::outputs(&model, &gemm, &test)?;
     // Regression: target scaling folded into the float model first, so the int8 model's
