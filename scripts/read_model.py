@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""A reader for myelin model files, written from docs/model-format.md, with numpy only.
+"""A reader for myelin model files, written from docs/model-format.md, with numpy only:
+version 1 (float32) and version 2 (int8).
 
     python3 scripts/read_model.py MODEL [INPUT.npy|INPUT.csv]
 
 Prints the topology; with inputs (rows of raw features), prints the outputs as CSV.
-As a module: `load(path)` returns a dict, `forward(model, x)` evaluates it.
+As a module: `load(path)` returns a dict (`"int8": True` for version 2), `forward(model, x)`
+evaluates either kind; `int8_logits(model, x)` gives an int8 model's last-layer
+pre-activations, computed from the format's definition in integers and float32.
 """
 import struct
 import sys
@@ -29,6 +32,8 @@ def load(path):
     if zlib.crc32(b[:-4]) != struct.unpack("<I", b[-4:])[0]:
         raise FormatError("checksum mismatch")
     version, flags, header, nparams, nlayers, loss, reserved, inputs = struct.unpack_from("<HHIIBBHI", b, 4)
+    if version == 2:
+        return load_int8(b)
     if version != 1:
         raise FormatError(f"unsupported version {version}")
     if flags & ~1 or reserved:
@@ -80,8 +85,111 @@ def act(name, z):
     raise ValueError(name)
 
 
+MODES = {0: "clamp", 1: "table", 2: "dequantize"}
+
+
+def load_int8(b):
+    """A version 2 file (its CRC already checked): header, layer table, then every section."""
+    flags, header, data, nlayers, loss, in_zero, r0, inputs, in_scale, r1 = struct.unpack_from("<HIIBBbBIfI", b, 6)
+    if flags & ~1 or r0 or r1:
+        raise FormatError("reserved bits set")
+    if not 1 <= nlayers <= 8 or header != 32 + 12 * nlayers or len(b) != header + data + 4:
+        raise FormatError("bad layer count, header or data length")
+    if loss not in LOSSES or not (np.isfinite(in_scale) and in_scale > 0):
+        raise FormatError("bad loss or input scale")
+    entries = [struct.unpack_from("<IBBbbf", b, 32 + 12 * l) for l in range(nlayers)]
+    at = header
+
+    def take(dtype, n, pad=False):
+        nonlocal at
+        a = np.frombuffer(b, dtype=dtype, count=n, offset=at)
+        at += a.nbytes
+        if pad:
+            extra = (-a.nbytes) % 4
+            if any(b[at:at + extra]):
+                raise FormatError("non-zero padding")
+            at += extra
+        return a
+
+    k = 1 if flags & 1 else inputs
+    mean, factor = take("<f4", k), take("<f4", k)
+    layers, sizes, acts = [], [inputs], []
+    for l, (outputs, code, mode, pre_zero, out_zero, out_scale) in enumerate(entries):
+        if code not in ACTIVATIONS or mode not in MODES or (mode == 2) != (l == nlayers - 1):
+            raise FormatError(f"layer {l}: bad activation {code} or mode {mode}")
+        n, m = sizes[-1], outputs
+        L = {"mode": MODES[mode], "pre_zero": pre_zero, "out_zero": out_zero, "out_scale": out_scale}
+        L["W"] = take("i1", n * m, pad=True).reshape(m, n)
+        if (L["W"] == -128).any():
+            raise FormatError(f"layer {l}: weight -128")
+        L["bias"], L["acc_scale"] = take("<i4", m), take("<f4", m)
+        if mode != 2:
+            L["multiplier"], L["shift"] = take("<i4", m), take("i1", m, pad=True)
+            if ((L["multiplier"] != 0) & (L["multiplier"] < 1 << 30)).any() or (np.abs(L["shift"]) > 31).any():
+                raise FormatError(f"layer {l}: multiplier or shift out of range")
+        if mode == 1:
+            L["table"] = take("i1", 256)
+        layers.append(L)
+        sizes.append(m)
+        acts.append(ACTIVATIONS[code])
+    if at != header + data:
+        raise FormatError("length mismatch")
+    return {"int8": True, "sizes": sizes, "activations": acts, "loss": LOSSES[loss], "mean": mean, "factor": factor,
+            "input_zero": in_zero, "input_scale": in_scale, "layers": layers}
+
+
+def round_half_away(v):
+    """C's round of float32 values (halves away from zero), saturated to int32; NaN is 0."""
+    v = np.asarray(v, dtype=np.float32)
+    t = np.trunc(v)
+    frac = (v - t).astype(np.float32)
+    r = t.astype(np.float64) + (frac >= 0.5) - (frac <= -0.5)
+    r = np.where(np.isnan(v), 0, r)
+    return np.clip(r, -2.0 ** 31, 2.0 ** 31 - 1).astype(np.int64)
+
+
+def wrap32(v):
+    return (v + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def requantize(acc, mult, shift):
+    """TFLM's MultiplyByQuantizedMultiplier, vectorized over int64 arrays (per output)."""
+    left = np.where(shift > 0, shift, 0)
+    right = np.where(shift > 0, 0, -shift)
+    x = wrap32(acc << np.minimum(left, 31))
+    sat = (x == -(1 << 31)) & (mult == -(1 << 31))
+    high = np.where(sat, (1 << 31) - 1, (x * mult + (1 << 30)) >> 31)
+    mask = (np.int64(1) << right) - 1
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + ((high & mask) > threshold)
+
+
+def int8_logits(model, x):
+    """An int8 model's dequantized last-layer pre-activations (float32) for raw features x."""
+    x = np.asarray(x, dtype=np.float32)
+    v = (x - model["mean"]).astype(np.float32) * model["factor"]
+    q = np.clip(round_half_away(v) + model["input_zero"], -128, 127)
+    zero = model["input_zero"]
+    for L, name in zip(model["layers"], model["activations"]):
+        acc = wrap32(L["bias"].astype(np.int64) + (q - zero) @ L["W"].T.astype(np.int64))
+        if L["mode"] == "dequantize":
+            return acc.astype(np.float32) * L["acc_scale"]
+        mult, shift = L["multiplier"].astype(np.int64), L["shift"].astype(np.int64)
+        if L["mode"] == "clamp":
+            lo = L["out_zero"] if name == "relu" else -128
+            q = np.clip(requantize(acc, mult, shift) + L["out_zero"], lo, 127)
+        else:
+            p = np.clip(requantize(acc, mult, shift) + L["pre_zero"], -128, 127)
+            q = L["table"][p + 128].astype(np.int64)
+        zero = L["out_zero"]
+    raise FormatError("no dequantizing layer")
+
+
 def forward(model, x):
-    """Outputs for rows of raw features x (float64 arithmetic)."""
+    """Outputs for rows of raw features x (float64 arithmetic; int8 models: their logits
+    from the integer definition, then the last activation in float64)."""
+    if model.get("int8"):
+        return act(model["activations"][-1], int8_logits(model, x).astype(np.float64))
     y = np.asarray(x, dtype=np.float64)
     if model["mean"] is not None:
         y = (y - model["mean"]) / model["std"]
@@ -92,7 +200,8 @@ def forward(model, x):
 
 def main():
     m = load(sys.argv[1])
-    print(f"# sizes {m['sizes']} activations {m['activations']} loss {m['loss']}", file=sys.stderr)
+    kind = "int8 " if m.get("int8") else ""
+    print(f"# {kind}sizes {m['sizes']} activations {m['activations']} loss {m['loss']}", file=sys.stderr)
     if len(sys.argv) > 2:
         src = sys.argv[2]
         x = np.load(src) if src.endswith(".npy") else np.loadtxt(src, delimiter=",", ndmin=2)

@@ -8,11 +8,47 @@
 //! output zero, min, max; i8 weights (outputs x inputs); i32 bias, multiplier, shift
 //! (outputs each); i8 x (inputs); i8 y (outputs); i32 accumulators (outputs). Then u32
 //! count of reals, and per real: f64 value, i32 multiplier, i32 shift.
+//!
+//!     quant_cases logits MODEL INPUTS OUT
+//!
+//! An int8 model file's logits (`QuantModel::logits`, every int8 kernel set this CPU runs,
+//! which must agree) for the raw f32 features in INPUTS (little-endian, rows of the model's
+//! inputs), written to OUT as little-endian f32.
 
-use myelin_core::quant::{dense_i8, quantize_multiplier, QuantDense};
+use myelin_core::quant::{self, dense_i8, quantize_multiplier, I8Backend, QuantDense};
 use myelin_core::Rng;
 
+fn logits(model: &str, inputs: &str, out: &str) {
+    let bytes = std::fs::read(model).expect("model");
+    let mut words = vec![0u32; bytes.len().div_ceil(4)];
+    let aligned: &mut [u8] = &mut bytemuck::cast_slice_mut(&mut words)[..bytes.len()];
+    aligned.copy_from_slice(&bytes);
+    let m = quant::parse(aligned).unwrap_or_else(|e| panic!("{model}: {e}"));
+    let raw = std::fs::read(inputs).expect("inputs");
+    let x: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let batch = x.len() / m.inputs;
+    let mut work = vec![0i32; m.work_len(batch).expect("size")];
+    let mut results: Vec<(I8Backend, Vec<f32>)> = vec![];
+    for k in I8Backend::available() {
+        let mut y = vec![0.0f32; batch * m.outputs()];
+        m.logits(k, &x, batch, &mut work, &mut y).expect("logits");
+        results.push((k, y));
+    }
+    for (k, y) in &results[1..] {
+        let same = y.iter().zip(&results[0].1).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{} differs from {}", k.name(), results[0].0.name());
+    }
+    let bytes: Vec<u8> = results[0].1.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(out, bytes).expect("write");
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, mode, model, inputs, out] = args.as_slice() {
+        if mode == "logits" {
+            return logits(model, inputs, out);
+        }
+    }
     let Some(path) = std::env::args().nth(1) else {
         eprintln!("usage: quant_cases OUT_FILE");
         std::process::exit(2)

@@ -214,7 +214,28 @@ impl<'a> QuantModel<'a> {
         let (acc, a, b) = self.split_work(work, batch)?;
         let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
         self.input.quantize(x, q);
-        self.run(k, batch, acc, a, b, out)
+        self.run(k, batch, acc, a, b, out, true)
+    }
+
+    /// [`QuantModel::predict`] without the last layer's activation: the dequantized
+    /// pre-activations `z[j] = acc[j] s_acc[j]` (enough for a class by argmax, without
+    /// softmax's exponentials).
+    pub fn logits(
+        &self,
+        k: I8Backend,
+        x: &[f32],
+        batch: usize,
+        work: &mut [i32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let xs = batch.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
+        if x.len() != xs {
+            return Err(Error::BadLength { buffer: Buffer::Input, expected: xs, got: x.len() });
+        }
+        let (acc, a, b) = self.split_work(work, batch)?;
+        let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
+        self.input.quantize(x, q);
+        self.run(k, batch, acc, a, b, out, false)
     }
 
     /// Inference on already quantized inputs `xq` (batch, inputs); see [`QuantModel::predict`].
@@ -232,7 +253,7 @@ impl<'a> QuantModel<'a> {
         }
         let (acc, a, b) = self.split_work(work, batch)?;
         a.get_mut(..xs).ok_or(Error::TooLarge)?.copy_from_slice(xq);
-        self.run(k, batch, acc, a, b, out)
+        self.run(k, batch, acc, a, b, out, true)
     }
 
     /// The workspace as accumulators and two int8 buffers.
@@ -258,6 +279,7 @@ impl<'a> QuantModel<'a> {
         a: &mut [i8],
         b: &mut [i8],
         out: &mut [f32],
+        activate: bool,
     ) -> Result<(), Error> {
         let ys = batch.checked_mul(self.outputs()).ok_or(Error::TooLarge)?;
         if out.len() != ys {
@@ -281,7 +303,7 @@ impl<'a> QuantModel<'a> {
                     }
                 }
                 LayerMode::Dequantize => {
-                    dequantize(l, acc, out);
+                    dequantize(l, acc, out, activate);
                     return Ok(());
                 }
             }
@@ -292,11 +314,14 @@ impl<'a> QuantModel<'a> {
 }
 
 /// The last layer: `z[s][j] = acc[s][j] s_acc[j]`, then the activation per row.
-fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32]) {
+fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32], activate: bool) {
     let m = l.dense.outputs.max(1);
     for (ar, or) in acc.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
         for ((o, &a), &s) in or.iter_mut().zip(ar).zip(l.acc_scale) {
             *o = a as f32 * s;
+        }
+        if !activate {
+            continue;
         }
         match l.activation {
             Activation::Identity => {}
