@@ -25,8 +25,8 @@
 //! little-endian target), otherwise copied into a caller buffer.
 
 use crate::activation::Activation;
-pub use crate::error::FormatError;
 use crate::error::Values;
+pub use crate::error::{FormatError, QuantField};
 use crate::loss::Loss;
 use crate::topology::{Layer, Topology, MAX_LAYERS};
 

@@ -97,7 +97,7 @@ mod topology;
 
 pub use activation::{apply_rows, sigmoid, softmax_backward, softmax_row, Activation, LEAKY_SLOPE};
 pub use dropout::Dropout;
-pub use error::{Buffer, Error, FormatError, Hyper, Values};
+pub use error::{Buffer, Error, FormatError, Hyper, QuantField, Values};
 pub use health::{Health, LayerHealth};
 pub use init::Init;
 pub use kernels::{Accumulate, Backend, Kernels, Native};

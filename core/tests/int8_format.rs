@@ -1,0 +1,259 @@
+//! The int8 model file (format version 2): written and read back to the same bytes, every
+//! single bit flip rejected by the checksum and, resealed, either a typed error or a valid
+//! model that re-encodes to its own bytes and runs; one crafted file per value check.
+
+use myelin_core::format::{self, crc32, FormatError, QuantField};
+use myelin_core::quant::{self, I8Backend, LayerMode, QuantDense, QuantInput, QuantLayer};
+use myelin_core::{Activation, Loss};
+
+/// A 3-4-4-2 network: ReLU clamp, tanh table, softmax dequantized.
+struct Parts {
+    w: [Vec<i8>; 3],
+    b: [Vec<i32>; 3],
+    mult: [Vec<i32>; 2],
+    shift: [Vec<i8>; 2],
+    scale: [Vec<f32>; 3],
+    table: Vec<i8>,
+    mean: Vec<f32>,
+    factor: Vec<f32>,
+}
+
+fn parts() -> Parts {
+    let w = |n: usize, m: usize, seed: i32| (0..n * m).map(|i| ((i as i32 * 37 + seed) % 255 - 127) as i8).collect();
+    Parts {
+        w: [w(3, 4, 5), w(4, 4, 11), w(4, 2, 17)],
+        b: [vec![100, -200, 300, 7], vec![-5, 6, 70, -8000], vec![1, -1]],
+        mult: [vec![1 << 30, 1_500_000_000, 2_000_000_000, 0], vec![1_234_567_890; 4]],
+        shift: [vec![-8, -9, -7, -10], vec![-6, -5, 1, -31]],
+        scale: [vec![1e-3, 2e-3, 3e-3, 4e-3], vec![5e-4; 4], vec![1e-2, 2e-2]],
+        table: (0..256).map(|i| (((i as f32 - 128.0) / 40.0).tanh() * 127.0) as i8).collect(),
+        mean: vec![0.5, -1.0, 2.0],
+        factor: vec![10.0, 20.0, 30.0],
+    }
+}
+
+fn layers(p: &Parts) -> [QuantLayer<'_>; 3] {
+    let dense = |l: usize, n: usize, m: usize, zin: i32, zout: i32, min: i8| QuantDense {
+        inputs: n,
+        outputs: m,
+        weights: &p.w[l],
+        bias: &p.b[l],
+        multiplier: p.mult.get(l).map_or(&[][..], |v| v),
+        shift: p.shift.get(l).map_or(&[][..], |v| v),
+        input_zero: zin,
+        output_zero: zout,
+        min,
+        max: 127,
+    };
+    [
+        QuantLayer {
+            dense: dense(0, 3, 4, 3, -128, -128),
+            activation: Activation::Relu,
+            mode: LayerMode::Clamp,
+            table: &[],
+            acc_scale: &p.scale[0],
+            out_scale: 0.05,
+            out_zero: -128,
+        },
+        QuantLayer {
+            dense: dense(1, 4, 4, -128, 9, -128),
+            activation: Activation::Tanh,
+            mode: LayerMode::Table,
+            table: &p.table,
+            acc_scale: &p.scale[1],
+            out_scale: 1.0 / 128.0,
+            out_zero: 0,
+        },
+        QuantLayer {
+            dense: dense(2, 4, 2, 0, 0, -128),
+            activation: Activation::Softmax,
+            mode: LayerMode::Dequantize,
+            table: &[],
+            acc_scale: &p.scale[2],
+            out_scale: 0.0,
+            out_zero: 0,
+        },
+    ]
+}
+
+fn encode(p: &Parts) -> Vec<u8> {
+    let input = QuantInput { mean: &p.mean, factor: &p.factor, zero: 3, scale: 0.1 };
+    let ls = layers(p);
+    let mut out = vec![0u8; quant::encoded_len(&input, &ls).unwrap()];
+    let n = quant::write(3, Loss::CrossEntropy, &input, &ls, &mut out).unwrap();
+    assert_eq!(n, out.len());
+    out
+}
+
+/// Bytes copied to a 4-byte-aligned buffer (as `include_model!` places them).
+fn aligned(bytes: &[u8]) -> Vec<u32> {
+    let mut w = vec![0u32; bytes.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut w)[..bytes.len()].copy_from_slice(bytes);
+    w
+}
+
+fn parse(bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let w = aligned(bytes);
+    let b = &bytemuck::cast_slice::<u32, u8>(&w)[..bytes.len()];
+    let m = quant::parse(b)?;
+    // A parsed model re-encodes to its bytes and runs on every kernel set with one result.
+    let ls: Vec<QuantLayer> = m.layers().collect();
+    let mut again = vec![0u8; quant::encoded_len(&m.input, &ls).unwrap()];
+    quant::write(m.inputs, m.loss, &m.input, &ls, &mut again).unwrap();
+    assert_eq!(again, bytes, "re-encoding changes the bytes");
+    if m.widest() <= 4096 {
+        let x: Vec<f32> = (0..m.inputs * 2).map(|i| i as f32 * 0.3 - 1.0).collect();
+        let mut work = vec![0i32; m.work_len(2).unwrap()];
+        let mut first: Option<Vec<u32>> = None;
+        for k in I8Backend::available() {
+            let mut y = vec![0.0f32; 2 * m.outputs()];
+            m.predict(k, &x, 2, &mut work, &mut y).unwrap();
+            let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(first.get_or_insert(bits.clone()), &bits, "{} differs", k.name());
+        }
+    }
+    Ok(again)
+}
+
+fn reseal(b: &mut [u8]) {
+    let n = b.len() - 4;
+    let crc = crc32(&b[..n]);
+    b[n..].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn written_models_read_back_to_the_same_bytes_and_layers() {
+    let p = parts();
+    let bytes = encode(&p);
+    assert_eq!(parse(&bytes).unwrap(), bytes);
+    let w = aligned(&bytes);
+    let m = quant::parse(&bytemuck::cast_slice::<u32, u8>(&w)[..bytes.len()]).unwrap();
+    let (want, got): (Vec<_>, Vec<_>) = (layers(&p).to_vec(), m.layers().collect());
+    for (a, b) in want.iter().zip(&got) {
+        assert_eq!(
+            (a.dense.weights, a.dense.bias, a.dense.multiplier, a.dense.shift, a.table, a.acc_scale),
+            (b.dense.weights, b.dense.bias, b.dense.multiplier, b.dense.shift, b.table, b.acc_scale)
+        );
+        assert_eq!(
+            (a.dense.input_zero, a.dense.output_zero, a.dense.min, a.mode),
+            (b.dense.input_zero, b.dense.output_zero, b.dense.min, b.mode)
+        );
+    }
+    assert_eq!((m.inputs, m.outputs(), m.widest(), m.depth(), m.macs()), (3, 2, 4, 3, 12 + 16 + 8));
+    // The float parser names the version it reads; the int8 parser the one it reads.
+    let mut scratch = vec![0.0f32; 64];
+    assert_eq!(
+        format::parse(&bytes, &mut scratch).err(),
+        Some(FormatError::UnsupportedVersion { got: 2, supported: 1 })
+    );
+}
+
+#[test]
+fn every_single_bit_flip_is_rejected_or_loads_a_valid_model() {
+    let good = encode(&parts());
+    let body = good.len() - 4;
+    let (mut checksum, mut typed, mut valid) = (0, 0, 0);
+    for bit in 0..good.len() * 8 {
+        let mut b = good.clone();
+        b[bit / 8] ^= 1 << (bit % 8);
+        match parse(&b) {
+            Err(FormatError::ChecksumMismatch { .. }) => checksum += 1,
+            Err(FormatError::BadMagic) if bit / 8 < 4 => checksum += 1,
+            other => panic!("bit {bit}: corrupted file not rejected: {other:?}"),
+        }
+        if bit / 8 < body {
+            reseal(&mut b);
+            match parse(&b) {
+                Ok(_) => valid += 1,
+                Err(_) => typed += 1,
+            }
+        }
+    }
+    println!(
+        "{} flips: {checksum} rejected by checksum/magic; resealed: {typed} typed errors, {valid} valid",
+        good.len() * 8
+    );
+    assert_eq!(checksum, good.len() * 8);
+    assert!(typed > 0 && valid > 0);
+}
+
+#[test]
+fn every_value_check_has_its_typed_error() {
+    let good = encode(&parts());
+    let inp = 32 + 12 * 3; // input offsets, then factors (3 each)
+    let l0 = inp + 24; // layer 0: weights 12 bytes, bias 16, scales 16, multipliers 16, shifts 4
+    let l1 = l0 + 64;
+    let case = |at: usize, bytes: &[u8]| {
+        let mut b = good.clone();
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        reseal(&mut b);
+        parse(&b).err()
+    };
+    let q = |layer, field, index| Some(FormatError::QuantValue { layer, field, index });
+    assert_eq!(case(inp, &f32::NAN.to_le_bytes()), q(0, QuantField::Input, 1));
+    assert_eq!(case(inp + 12, &0f32.to_le_bytes()), q(0, QuantField::Input, 2));
+    assert_eq!(case(24, &(-1f32).to_le_bytes()), q(0, QuantField::Input, 0));
+    assert_eq!(case(l0 + 5, &[0x80]), q(0, QuantField::Weight, 5));
+    assert_eq!(case(l1, &[0x80]), q(1, QuantField::Weight, 0));
+    assert_eq!(case(l0 + 12 + 16 + 4, &(-1f32).to_le_bytes()), q(0, QuantField::Scale, 1));
+    assert_eq!(case(l0 + 44 + 8, &12345i32.to_le_bytes()), q(0, QuantField::Multiplier, 2));
+    assert_eq!(case(l0 + 60 + 3, &[40]), q(0, QuantField::Shift, 3));
+    // Layer table: mode of layer 0 (clamp) set to dequantize; the last layer's to clamp.
+    assert_eq!(case(32 + 5, &[2]), q(0, QuantField::Mode, 0));
+    assert_eq!(case(32 + 24 + 5, &[0]), q(2, QuantField::Mode, 0));
+    assert_eq!(case(32 + 5, &[9]), q(0, QuantField::Mode, 0));
+    assert_eq!(case(32 + 6, &[1]), q(0, QuantField::ZeroPoint, 0));
+    assert_eq!(case(32 + 24 + 7, &[1]), q(2, QuantField::ZeroPoint, 0));
+    assert_eq!(case(32 + 8, &0f32.to_le_bytes()), q(0, QuantField::Scale, 0));
+    assert_eq!(case(6, &[2, 0]), Some(FormatError::Reserved));
+    assert_eq!(case(28, &[1]), Some(FormatError::Reserved));
+    assert_eq!(case(12, &[0, 0, 0, 0]).map(|e| matches!(e, FormatError::ParamCount { .. })), Some(true));
+    assert_eq!(case(16, &[9]), Some(FormatError::LayerCount { got: 9, max: 8 }));
+    assert_eq!(case(17, &[77]), Some(FormatError::UnknownLoss { code: 77 }));
+    // Softmax on a hidden layer (a table layer's activation code set to softmax).
+    assert!(case(32 + 12 + 4, &[5]).is_some());
+    // Padding after layer 0's 12 weights is none; after the 4 shifts none; the tanh table
+    // layer's shifts (4) none either: a 3x5 first layer would pad. Truncation and length:
+    let mut short = good.clone();
+    short.truncate(good.len() - 8);
+    reseal(&mut short);
+    assert!(matches!(parse(&short), Err(FormatError::Length { .. })));
+    assert!(matches!(parse(&good[..10]), Err(FormatError::Truncated { .. })));
+    // Not at a 4-byte-aligned address: refused, not misread.
+    let w = aligned(&[&[0u8][..], &good].concat());
+    let shifted = &bytemuck::cast_slice::<u32, u8>(&w)[1..=good.len()];
+    assert_eq!(quant::parse(shifted).err(), Some(FormatError::NotInPlace));
+    for e in [FormatError::NotInPlace, FormatError::QuantValue { layer: 1, field: QuantField::Shift, index: 2 }] {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn padding_bytes_must_be_zero() {
+    // A 3x5 first layer: 15 weights and one padding byte; 5 shifts and three.
+    let mut p = parts();
+    p.w[0] = (0..15).map(|i| (i * 7 % 200 - 100) as i8).collect();
+    p.w[1] = (0..20).map(|i| (i * 5 % 200 - 100) as i8).collect();
+    p.b[0] = vec![1, 2, 3, 4, 5];
+    p.mult[0] = vec![1 << 30; 5];
+    p.shift[0] = vec![-3; 5];
+    p.scale[0] = vec![1e-3; 5];
+    let input = QuantInput { mean: &p.mean, factor: &p.factor, zero: 3, scale: 0.1 };
+    let mut ls = layers(&p);
+    ls[0].dense.outputs = 5;
+    ls[1].dense.inputs = 5;
+    let mut good = vec![0u8; quant::encoded_len(&input, &ls).unwrap()];
+    quant::write(3, Loss::CrossEntropy, &input, &ls, &mut good).unwrap();
+    assert!(parse(&good).is_ok());
+    let l0 = 32 + 36 + 24;
+    for (at, what) in [(l0 + 15, "weights"), (l0 + 16 + 20 + 20 + 20 + 5, "shifts")] {
+        let mut b = good.clone();
+        b[at] = 1;
+        reseal(&mut b);
+        assert_eq!(
+            parse(&b).err(),
+            Some(FormatError::QuantValue { layer: 0, field: QuantField::Padding, index: 0 }),
+            "{what}"
+        );
+    }
+}
