@@ -118,3 +118,47 @@ macro_rules! handlers {
         }
     };
 }
+
+/// Region markers for the Cortex-M4 cycle estimate (scripts/m4-cycles): functions the QEMU
+/// plugin recognizes by address, called around what it measures. Each stores its own value,
+/// so the linker cannot fold them into one.
+pub mod mark {
+    use core::sync::atomic::AtomicU32;
+
+    static MARK: AtomicU32 = AtomicU32::new(0);
+
+    /// A volatile store: an effect the optimizer keeps, so the calls stay.
+    #[inline(always)]
+    fn store(v: u32) {
+        // SAFETY: MARK is a valid, aligned u32 for the whole program; single core.
+        unsafe { core::ptr::write_volatile(MARK.as_ptr(), v) }
+    }
+
+    /// Before one inference.
+    #[inline(never)]
+    #[no_mangle]
+    pub extern "C" fn myelin_mark_infer_begin() {
+        store(1);
+    }
+
+    /// After one inference.
+    #[inline(never)]
+    #[no_mangle]
+    pub extern "C" fn myelin_mark_infer_end() {
+        store(2);
+    }
+
+    /// Before one dense layer's integer or float products (with bias and requantization).
+    #[inline(never)]
+    #[no_mangle]
+    pub extern "C" fn myelin_mark_dense_begin() {
+        store(3);
+    }
+
+    /// After it.
+    #[inline(never)]
+    #[no_mangle]
+    pub extern "C" fn myelin_mark_dense_end() {
+        store(4);
+    }
+}

@@ -11,7 +11,7 @@
 use cortex_m_rt::entry;
 use myelin_core::kernels::Portable;
 use myelin_core::{argmax, format, inference_len, params_len, workspace_len, Optimizer, Rule};
-use myelin_embedded_demo::{exit, fnv1a, hprintln, Counter, FNV_START, RAM_END};
+use myelin_embedded_demo::{exit, fnv1a, hprintln, mark, Counter, FNV_START, RAM_END};
 
 #[allow(dead_code)]
 #[cfg(not(feature = "onnx-model"))]
@@ -79,7 +79,9 @@ fn dense_layers(
         let (w, bias) = (params.get(r.w..r.b)?, params.get(r.b..r.end)?);
         let (xi, yo) = (input.get(..layer.inputs)?, output.get_mut(..layer.outputs)?);
         let t0 = counter.now();
+        mark::myelin_mark_dense_begin();
         Portable.dense_forward(d, xi, w, bias, yo, myelin_core::Activation::Identity).ok()?;
+        mark::myelin_mark_dense_end();
         total += counter.since(t0);
         core::mem::swap(&mut input, &mut output);
     }
@@ -118,10 +120,12 @@ fn main() -> ! {
         }
         std.apply(&mut x);
         let t0 = counter.now();
+        mark::myelin_mark_infer_begin();
         let y = match topo.predict(&k, model.params, &x, 1, &mut work) {
             Ok(y) => y,
             Err(_) => exit(false),
         };
+        mark::myelin_mark_infer_end();
         instructions += counter.since(t0);
         hash = fnv1a(hash, y);
         correct += (argmax(y) == s[SIZES[0]] as usize) as usize;

@@ -204,18 +204,10 @@ impl QuantDense<'_> {
         // cannot saturate and needs no left shift, so the same arithmetic in fewer steps.
         let right_only = self.shift.iter().all(|&e| (-31..=0).contains(&e)) && !self.multiplier.contains(&i32::MIN);
         for (ar, yr) in acc.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
-            let each = ar.iter().zip(yr.iter_mut()).zip(self.multiplier).zip(self.shift);
             if right_only {
-                for (((&a, o), &mult), &e) in each {
-                    let high = ((a as i64 * mult as i64 + (1 << 30)) >> 31) as i32;
-                    let e = (-(e as i32)) as u32;
-                    let mask = ((1u32 << e).wrapping_sub(1)) as i32;
-                    let threshold = (mask >> 1) + (high < 0) as i32;
-                    let v = (high >> e) + ((high & mask) > threshold) as i32;
-                    *o = v.saturating_add(self.output_zero).clamp(lo, hi) as i8;
-                }
+                requantize_right(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
             } else {
-                for (((&a, o), &mult), &e) in each {
+                for (((&a, o), &mult), &e) in ar.iter().zip(yr.iter_mut()).zip(self.multiplier).zip(self.shift) {
                     let v = multiply_by_quantized_multiplier(a, mult, e as i32).saturating_add(self.output_zero);
                     *o = v.clamp(lo, hi) as i8;
                 }
@@ -231,6 +223,21 @@ impl QuantDense<'_> {
     pub(crate) fn row_offset(&self, j: usize, row: &[i8], z: i32) -> i32 {
         let sum_w = row.iter().fold(0i32, |s, &w| s.wrapping_add(w as i32));
         self.bias.get(j).copied().unwrap_or(0).wrapping_sub(z.wrapping_mul(sum_w))
+    }
+}
+
+/// [`QuantDense::requantize_rows`] for one row when every shift is in -31..=0 and no
+/// multiplier is `i32::MIN`: `MultiplyByQuantizedMultiplier` without the left shift and the
+/// saturation it cannot reach. Its own function, so its loop keeps every value in registers.
+#[inline(never)]
+fn requantize_right(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero: i32, lo: i32, hi: i32) {
+    for (((&a, o), &m), &e) in acc.iter().zip(y.iter_mut()).zip(mult).zip(shift) {
+        let high = ((a as i64 * m as i64 + (1 << 30)) >> 31) as i32;
+        let e = (-(e as i32)) as u32 & 31;
+        let mask = ((1u32 << e).wrapping_sub(1)) as i32;
+        let threshold = (mask >> 1) + (high < 0) as i32;
+        let v = (high >> e) + ((high & mask) > threshold) as i32;
+        *o = v.saturating_add(zero).clamp(lo, hi) as i8;
     }
 }
 

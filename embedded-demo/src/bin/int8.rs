@@ -12,7 +12,7 @@
 use cortex_m_rt::entry;
 use myelin_core::argmax;
 use myelin_core::quant::{self, I8Backend, LayerMode, QuantModel};
-use myelin_embedded_demo::{exit, fnv1a, hprintln, Counter, FNV_START, RAM_END};
+use myelin_embedded_demo::{exit, fnv1a, hprintln, mark, Counter, FNV_START, RAM_END};
 
 #[allow(dead_code)]
 mod consts {
@@ -39,14 +39,15 @@ fn dense_layers(counter: &Counter, model: &QuantModel<'_>, k: I8Backend, xq: &[i
     a.get_mut(..xq.len())?.copy_from_slice(xq);
     let (mut input, mut output) = (&mut a, &mut b);
     let (mut products, mut dense) = (0, 0);
+    let mut z = [0.0f32; WIDEST];
     for l in model.layers() {
         let d = &l.dense;
         let (x, acc) = (input.get(..d.inputs)?, acc.get_mut(..d.outputs)?);
         let t0 = counter.now();
+        mark::myelin_mark_dense_begin();
         k.accumulate(d, x, 1, acc).ok()?;
         let spent = counter.since(t0);
         let y = output.get_mut(..d.outputs)?;
-        let mut z = [0.0f32; WIDEST];
         let t1 = counter.now();
         if l.mode == LayerMode::Dequantize {
             for ((z, &a), &s) in z.iter_mut().zip(acc.iter()).zip(l.acc_scale) {
@@ -55,6 +56,7 @@ fn dense_layers(counter: &Counter, model: &QuantModel<'_>, k: I8Backend, xq: &[i
         } else {
             d.requantize_rows(acc, y);
         }
+        mark::myelin_mark_dense_end();
         dense += spent + counter.since(t1);
         products += spent;
         core::hint::black_box(&z);
@@ -94,16 +96,24 @@ fn main() -> ! {
             *v = px as f32;
         }
         let t0 = counter.now();
+        mark::myelin_mark_infer_begin();
         if model.predict(k, &x, 1, &mut work, &mut y).is_err() {
             exit(false);
         }
+        mark::myelin_mark_infer_end();
         instructions += counter.since(t0);
         hash = fnv1a(hash, &y);
         correct += (argmax(&y) == s[SIZES[0]] as usize) as usize;
     }
     let per = instructions / n as u64;
     let macs = model.macs() as u64;
-    hprintln!("int8 digits ({} kernels): {} test samples, {} correct ({} per mille)", k.name(), n, correct, correct * 1000 / n);
+    hprintln!(
+        "int8 digits ({} kernels): {} test samples, {} correct ({} per mille)",
+        k.name(),
+        n,
+        correct,
+        correct * 1000 / n
+    );
     hprintln!("outputs fnv1a {:#010x}", hash);
     hprintln!("instructions per inference {} ({} MACs, {} milli-instructions per MAC)", per, macs, per * 1000 / macs);
     // The last sample's quantized input through the integer layers alone.

@@ -34,7 +34,9 @@ fn model_sin(counter: &Counter, x: f32, instructions: &mut u64) -> Option<f32> {
         s.apply(&mut v);
     }
     let t0 = counter.now();
+    myelin_embedded_demo::mark::myelin_mark_infer_begin();
     let y = m.topology.predict(&Portable, m.params, &v, 1, &mut work).ok()?[0];
+    myelin_embedded_demo::mark::myelin_mark_infer_end();
     *instructions += counter.since(t0);
     Some(y)
 }

@@ -7,7 +7,7 @@
 
 use cortex_m_rt::entry;
 use myelin_core::quant::{self, I8Backend};
-use myelin_embedded_demo::{exit, hprintln, Counter, RAM_END};
+use myelin_embedded_demo::{exit, hprintln, mark, Counter, RAM_END};
 
 #[allow(dead_code)]
 mod consts {
@@ -47,9 +47,11 @@ fn main() -> ! {
         let x = 2.0 * core::f32::consts::PI * i as f32 / (POINTS - 1) as f32;
         let mut y = [0.0f32];
         let t0 = counter.now();
+        mark::myelin_mark_infer_begin();
         if model.predict(k, &[x], 1, &mut work, &mut y).is_err() {
             exit(false);
         }
+        mark::myelin_mark_infer_end();
         instructions += counter.since(t0);
         let e = y[0] - sin_ref(x);
         worst = worst.max(if e < 0.0 { -e } else { e });
