@@ -10,6 +10,8 @@ use crate::data::{Dataset, Targets};
 use crate::error::Result;
 use crate::gemm::Gemm;
 use crate::train::{Trainer, TrainerConfig};
+use crate::io::modelfile::Saved;
+use myelin_core::quant::I8Backend;
 use myelin_core::{Activation, Init, Kernels, Loss, Optimizer, Rng, Rule, Topology};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -62,6 +64,15 @@ pub struct Figures {
     pub infer_gflops: f64,
     /// Batch-1 latency in microseconds (median of rounds).
     pub infer_b1_us: f64,
+    /// The same network quantized to int8 (`myelin quantize`'s scheme, 1,000 calibration
+    /// samples): batch-1024 samples per second.
+    pub infer_int8_b1024_samples_per_s: f64,
+    /// int8 batch-1 latency in microseconds.
+    pub infer_int8_b1_us: f64,
+    /// The int8 kernel set measured.
+    pub int8_kernels: String,
+    /// The float kernel set measured.
+    pub float_kernels: String,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -175,6 +186,83 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
     Ok((median(rates), median(lat)))
 }
 
+/// The batch-1024 throughput (samples/s) and batch-1 latency (us) of `run(n, x)` over the
+/// first 1024 samples split across `threads` threads: rounds of 64 batches, medians.
+fn time_inference(
+    x: &[f32],
+    features: usize,
+    threads: usize,
+    run: &(dyn Fn(usize, &[f32]) -> Result<()> + Sync),
+) -> Result<(f64, f64)> {
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| crate::Error::Usage(e.to_string()))?;
+    let batch: usize = 1024;
+    let parts = threads.max(1);
+    let per = batch.div_ceil(parts);
+    let x = &x[..batch * features];
+    let once = || -> Result<()> {
+        pool.install(|| {
+            (0..parts).into_par_iter().try_for_each(|i| {
+                let n = per.min(batch - i * per);
+                run(n, &x[i * per * features..(i * per + n) * features])
+            })
+        })
+    };
+    once()?;
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        for _ in 0..64 {
+            once()?;
+        }
+        rates.push((batch * 64) as f64 / t0.elapsed().as_secs_f64());
+    }
+    for _ in 0..200 {
+        run(1, &x[..features])?;
+    }
+    let mut lat = Vec::new();
+    for _ in 0..7 {
+        let t0 = Instant::now();
+        for _ in 0..1000 {
+            run(1, &x[..features])?;
+        }
+        lat.push(t0.elapsed().as_secs_f64() / 1000.0 * 1e6);
+    }
+    Ok((median(rates), median(lat)))
+}
+
+/// int8 inference of `sizes` (the float benchmark's weights, quantized with 1,000
+/// calibration samples) on `threads` threads: (batch-1024 samples/s, batch-1 us).
+pub fn infer_int8_workload(data: &Dataset, sizes: &[usize], threads: usize, k: I8Backend) -> Result<(f64, f64)> {
+    let topo = topology(sizes)?;
+    let mut params = vec![0.0; topo.params_len()];
+    topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
+    let saved = Saved {
+        topology: topo,
+        params,
+        standardizer: None,
+        meta: Default::default(),
+        int8: None,
+    };
+    let calib = crate::quant::calibration_samples(data, 1000, 0);
+    let q = crate::quant::quantize(&saved, &calib, &crate::quant::Options { per_tensor: false, percentile: None })?;
+    let m = q.view();
+    let work_len = m.work_len(1024).map_err(crate::Error::core("sizing"))?;
+    let outputs = m.outputs();
+    let run = |n: usize, x: &[f32]| -> Result<()> {
+        thread_local! { static BUF: std::cell::RefCell<(Vec<i32>, Vec<f32>)> = Default::default(); }
+        BUF.with(|b| {
+            let (work, out) = &mut *b.borrow_mut();
+            work.resize(work_len, 0);
+            out.resize(n * outputs, 0.0);
+            m.predict(k, x, n, work, &mut out[..n * outputs]).map_err(crate::Error::core("int8 predict"))?;
+            std::hint::black_box(&out);
+            Ok(())
+        })
+    };
+    time_inference(&data.x, sizes[0], threads, &run)
+}
+
 /// Measured single-call sgemm rate (GFLOP/s) on the given shape, for reference.
 pub fn sgemm_rate(m: usize, k: usize, n: usize) -> f64 {
     let a = vec![0.5f32; m * k];
@@ -200,6 +288,8 @@ pub fn sgemm_rate(m: usize, k: usize, n: usize) -> f64 {
 /// Runs the named workloads at each thread count.
 pub fn run(names: &[String], threads: &[usize], epochs: usize) -> Result<Vec<Figures>> {
     let data = synthetic();
+    let int8 = crate::quant::backend_from_env()?;
+    let float = Gemm::from_env()?.backend.name().to_string();
     let mut out = Vec::new();
     for (name, sizes, batch) in WORKLOADS {
         if !names.is_empty() && !names.iter().any(|n| n == name) {
@@ -211,6 +301,11 @@ pub fn run(names: &[String], threads: &[usize], epochs: usize) -> Result<Vec<Fig
             let sps = SAMPLES as f64 / med;
             let (ips, lat) =
                 if sizes == [784, 128, 10] { infer_workload(&data, sizes, t)? } else { (f64::NAN, f64::NAN) };
+            let (qps, qlat) = if sizes == [784, 128, 10] {
+                infer_int8_workload(&data, sizes, t, int8)?
+            } else {
+                (f64::NAN, f64::NAN)
+            };
             out.push(Figures {
                 workload: name.to_string(),
                 threads: t,
@@ -221,6 +316,10 @@ pub fn run(names: &[String], threads: &[usize], epochs: usize) -> Result<Vec<Fig
                 infer_b1024_samples_per_s: ips,
                 infer_gflops: ips * forward_flops(sizes) / 1e9,
                 infer_b1_us: lat,
+                infer_int8_b1024_samples_per_s: qps,
+                infer_int8_b1_us: qlat,
+                int8_kernels: int8.name().to_string(),
+                float_kernels: float.clone(),
             });
         }
     }

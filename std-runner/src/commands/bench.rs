@@ -21,14 +21,18 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     for f in &figs {
         eprintln!(
-            "{:<20} {}t  train {:>9.0} samples/s ({:.1} GFLOP/s, {:.0}% of sgemm)  infer b1024 {:>9.0}/s  b1 {:.2} us",
+            "{:<20} {}t  train {:>9.0} samples/s ({:.1} GFLOP/s, {:.0}% of sgemm)  infer b1024 {:>9.0}/s  b1 {:.2} us  \
+             int8 ({}) b1024 {:>9.0}/s  b1 {:.2} us",
             f.workload,
             f.threads,
             f.train_samples_per_s,
             f.train_gflops,
             100.0 * f.train_gflops / (rate * f.threads as f64),
             f.infer_b1024_samples_per_s,
-            f.infer_b1_us
+            f.infer_b1_us,
+            f.int8_kernels,
+            f.infer_int8_b1024_samples_per_s,
+            f.infer_int8_b1_us
         );
     }
     Ok(())
