@@ -222,3 +222,24 @@ fn rounding_half_away_matches_c_round_everywhere() {
     }
     assert_eq!(round_half_away(f32::NAN), 0);
 }
+
+#[test]
+fn input_quantization_is_round_half_away_plus_zero_clamped() {
+    let mut rng = Rng::new(11);
+    let specials =
+        [0.5f32, -0.5, 127.5, -128.5, 1e9, -1e9, 3e9, -3e9, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.49999997];
+    let randoms = (0..200_000).map(|i| {
+        let v = (rng.uniform() - 0.5) * 2f32.powi((i % 36) - 4);
+        if i % 5 == 0 {
+            (v * 2.0).round() / 2.0
+        } else {
+            v
+        }
+    });
+    for v in specials.into_iter().chain(randoms) {
+        for zero in [-128, -3, 0, 5, 127] {
+            let want = round_half_away(v).saturating_add(zero).clamp(-128, 127) as i8;
+            assert_eq!(quantize_value(v, zero), want, "{v} + {zero}");
+        }
+    }
+}

@@ -9,8 +9,8 @@
 use crate::data::{Dataset, Targets};
 use crate::error::Result;
 use crate::gemm::Gemm;
-use crate::train::{Trainer, TrainerConfig};
 use crate::io::modelfile::Saved;
+use crate::train::{Trainer, TrainerConfig};
 use myelin_core::quant::I8Backend;
 use myelin_core::{Activation, Init, Kernels, Loss, Optimizer, Rng, Rule, Topology};
 use rayon::prelude::*;
@@ -231,21 +231,21 @@ fn time_inference(
     Ok((median(rates), median(lat)))
 }
 
-/// int8 inference of `sizes` (the float benchmark's weights, quantized with 1,000
-/// calibration samples) on `threads` threads: (batch-1024 samples/s, batch-1 us).
-pub fn infer_int8_workload(data: &Dataset, sizes: &[usize], threads: usize, k: I8Backend) -> Result<(f64, f64)> {
+/// The int8 benchmark model: the float benchmark's weights (He-uniform, seed 1) quantized
+/// with 1,000 calibration samples of `data`.
+pub fn int8_model(data: &Dataset, sizes: &[usize]) -> Result<crate::quant::Int8Model> {
     let topo = topology(sizes)?;
     let mut params = vec![0.0; topo.params_len()];
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
-    let saved = Saved {
-        topology: topo,
-        params,
-        standardizer: None,
-        meta: Default::default(),
-        int8: None,
-    };
+    let saved = Saved { topology: topo, params, standardizer: None, meta: Default::default(), int8: None };
     let calib = crate::quant::calibration_samples(data, 1000, 0);
-    let q = crate::quant::quantize(&saved, &calib, &crate::quant::Options { per_tensor: false, percentile: None })?;
+    crate::quant::quantize(&saved, &calib, &crate::quant::Options { per_tensor: false, percentile: None })
+}
+
+/// int8 inference of [`int8_model`] on `threads` threads with kernel set `k`: (batch-1024
+/// samples/s, batch-1 us).
+pub fn infer_int8_workload(data: &Dataset, sizes: &[usize], threads: usize, k: I8Backend) -> Result<(f64, f64)> {
+    let q = int8_model(data, sizes)?;
     let m = q.view();
     let work_len = m.work_len(1024).map_err(crate::Error::core("sizing"))?;
     let outputs = m.outputs();

@@ -51,7 +51,7 @@ mod thumb;
 mod x86;
 
 pub use file::{encoded_len, parse, write, FLAG_UNIFORM_INPUT, VERSION};
-pub use model::{round_half_away, widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
+pub use model::{quantize_value, round_half_away, widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
 
 use crate::error::{Buffer, Error};
 

@@ -69,25 +69,60 @@ pub struct QuantInput<'a> {
 }
 
 impl QuantInput<'_> {
+    /// [`QuantInput::quantize`] compiled for the vector width of kernel set `k` (the same
+    /// arithmetic, so the same bits).
+    pub fn quantize_with(&self, k: I8Backend, x: &[f32], q: &mut [i8]) {
+        #[cfg(target_arch = "x86_64")]
+        if k == I8Backend::Vnni && super::x86::vnni_available() {
+            // SAFETY: the CPU runs AVX-512 F and BW (checked by `vnni_available`).
+            return unsafe { self.quantize_avx512(x, q) };
+        }
+        let _ = k;
+        self.quantize(x, q)
+    }
+
+    /// [`QuantInput::quantize`] vectorized 16 lanes wide.
+    ///
+    /// # Safety
+    /// The CPU runs AVX-512 F and BW.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+    unsafe fn quantize_avx512(&self, x: &[f32], q: &mut [i8]) {
+        self.quantize(x, q)
+    }
+
     /// Quantizes rows of raw features `x` (batch, inputs) into `q` of the same shape.
     /// NaN becomes the zero point; values beyond the range clamp.
+    #[inline(always)]
     pub fn quantize(&self, x: &[f32], q: &mut [i8]) {
         let n = if self.mean.len() == 1 { 0 } else { self.mean.len() };
-        let one = |v: f32, m: f32, f: f32| -> i8 {
-            let r = round_half_away((v - m) * f);
-            r.saturating_add(self.zero as i32).clamp(-128, 127) as i8
-        };
+        let zero = self.zero as i32;
         if n == 0 {
             let (m, f) = (self.mean.first().copied().unwrap_or(0.0), self.factor.first().copied().unwrap_or(1.0));
-            q.iter_mut().zip(x).for_each(|(q, &v)| *q = one(v, m, f));
+            q.iter_mut().zip(x).for_each(|(q, &v)| *q = quantize_value((v - m) * f, zero));
         } else {
             for (qr, xr) in q.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
                 for (((q, &v), &m), &f) in qr.iter_mut().zip(xr).zip(self.mean).zip(self.factor) {
-                    *q = one(v, m, f);
+                    *q = quantize_value((v - m) * f, zero);
                 }
             }
         }
     }
+}
+
+/// `clamp(round_half_away(v) + zero, -128, 127)`, written without branches so that loops of
+/// it vectorize: beyond +-1e9 (exact in f32) the result clamps the same way, so `v` is
+/// clamped there first and the conversion cannot overflow; NaN becomes 0, as in
+/// [`round_half_away`].
+#[inline(always)]
+pub fn quantize_value(v: f32, zero: i32) -> i8 {
+    let v = if v.is_nan() { 0.0 } else { v.clamp(-1e9, 1e9) };
+    // SAFETY: `v` is finite and within +-1e9, so it converts to i32 exactly after truncation
+    // (the unchecked conversion is what lets the loop vectorize).
+    let t: i32 = unsafe { v.to_int_unchecked() };
+    let frac = v - t as f32;
+    let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
+    (r + zero).clamp(-128, 127) as i8
 }
 
 /// `v` rounded to the nearest integer, ties away from zero (C's `round`), saturated to
@@ -213,7 +248,7 @@ impl<'a> QuantModel<'a> {
         }
         let (acc, a, b) = self.split_work(work, batch)?;
         let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
-        self.input.quantize(x, q);
+        self.input.quantize_with(k, x, q);
         self.run(k, batch, acc, a, b, out, true)
     }
 
@@ -234,7 +269,7 @@ impl<'a> QuantModel<'a> {
         }
         let (acc, a, b) = self.split_work(work, batch)?;
         let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
-        self.input.quantize(x, q);
+        self.input.quantize_with(k, x, q);
         self.run(k, batch, acc, a, b, out, false)
     }
 

@@ -231,9 +231,22 @@ unsafe fn vnni_tile<const S: usize, const R: usize>(
             i += 64;
         }
         for s in 0..S {
-            for r in 0..R {
-                *acc.add(s * m + r) =
-                    offs.get(r).copied().unwrap_or(0).wrapping_add(_mm512_reduce_add_epi32(sums[s][r]));
+            if R == 4 && offs.len() == 4 {
+                // Four rows' sums at once: interleave and add (32-bit, then 64-bit pairs)
+                // so each 128-bit lane holds partial sums of rows 0..3, then add the lanes.
+                let (a, b, c, d) = (sums[s][0], sums[s][1 % R], sums[s][2 % R], sums[s][3 % R]);
+                let ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+                let cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+                let abcd = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+                let half = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64::<1>(abcd));
+                let four = _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256::<1>(half));
+                let base = _mm_loadu_si128(offs.as_ptr() as *const __m128i);
+                _mm_storeu_si128(acc.add(s * m) as *mut __m128i, _mm_add_epi32(base, four));
+            } else {
+                for r in 0..R {
+                    let total = _mm512_reduce_add_epi32(sums[s][r]);
+                    *acc.add(s * m + r) = offs.get(r).copied().unwrap_or(0).wrapping_add(total);
+                }
             }
         }
     }
