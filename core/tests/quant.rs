@@ -134,7 +134,7 @@ fn every_backend_accumulates_the_reference_bits() {
     let backends: Vec<I8Backend> = I8Backend::available().collect();
     eprintln!("int8 backends: {:?}", backends.iter().map(|b| b.name()).collect::<Vec<_>>());
     let mut rng = Rng::new(17);
-    for n in (1..=17).chain([31, 32, 33, 63, 64, 65, 100, 127, 129, 784]) {
+    for n in (1..=17).chain([31, 32, 33, 63, 64, 65, 100, 127, 129, 784, 4097]) {
         for m in [1, 2, 3, 4, 5, 7, 8, 9, 10, 16, 33] {
             for batch in [1, 2, 3, 4, 5, 9] {
                 let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);

@@ -191,18 +191,81 @@ pub(super) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
         return;
     }
     let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
+    // The inputs of the current block of samples, already read as unsigned (`x ^ 0x80`),
+    // when they fit: every row tile of the block then loads them without the flip.
+    let mut flipped = Flipped([0; FLIP_BLOCK]);
+    let mut block = usize::MAX;
+    let fits = 4 * n <= FLIP_BLOCK;
     tiles::<4, 4>(layer, batch, layer.input_zero.wrapping_add(128), |s0, j0, sb, rb, offs| {
-        // SAFETY: as in accumulate_avx2; the CPU runs AVX-512 F, BW and VNNI (checked above).
-        unsafe { tile_dispatch!(vnni_tile, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs)) }
+        if fits {
+            if block != s0 {
+                let rows = x.get(s0 * n..(s0 + sb) * n).unwrap_or(&[]);
+                for (d, &v) in flipped.0.iter_mut().zip(rows) {
+                    *d = v as u8 ^ 0x80;
+                }
+                block = s0;
+            }
+            let fp = flipped.0.as_ptr() as *const i8;
+            // SAFETY: as in accumulate_avx2, the block's sb rows of n bytes are in `flipped`;
+            // the CPU runs AVX-512 F, BW and VNNI (checked above).
+            unsafe { tile_dispatch!(vnni_tile_u, sb, rb, (fp, wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs)) }
+        } else {
+            // SAFETY: as in accumulate_avx2; the CPU runs AVX-512 F, BW and VNNI (checked above).
+            unsafe {
+                tile_dispatch!(vnni_tile_s, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs))
+            }
+        }
     });
 }
 
-/// One VNNI tile: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`.
+/// Bytes of flipped inputs kept per block of four samples.
+const FLIP_BLOCK: usize = 16 * 1024;
+
+#[repr(C, align(64))]
+struct Flipped([u8; FLIP_BLOCK]);
+
+/// [`vnni_tile`] on signed inputs (flipped as they load).
+///
+/// # Safety
+/// As [`vnni_tile`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vnni_tile_s<const S: usize, const R: usize>(
+    x: *const i8,
+    w: *const i8,
+    acc: *mut i32,
+    n: usize,
+    m: usize,
+    offs: &[i32],
+) {
+    // SAFETY: the caller's contract.
+    unsafe { vnni_tile::<S, R, true>(x, w, acc, n, m, offs) }
+}
+
+/// [`vnni_tile`] on inputs already flipped to unsigned.
+///
+/// # Safety
+/// As [`vnni_tile`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn vnni_tile_u<const S: usize, const R: usize>(
+    x: *const i8,
+    w: *const i8,
+    acc: *mut i32,
+    n: usize,
+    m: usize,
+    offs: &[i32],
+) {
+    // SAFETY: the caller's contract.
+    unsafe { vnni_tile::<S, R, false>(x, w, acc, n, m, offs) }
+}
+
+/// One VNNI tile: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`, with `x` flipped to
+/// unsigned here (`FLIP`) or by the caller.
 ///
 /// # Safety
 /// As [`avx2_tile`], and the CPU runs AVX-512 F, BW and VNNI.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn vnni_tile<const S: usize, const R: usize>(
+#[inline]
+unsafe fn vnni_tile<const S: usize, const R: usize, const FLIP: bool>(
     x: *const i8,
     w: *const i8,
     acc: *mut i32,
@@ -215,15 +278,26 @@ unsafe fn vnni_tile<const S: usize, const R: usize>(
         let flip = _mm512_set1_epi8(-128);
         let mut sums = [[_mm512_setzero_si512(); R]; S];
         let mut i = 0;
+        // Whole 64-byte steps with plain loads, then the last `n % 64` with masked ones
+        // (masked-off weights are 0, so those lanes add nothing).
+        let full = n - n % 64;
         while i < n {
-            let left = n - i;
-            let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
+            let mask: __mmask64 = if i < full { !0 } else { (1u64 << (n - i)) - 1 };
             let mut xv = [_mm512_setzero_si512(); S];
             for s in 0..S {
-                xv[s] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, x.add(s * n + i)), flip);
+                let v = if i < full {
+                    _mm512_loadu_si512(x.add(s * n + i) as *const _)
+                } else {
+                    _mm512_maskz_loadu_epi8(mask, x.add(s * n + i))
+                };
+                xv[s] = if FLIP { _mm512_xor_si512(v, flip) } else { v };
             }
             for r in 0..R {
-                let wv = _mm512_maskz_loadu_epi8(mask, w.add(r * n + i));
+                let wv = if i < full {
+                    _mm512_loadu_si512(w.add(r * n + i) as *const _)
+                } else {
+                    _mm512_maskz_loadu_epi8(mask, w.add(r * n + i))
+                };
                 for s in 0..S {
                     sums[s][r] = _mm512_dpbusd_epi32(sums[s][r], xv[s], wv);
                 }
