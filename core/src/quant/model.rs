@@ -110,19 +110,27 @@ impl QuantInput<'_> {
     }
 }
 
-/// `clamp(round_half_away(v) + zero, -128, 127)`, written without branches so that loops of
-/// it vectorize: beyond +-1e9 (exact in f32) the result clamps the same way, so `v` is
-/// clamped there first and the conversion cannot overflow; NaN becomes 0, as in
+/// `clamp(round_half_away(v) + zero, -128, 127)`. On x86_64 written without branches so that
+/// loops of it vectorize: beyond +-1e9 (exact in f32) the result clamps the same way, so `v`
+/// is clamped there first and the conversion cannot overflow; NaN becomes 0, as in
 /// [`round_half_away`].
 #[inline(always)]
 pub fn quantize_value(v: f32, zero: i32) -> i8 {
-    let v = if v.is_nan() { 0.0 } else { v.clamp(-1e9, 1e9) };
-    // SAFETY: `v` is finite and within +-1e9, so it converts to i32 exactly after truncation
-    // (the unchecked conversion is what lets the loop vectorize).
-    let t: i32 = unsafe { v.to_int_unchecked() };
-    let frac = v - t as f32;
-    let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
-    (r + zero).clamp(-128, 127) as i8
+    #[cfg(target_arch = "x86_64")]
+    {
+        let v = if v.is_nan() { 0.0 } else { v.clamp(-1e9, 1e9) };
+        // SAFETY: `v` is finite and within +-1e9, so it converts to i32 exactly after
+        // truncation (the unchecked conversion is what lets the loop vectorize).
+        let t: i32 = unsafe { v.to_int_unchecked() };
+        let frac = v - t as f32;
+        let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
+        (r + zero).clamp(-128, 127) as i8
+    }
+    // Elsewhere (ARM: `VCVT` saturates in one instruction) the saturating conversion itself.
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        round_half_away(v).saturating_add(zero).clamp(-128, 127) as i8
+    }
 }
 
 /// `v` rounded to the nearest integer, ties away from zero (C's `round`), saturated to
