@@ -148,7 +148,7 @@ fn int8_firmware_outputs_are_bit_identical_to_the_host() {
         }
         let batch = model.predict(k, &x, 64).unwrap();
         assert!(one.iter().zip(&batch).all(|(a, b)| a.to_bits() == b.to_bits()), "{}: batch differs", k.name());
-        let hash = one.chunks(10).fold(FNV_START, |h, y| fnv1a(h, y));
+        let hash = one.chunks(10).fold(FNV_START, fnv1a);
         let correct = one.chunks(10).zip(&labels).filter(|(y, &l)| argmax(y) == l).count();
         println!("host int8 {}: {correct} / 360 correct, fnv1a {hash:#010x}", k.name());
         runs.push((k.name(), correct, hash, one));

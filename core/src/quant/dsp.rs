@@ -79,7 +79,8 @@ fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
 fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
     let cols = x.len();
     let pairs = acc.len() / 2;
-    let fits = cols > 0 && cols % 16 == 0 && w.len() == 2 * pairs * cols && (x.as_ptr() as usize).is_multiple_of(4);
+    let fits =
+        cols > 0 && cols.is_multiple_of(16) && w.len() == 2 * pairs * cols && (x.as_ptr() as usize).is_multiple_of(4);
     if !fits || pairs == 0 {
         // Not reached through the frame with whole 16-column rows; kept exact.
         for (rows, a) in w.chunks_exact(2 * cols.max(1)).zip(acc.chunks_exact_mut(2)) {
@@ -335,7 +336,7 @@ unsafe fn all_rows(x: *const i16, w: *const i8, acc: *mut i32, cols: usize, pair
             out("r4") _,
             out("r5") _,
             out("r8") _,
-            inout("r11") (cols % 32 == 0) as usize => _,
+            inout("r11") cols.is_multiple_of(32) as usize => _,
         );
     }
 }
