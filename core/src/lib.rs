@@ -34,7 +34,9 @@
 //! `network.rs` the passes above; [`kernels`] the dense-layer kernels, with
 //! [`kernels::Backend::detect`] the one place that chooses which run; `loss.rs`,
 //! `activation.rs`, `optim.rs`, `dropout.rs`, `health.rs` the pieces each pass calls;
-//! [`format`] the model file; `error.rs` the error types (a leaf: it uses no other module).
+//! [`format`] the model file; [`quant`] int8 inference (its kernel sets as the value
+//! [`quant::I8Backend`], the int8 file, whole-network inference); `error.rs` the error types
+//! (a leaf: it uses no other module).
 //!
 //! ## Example: XOR
 //!
