@@ -376,3 +376,46 @@ fn the_test_set_is_measured_at_the_end_unless_asked_for_every_epoch() {
     let m = std::fs::read_to_string(d.join("b/metrics.jsonl")).unwrap();
     assert!(!m.contains("\"test_metric\":null"), "{m}");
 }
+
+/// `myelin quantize`, then every command on the int8 model; misuse refused with a message and
+/// a non-zero exit, a damaged int8 file rejected.
+#[test]
+fn quantize_then_eval_predict_inspect_export_an_int8_model() {
+    let t = tmp();
+    let d = t.path();
+    quick_digits(d, "run", &[]);
+    let q = ok(&["quantize", "run/model.myelin", "--out", "q8.myelin"], d);
+    let (float, int8) = (number_after(&q, "test accuracy: float "), number_after(&q, ", int8 "));
+    assert!((float - int8).abs() <= 1.2, "int8 far from float:\n{q}");
+    let agree = number_after(&q, "top-1 agreement: ");
+    assert!(agree >= 350.0, "{q}");
+    assert!(d.join("q8.myelin").exists() && d.join("q8.json").exists());
+
+    let e = ok(&["eval", "q8.myelin", "--json"], d);
+    let v: serde_json::Value = serde_json::from_str(&e).unwrap();
+    assert!((v["accuracy"].as_f64().unwrap() * 100.0 - int8).abs() < 0.006, "eval agrees with quantize:\n{q}\n{e}");
+    let zeros = vec!["0"; 64].join(",");
+    let p = ok(&["predict", "q8.myelin", "--sample", &zeros], d);
+    assert!(p.starts_with("prediction,p_0,") && p.lines().count() == 2, "{p}");
+    let i = ok(&["inspect", "q8.myelin"], d);
+    assert!(i.contains("int8, format version 2") && i.contains("64 -> 32") && i.contains("per channel"), "{i}");
+
+    ok(&["export", "q8.myelin", "--out", "fw8.myelin", "--rust", "m8.rs"], d);
+    assert_eq!(std::fs::read(d.join("fw8.myelin")).unwrap(), std::fs::read(d.join("q8.myelin")).unwrap());
+    let rs = std::fs::read_to_string(d.join("m8.rs")).unwrap();
+    assert!(rs.contains("pub const SIZES: [usize; 3] = [64, 32, 10];") && rs.contains("quant::work_len"), "{rs}");
+    fails(&["export", "q8.myelin", "--out", "m.onnx", "--format", "onnx"], d, "int8 models export as `myelin`");
+    fails(&["quantize", "q8.myelin", "--out", "again.myelin"], d, "already an int8 model");
+    fails(&["quantize", "run/model.myelin", "--percentile", "20", "--out", "bad.myelin"], d, "--percentile");
+    assert!(!d.join("bad.myelin").exists() && !d.join("again.myelin").exists());
+
+    let pt = ok(&["quantize", "run/model.myelin", "--per-tensor", "--percentile", "99.9", "--out", "pt.myelin"], d);
+    assert!(pt.contains("percentile ranges"), "{pt}");
+    assert!(ok(&["inspect", "pt.myelin"], d).contains("per tensor"));
+
+    let mut bytes = std::fs::read(d.join("q8.myelin")).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(d.join("broken.myelin"), &bytes).unwrap();
+    fails(&["eval", "broken.myelin"], d, "checksum mismatch");
+}
