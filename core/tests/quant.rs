@@ -243,3 +243,37 @@ fn input_quantization_is_round_half_away_plus_zero_clamped() {
         }
     }
 }
+
+/// Small layers on every kernel set (what Miri runs: the unsafe SIMD kernels' memory
+/// accesses at sizes Miri can afford, every tile shape and the inputs' tails).
+#[test]
+fn small_layers_on_every_kernel_set() {
+    let mut rng = Rng::new(5);
+    for (n, m, batch) in [(1, 1, 1), (5, 3, 2), (16, 4, 4), (17, 5, 5), (33, 2, 3), (64, 6, 1), (70, 9, 6)] {
+        let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);
+        w.iter_mut().for_each(|v| *v = (*v).max(-127));
+        let layer = QuantDense {
+            inputs: n,
+            outputs: m,
+            weights: &w,
+            bias: &b,
+            multiplier: &mult,
+            shift: &shift,
+            input_zero: rng.below(256) as i32 - 128,
+            output_zero: 3,
+            min: -128,
+            max: 127,
+        };
+        let x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
+        let mut want = vec![0i32; batch * m];
+        I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
+        for k in I8Backend::available() {
+            let (mut acc, mut y) = (vec![0i32; batch * m], vec![0i8; batch * m]);
+            k.dense(&layer, &x, batch, &mut acc, &mut y).unwrap();
+            assert_eq!(acc, want, "{} {n}x{m} b{batch}", k.name());
+        }
+    }
+    for v in [0.5f32, -2.5, 1e10, f32::NAN, 3.49] {
+        assert_eq!(quantize_value(v, 1), round_half_away(v).saturating_add(1).clamp(-128, 127) as i8);
+    }
+}
