@@ -36,6 +36,7 @@
 mod arm;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub(crate) mod int8;
 mod portable;
 mod reference;
 mod simd;

@@ -39,19 +39,16 @@
 
 mod file;
 pub mod model;
-mod portable;
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
-mod dsp;
-// ARMv7-M without hard float (Cortex-M3): `target_has_atomic = "32"` leaves out ARMv6-M
-// (Cortex-M0), whose Thumb subset has no post-indexed loads.
-#[cfg(all(target_arch = "arm", target_os = "none", target_has_atomic = "32", not(target_abi = "eabihf")))]
-mod thumb;
+use crate::kernels::int8::dsp;
+use crate::kernels::int8::portable;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+use crate::kernels::int8::x86;
 
+pub use crate::kernels::int8::portable::quantize_value;
 pub use file::{encoded_len, parse, write, FLAG_UNIFORM_INPUT, VERSION};
-pub use model::{quantize_value, round_half_away, widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
+pub use model::{round_half_away, widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
 
 use crate::error::{Buffer, Error};
 

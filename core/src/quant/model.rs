@@ -14,7 +14,7 @@
 //! the last layer's one multiply per output, softmax) are single IEEE-754 operations in a
 //! fixed order, so every target gives the same bits.
 
-use super::{I8Backend, QuantDense};
+use super::{quantize_value, I8Backend, QuantDense};
 use crate::activation::{softmax_row, Activation};
 use crate::error::{Buffer, Error};
 use crate::loss::Loss;
@@ -73,21 +73,10 @@ impl QuantInput<'_> {
     /// arithmetic, so the same bits).
     pub fn quantize_with(&self, k: I8Backend, x: &[f32], q: &mut [i8]) {
         #[cfg(target_arch = "x86_64")]
-        if k == I8Backend::Vnni && super::x86::vnni_available() {
-            // SAFETY: the CPU runs AVX-512 F and BW (checked by `vnni_available`).
-            return unsafe { self.quantize_avx512(x, q) };
+        if k == I8Backend::Vnni && crate::kernels::int8::x86::quantize_avx512(self, x, q) {
+            return;
         }
         let _ = k;
-        self.quantize(x, q)
-    }
-
-    /// [`QuantInput::quantize`] vectorized 16 lanes wide.
-    ///
-    /// # Safety
-    /// The CPU runs AVX-512 F and BW.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
-    unsafe fn quantize_avx512(&self, x: &[f32], q: &mut [i8]) {
         self.quantize(x, q)
     }
 
@@ -107,29 +96,6 @@ impl QuantInput<'_> {
                 }
             }
         }
-    }
-}
-
-/// `clamp(round_half_away(v) + zero, -128, 127)`. On x86_64 written without branches so that
-/// loops of it vectorize: beyond +-1e9 (exact in f32) the result clamps the same way, so `v`
-/// is clamped there first and the conversion cannot overflow; NaN becomes 0, as in
-/// [`round_half_away`].
-#[inline(always)]
-pub fn quantize_value(v: f32, zero: i32) -> i8 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let v = if v.is_nan() { 0.0 } else { v.clamp(-1e9, 1e9) };
-        // SAFETY: `v` is finite and within +-1e9, so it converts to i32 exactly after
-        // truncation (the unchecked conversion is what lets the loop vectorize).
-        let t: i32 = unsafe { v.to_int_unchecked() };
-        let frac = v - t as f32;
-        let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
-        (r + zero).clamp(-128, 127) as i8
-    }
-    // Elsewhere (ARM: `VCVT` saturates in one instruction) the saturating conversion itself.
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        round_half_away(v).saturating_add(zero).clamp(-128, 127) as i8
     }
 }
 
@@ -250,14 +216,7 @@ impl<'a> QuantModel<'a> {
         work: &mut [i32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        let xs = batch.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
-        if x.len() != xs {
-            return Err(Error::BadLength { buffer: Buffer::Input, expected: xs, got: x.len() });
-        }
-        let (acc, a, b) = self.split_work(work, batch)?;
-        let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
-        self.input.quantize_with(k, x, q);
-        self.run(k, batch, acc, a, b, out, true)
+        self.run_features(k, x, batch, work, out, true)
     }
 
     /// [`QuantModel::predict`] without the last layer's activation: the dequantized
@@ -271,6 +230,19 @@ impl<'a> QuantModel<'a> {
         work: &mut [i32],
         out: &mut [f32],
     ) -> Result<(), Error> {
+        self.run_features(k, x, batch, work, out, false)
+    }
+
+    /// Quantizes `x` into the workspace, then runs the layers.
+    fn run_features(
+        &self,
+        k: I8Backend,
+        x: &[f32],
+        batch: usize,
+        work: &mut [i32],
+        out: &mut [f32],
+        activate: bool,
+    ) -> Result<(), Error> {
         let xs = batch.checked_mul(self.inputs).ok_or(Error::TooLarge)?;
         if x.len() != xs {
             return Err(Error::BadLength { buffer: Buffer::Input, expected: xs, got: x.len() });
@@ -278,7 +250,7 @@ impl<'a> QuantModel<'a> {
         let (acc, a, b) = self.split_work(work, batch)?;
         let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
         self.input.quantize_with(k, x, q);
-        self.run(k, batch, acc, a, b, out, false)
+        self.run(k, batch, acc, a, b, out, activate)
     }
 
     /// Inference on already quantized inputs `xq` (batch, inputs); see [`QuantModel::predict`].

@@ -7,7 +7,7 @@
 /// `s0 += sum_i x[i] w0[i]`, `s1 += sum_i x[i] w1[i]` over the first multiple of 8 columns
 /// (`x` widened and reordered `x0, x2, x1, x3` per group of four); the rest in Rust.
 #[inline(always)]
-pub(super) fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
+pub(crate) fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
     let cols = x.len() - x.len() % 8;
     if cols == 0 || w0.len() < cols || w1.len() < cols {
         return super::portable::pair(x, w0, w1, s0, s1);

@@ -19,12 +19,12 @@
 // Tiles index their accumulator arrays by sample and row, as the math is written.
 #![allow(clippy::needless_range_loop)]
 
-use super::QuantDense;
+use crate::quant::{QuantDense, QuantInput};
 use core::arch::x86_64::*;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Whether this CPU and OS run AVX-512 VNNI code (F, BW and VNNI, ZMM state enabled).
-pub(super) fn vnni_available() -> bool {
+pub(crate) fn vnni_available() -> bool {
     static STATE: AtomicU8 = AtomicU8::new(0);
     match STATE.load(Ordering::Relaxed) {
         1 => false,
@@ -121,7 +121,7 @@ fn tiles<const SB: usize, const RB: usize>(
 }
 
 #[cfg(target_feature = "avx2")]
-pub(super) fn accumulate_avx2(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+pub(crate) fn accumulate_avx2(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     let (n, m) = (layer.inputs, layer.outputs);
     let batch = x.len() / n;
     if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m {
@@ -216,7 +216,7 @@ unsafe fn avx2_tile<const S: usize, const R: usize>(
     }
 }
 
-pub(super) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     let (n, m) = (layer.inputs, layer.outputs);
     let batch = x.len() / n;
     if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m || !vnni_available() {
@@ -356,4 +356,22 @@ unsafe fn vnni_tile<const S: usize, const R: usize, const FLIP: bool>(
             }
         }
     }
+}
+
+/// [`QuantInput::quantize`] compiled 16 lanes wide, when the CPU runs AVX-512 F and BW (the
+/// VNNI kernels' CPUs); `false` (nothing written) otherwise.
+pub(crate) fn quantize_avx512(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) -> bool {
+    if !vnni_available() {
+        return false;
+    }
+    // SAFETY: the CPU runs AVX-512 F and BW (checked by `vnni_available`).
+    unsafe { quantize_wide(input, x, q) };
+    true
+}
+
+/// # Safety
+/// The CPU runs AVX-512 F and BW.
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+unsafe fn quantize_wide(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) {
+    input.quantize(x, q)
 }

@@ -6,17 +6,17 @@
 //! the kernel's width, and the remaining columns and a last odd row through scalar code.
 //! Integer sums wrap as the reference's do, so the order changes no bit.
 
-use super::QuantDense;
+use crate::quant::QuantDense;
 
 /// Columns widened per pass (a stack buffer of twice as many bytes).
-pub(super) const CHUNK: usize = 128;
+pub(crate) const CHUNK: usize = 128;
 
 /// A chunk of widened inputs, 4-byte aligned (the M4 kernel loads words of it).
 #[repr(C, align(4))]
-pub(super) struct Widened(pub(super) [i16; CHUNK]);
+pub(crate) struct Widened(pub(super) [i16; CHUNK]);
 
 /// The kernels a target plugs into [`widened`] (static dispatch: each inlines).
-pub(super) trait Kernels {
+pub(crate) trait Kernels {
     /// The column multiple [`Kernels::pair`] and [`Kernels::rows`] take.
     const WIDTH: usize;
 
@@ -44,7 +44,7 @@ pub(super) trait Kernels {
 }
 
 /// The portable widening.
-pub(super) fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
+pub(crate) fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
     for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
         if let ([d0, d1, d2, d3], [s0, s1, s2, s3]) = (d, s) {
             (*d0, *d1, *d2, *d3) =
@@ -55,7 +55,7 @@ pub(super) fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
 
 /// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller),
 /// rows in pairs through `pair` over multiples of `width` columns.
-pub(super) fn widened<K: Kernels>(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+pub(crate) fn widened<K: Kernels>(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     let width = K::WIDTH;
     let (n, m) = (layer.inputs, layer.outputs);
     let z = layer.input_zero;
@@ -110,7 +110,7 @@ fn tail(s: i32, x: &[i8], w: &[i8], from: usize, z: i32) -> i32 {
 }
 
 /// The portable pair kernel: four columns per step.
-pub(super) fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
+pub(crate) fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
     let (mut a0, mut a1) = (*s0, *s1);
     for ((xc, c0), c1) in x.chunks_exact(4).zip(w0.chunks_exact(4)).zip(w1.chunks_exact(4)) {
         if let ([x0, x2, x1, x3], [u0, u1, u2, u3], [v0, v1, v2, v3]) = (xc, c0, c1) {
@@ -154,6 +154,29 @@ impl Kernels for Plain {
 }
 
 /// The portable accumulation.
-pub(super) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     widened::<Plain>(layer, x, acc);
+}
+
+/// `clamp(round_half_away(v) + zero, -128, 127)`. On x86_64 written without branches so that
+/// loops of it vectorize: beyond +-1e9 (exact in f32) the result clamps the same way, so `v`
+/// is clamped there first and the conversion cannot overflow; NaN becomes 0, as in
+/// [`crate::quant::round_half_away`].
+#[inline(always)]
+pub fn quantize_value(v: f32, zero: i32) -> i8 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let v = if v.is_nan() { 0.0 } else { v.clamp(-1e9, 1e9) };
+        // SAFETY: `v` is finite and within +-1e9, so it converts to i32 exactly after
+        // truncation (the unchecked conversion is what lets the loop vectorize).
+        let t: i32 = unsafe { v.to_int_unchecked() };
+        let frac = v - t as f32;
+        let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
+        (r + zero).clamp(-128, 127) as i8
+    }
+    // Elsewhere (ARM: `VCVT` saturates in one instruction) the saturating conversion itself.
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        crate::quant::round_half_away(v).saturating_add(zero).clamp(-128, 127) as i8
+    }
 }

@@ -10,10 +10,10 @@
 //! kernel's; sums wrap as the reference's do.
 
 use super::portable::{widened, Kernels};
-use super::QuantDense;
+use crate::quant::QuantDense;
 
 /// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller).
-pub(super) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     widened::<Dsp>(layer, x, acc);
 }
 
@@ -108,81 +108,6 @@ fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
     unsafe { two_rows(x.as_ptr(), w0.as_ptr(), w1.as_ptr(), cols, s0, s1) };
 }
 
-/// `s0 += sum_i x[i] w0[i]`, `s1 += sum_i x[i] w1[i]` over `cols` (a multiple of 16, > 0)
-/// columns, `x` widened and reordered.
-///
-/// # Safety
-/// `x` is 4-byte aligned with `cols` entries; `w0` and `w1` have `cols` bytes each.
-#[inline(always)]
-unsafe fn two_rows(x: *const i16, w0: *const i8, w1: *const i8, cols: usize, s0: &mut i32, s1: &mut i32) {
-    let end = x.wrapping_add(cols);
-    let (mut a0, mut a1) = (*s0, *s1);
-    // SAFETY: reads `cols` i16 from `x` and `cols` bytes from each row (the caller's
-    // contract); the end pointer is pushed and popped, leaving the stack as it was.
-    unsafe {
-        core::arch::asm!(
-            "push {{r12}}",
-            "2:",
-            "ldm r0!, {{r2, r3, r4, r5}}",
-            "ldrd r10, r11, [r1], #8",
-            "sxtb16 r12, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad lr, r2, r12, lr",
-            "smlad lr, r3, r10, lr",
-            "sxtb16 r12, r11",
-            "sxtb16 r11, r11, ror #8",
-            "smlad lr, r4, r12, lr",
-            "smlad lr, r5, r11, lr",
-            "ldrd r10, r11, [r8], #8",
-            "sxtb16 r12, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r9, r2, r12, r9",
-            "smlad r9, r3, r10, r9",
-            "sxtb16 r12, r11",
-            "sxtb16 r11, r11, ror #8",
-            "smlad r9, r4, r12, r9",
-            "smlad r9, r5, r11, r9",
-            "ldm r0!, {{r2, r3, r4, r5}}",
-            "ldrd r10, r11, [r1], #8",
-            "sxtb16 r12, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad lr, r2, r12, lr",
-            "smlad lr, r3, r10, lr",
-            "sxtb16 r12, r11",
-            "sxtb16 r11, r11, ror #8",
-            "smlad lr, r4, r12, lr",
-            "smlad lr, r5, r11, lr",
-            "ldrd r10, r11, [r8], #8",
-            "sxtb16 r12, r10",
-            "sxtb16 r10, r10, ror #8",
-            "smlad r9, r2, r12, r9",
-            "smlad r9, r3, r10, r9",
-            "sxtb16 r12, r11",
-            "sxtb16 r11, r11, ror #8",
-            "smlad r9, r4, r12, r9",
-            "smlad r9, r5, r11, r9",
-            "ldr r12, [sp]",
-            "cmp r0, r12",
-            "bne 2b",
-            "add sp, #4",
-            inout("r0") x => _,
-            inout("r1") w0 => _,
-            inout("r8") w1 => _,
-            inout("r12") end => _,
-            inout("lr") a0,
-            inout("r9") a1,
-            out("r2") _,
-            out("r3") _,
-            out("r4") _,
-            out("r5") _,
-            out("r10") _,
-            out("r11") _,
-        );
-    }
-    *s0 = a0;
-    *s1 = a1;
-}
-
 /// Sixteen columns of two rows: `LDM` of eight widened inputs twice, `LDRD` of eight weights
 /// per row twice, 16 `SXTB16`, 16 `SMLAD` (registers as in [`all_rows`]).
 macro_rules! sixteen_columns {
@@ -266,6 +191,44 @@ macro_rules! sixteen_columns {
             "\n",
         )
     };
+}
+
+/// `s0 += sum_i x[i] w0[i]`, `s1 += sum_i x[i] w1[i]` over `cols` (a multiple of 16, > 0)
+/// columns, `x` widened and reordered.
+///
+/// # Safety
+/// `x` is 4-byte aligned with `cols` entries; `w0` and `w1` have `cols` bytes each.
+#[inline(always)]
+unsafe fn two_rows(x: *const i16, w0: *const i8, w1: *const i8, cols: usize, s0: &mut i32, s1: &mut i32) {
+    let end = x.wrapping_add(cols);
+    let (mut a0, mut a1) = (*s0, *s1);
+    // SAFETY: reads `cols` i16 from `x` and `cols` bytes from each row (the caller's
+    // contract); the end pointer is pushed and popped, leaving the stack as it was.
+    unsafe {
+        core::arch::asm!(
+            "push {{r12}}",
+            "2:",
+            sixteen_columns!(),
+            "ldr r12, [sp]",
+            "cmp r0, r12",
+            "bne 2b",
+            "add sp, #4",
+            inout("r0") x => _,
+            inout("r1") w0 => _,
+            inout("r8") w1 => _,
+            inout("r12") end => _,
+            inout("lr") a0,
+            inout("r9") a1,
+            out("r2") _,
+            out("r3") _,
+            out("r4") _,
+            out("r5") _,
+            out("r10") _,
+            out("r11") _,
+        );
+    }
+    *s0 = a0;
+    *s1 = a1;
 }
 
 /// `acc[j] += sum_i x[i] w[j][i]` for `2 pairs` consecutive rows of `cols` bytes: the loop
