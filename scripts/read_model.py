@@ -91,8 +91,9 @@ MODES = {0: "clamp", 1: "table", 2: "dequantize"}
 def load_int8(b):
     """A version 2 file (its CRC already checked): header, layer table, then every section."""
     flags, header, data, nlayers, loss, in_zero, r0, inputs, in_scale, r1 = struct.unpack_from("<HIIBBbBIfI", b, 6)
-    if flags & ~1 or r0 or r1:
+    if flags & ~3 or r0 or r1:
         raise FormatError("reserved bits set")
+    bound = 63 if flags & 2 else 127  # bit 1: every weight in -63..=63
     if not 1 <= nlayers <= 8 or header != 32 + 12 * nlayers or len(b) != header + data + 4:
         raise FormatError("bad layer count, header or data length")
     if loss not in LOSSES or not (np.isfinite(in_scale) and in_scale > 0):
@@ -120,8 +121,8 @@ def load_int8(b):
         n, m = sizes[-1], outputs
         L = {"mode": MODES[mode], "pre_zero": pre_zero, "out_zero": out_zero, "out_scale": out_scale}
         L["W"] = take("i1", n * m, pad=True).reshape(m, n)
-        if (L["W"] == -128).any():
-            raise FormatError(f"layer {l}: weight -128")
+        if (np.abs(L["W"].astype(np.int32)) > bound).any():
+            raise FormatError(f"layer {l}: weight beyond -{bound}..={bound}")
         L["bias"], L["acc_scale"] = take("<i4", m), take("<f4", m)
         if mode != 2:
             L["multiplier"], L["shift"] = take("<i4", m), take("i1", m, pad=True)

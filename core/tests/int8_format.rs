@@ -3,7 +3,7 @@
 //! model that re-encodes to its own bytes and runs; one crafted file per value check.
 
 use myelin_core::format::{self, crc32, FormatError, QuantField};
-use myelin_core::quant::{self, I8Backend, LayerMode, QuantDense, QuantInput, QuantLayer};
+use myelin_core::quant::{self, I8Backend, LayerMode, Narrow, QuantDense, QuantInput, QuantLayer};
 use myelin_core::{Activation, Loss};
 
 /// A 3-4-4-2 network: ReLU clamp, tanh table, softmax dequantized.
@@ -44,6 +44,7 @@ fn layers(p: &Parts) -> [QuantLayer<'_>; 3] {
         output_zero: zout,
         min,
         max: 127,
+        narrow: Narrow::of(&p.w[l]),
     };
     [
         QuantLayer {
@@ -205,7 +206,10 @@ fn every_value_check_has_its_typed_error() {
     assert_eq!(case(32 + 6, &[1]), q(0, QuantField::ZeroPoint, 0));
     assert_eq!(case(32 + 24 + 7, &[1]), q(2, QuantField::ZeroPoint, 0));
     assert_eq!(case(32 + 8, &0f32.to_le_bytes()), q(0, QuantField::Scale, 0));
-    assert_eq!(case(6, &[2, 0]), Some(FormatError::Reserved));
+    assert_eq!(case(6, &[4, 0]), Some(FormatError::Reserved));
+    // The narrow-weights flag on weights beyond -63..=63: the first such weight.
+    let first_wide = parts().w[0].iter().position(|w| w.abs() > 63).unwrap();
+    assert_eq!(case(6, &[2, 0]), q(0, QuantField::Weight, first_wide));
     assert_eq!(case(28, &[1]), Some(FormatError::Reserved));
     assert_eq!(case(12, &[0, 0, 0, 0]).map(|e| matches!(e, FormatError::ParamCount { .. })), Some(true));
     assert_eq!(case(16, &[9]), Some(FormatError::LayerCount { got: 9, max: 8 }));
@@ -226,6 +230,28 @@ fn every_value_check_has_its_typed_error() {
     for e in [FormatError::NotInPlace, FormatError::QuantValue { layer: 1, field: QuantField::Shift, index: 2 }] {
         assert!(!e.to_string().is_empty());
     }
+}
+
+#[test]
+fn narrow_weights_are_flagged_checked_and_read_back() {
+    let mut p = parts();
+    p.w.iter_mut().for_each(|w| w.iter_mut().for_each(|v| *v = (*v).clamp(-63, 63)));
+    let bytes = encode(&p);
+    assert_eq!(bytes[6] & quant::FLAG_NARROW_WEIGHTS as u8, quant::FLAG_NARROW_WEIGHTS as u8);
+    assert_eq!(parse(&bytes).unwrap(), bytes);
+    let w = aligned(&bytes);
+    let m = quant::parse(&bytemuck::cast_slice::<u32, u8>(&w)[..bytes.len()]).unwrap();
+    assert!(m.layers().all(|l| l.dense.narrow.get()));
+    // One weight of 64 in the last layer: a typed error, not a misread.
+    let at = bytes.len() - 4 - 8 * 2 - 8;
+    assert_eq!(bytes[at], p.w[2][0] as u8);
+    let mut wide = bytes.clone();
+    wide[at] = 64;
+    reseal(&mut wide);
+    assert_eq!(parse(&wide).err(), Some(FormatError::QuantValue { layer: 2, field: QuantField::Weight, index: 0 }));
+    // Without the flag the same weights are read as any others.
+    assert!(!quant::parse(bytemuck::cast_slice::<u32, u8>(&aligned(&encode(&parts()))))
+        .map_or(true, |m| m.layers().any(|l| l.dense.narrow.get())));
 }
 
 #[test]

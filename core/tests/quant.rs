@@ -90,6 +90,7 @@ fn the_portable_kernel_equals_the_reference_bit_for_bit() {
                 output_zero: rng.below(256) as i32 - 128,
                 min: if rng.below(2) == 0 { -128 } else { -5 },
                 max: 127,
+                narrow: Narrow::NO,
             };
             let x: Vec<i8> = (0..n).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
             let (mut y0, mut y1) = (vec![0i8; m], vec![0i8; m]);
@@ -121,6 +122,7 @@ fn bad_lengths_are_errors() {
         output_zero: 0,
         min: -128,
         max: 127,
+        narrow: Narrow::NO,
     };
     assert!(dense_i8(&layer, &[1, 2], &mut [0; 3], None).is_ok());
     assert!(dense_i8(&layer, &[1], &mut [0; 3], None).is_err());
@@ -136,13 +138,15 @@ fn every_backend_accumulates_the_reference_bits() {
     let mut rng = Rng::new(17);
     for n in (1..=17).chain([31, 32, 33, 63, 64, 65, 100, 127, 129, 784, 4097]) {
         for m in [1, 2, 3, 4, 5, 7, 8, 9, 10, 16, 33] {
-            for batch in [1, 2, 3, 4, 5, 9] {
+            for (batch, bound) in [(1, 127), (2, 63), (3, 127), (4, 63), (5, 80), (9, 63), (4, 127)] {
                 let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);
-                // Symmetric weights, as a file holds them; extremes included.
-                w.iter_mut().for_each(|v| *v = (*v).max(-127));
+                // Symmetric weights, as a file holds them, within `bound`; extremes included.
+                // At 63 the weights are narrow (the AVX2 kernels' `vpmaddubsw` path) and the
+                // first pairs of inputs and weights are the largest that path sums in 16
+                // bits (`255 * 63 * 2`); at 80 and 127 they are not narrow.
+                w.iter_mut().for_each(|v| *v = (*v).clamp(-bound, bound));
                 if n * m > 3 {
-                    w[0] = 127;
-                    w[1] = -127;
+                    w[..4].copy_from_slice(&[bound, bound, -bound, -bound]);
                 }
                 let layer = QuantDense {
                     inputs: n,
@@ -155,9 +159,14 @@ fn every_backend_accumulates_the_reference_bits() {
                     output_zero: 0,
                     min: -128,
                     max: 127,
+                    narrow: Narrow::of(&w),
                 };
                 let mut x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
                 x[0] = -128;
+                if bound == 63 {
+                    x.iter_mut().take(4).for_each(|v| *v = 127);
+                }
+                assert_eq!(layer.narrow.get(), bound == 63 || n * m <= 3 && w.iter().all(|v| v.abs() <= 63));
                 let mut want = vec![0i32; batch * m];
                 I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
                 for (s, row) in want.chunks(m).enumerate() {
@@ -249,9 +258,12 @@ fn input_quantization_is_round_half_away_plus_zero_clamped() {
 #[test]
 fn small_layers_on_every_kernel_set() {
     let mut rng = Rng::new(5);
-    for (n, m, batch) in [(1, 1, 1), (5, 3, 2), (16, 4, 4), (17, 5, 5), (33, 2, 3), (64, 6, 1), (70, 9, 6)] {
+    for (n, m, batch) in [(1, 1, 1), (5, 3, 2), (16, 4, 4), (17, 5, 5), (33, 2, 3), (64, 6, 1), (70, 9, 6), (49, 3, 5)]
+    {
         let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);
-        w.iter_mut().for_each(|v| *v = (*v).max(-127));
+        // Every other layer narrow (weights in -63..=63: the AVX2 `vpmaddubsw` path).
+        let bound = if n % 2 == 1 { 63 } else { 127 };
+        w.iter_mut().for_each(|v| *v = (*v).clamp(-bound, bound));
         let layer = QuantDense {
             inputs: n,
             outputs: m,
@@ -263,6 +275,7 @@ fn small_layers_on_every_kernel_set() {
             output_zero: 3,
             min: -128,
             max: 127,
+            narrow: Narrow::of(&w),
         };
         let x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
         let mut want = vec![0i32; batch * m];

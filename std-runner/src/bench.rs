@@ -69,6 +69,11 @@ pub struct Figures {
     pub infer_int8_b1024_samples_per_s: f64,
     /// int8 batch-1 latency in microseconds.
     pub infer_int8_b1_us: f64,
+    /// The same with 7-bit weights (`myelin quantize --weight-bits 7`): batch-1024 samples
+    /// per second.
+    pub infer_int8_w7_b1024_samples_per_s: f64,
+    /// Its batch-1 latency in microseconds.
+    pub infer_int8_w7_b1_us: f64,
     /// The int8 kernel set measured.
     pub int8_kernels: String,
     /// The float kernel set measured.
@@ -232,20 +237,26 @@ fn time_inference(
 }
 
 /// The int8 benchmark model: the float benchmark's weights (He-uniform, seed 1) quantized
-/// with 1,000 calibration samples of `data`.
-pub fn int8_model(data: &Dataset, sizes: &[usize]) -> Result<crate::quant::Int8Model> {
+/// with 1,000 calibration samples of `data`; 7-bit weights when `narrow`.
+pub fn int8_model(data: &Dataset, sizes: &[usize], narrow: bool) -> Result<crate::quant::Int8Model> {
     let topo = topology(sizes)?;
     let mut params = vec![0.0; topo.params_len()];
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
     let saved = Saved { topology: topo, params, standardizer: None, meta: Default::default(), int8: None };
     let calib = crate::quant::calibration_samples(data, 1000, 0);
-    crate::quant::quantize(&saved, &calib, &crate::quant::Options { per_tensor: false, percentile: None })
+    crate::quant::quantize(&saved, &calib, &crate::quant::Options { per_tensor: false, percentile: None, narrow })
 }
 
 /// int8 inference of [`int8_model`] on `threads` threads with kernel set `k`: (batch-1024
-/// samples/s, batch-1 us).
-pub fn infer_int8_workload(data: &Dataset, sizes: &[usize], threads: usize, k: I8Backend) -> Result<(f64, f64)> {
-    let q = int8_model(data, sizes)?;
+/// samples/s, batch-1 us); 7-bit weights when `narrow`.
+pub fn infer_int8_workload(
+    data: &Dataset,
+    sizes: &[usize],
+    threads: usize,
+    k: I8Backend,
+    narrow: bool,
+) -> Result<(f64, f64)> {
+    let q = int8_model(data, sizes, narrow)?;
     let m = q.view();
     let work_len = m.work_len(1024).map_err(crate::Error::core("sizing"))?;
     let outputs = m.outputs();
@@ -301,11 +312,14 @@ pub fn run(names: &[String], threads: &[usize], epochs: usize) -> Result<Vec<Fig
             let sps = SAMPLES as f64 / med;
             let (ips, lat) =
                 if sizes == [784, 128, 10] { infer_workload(&data, sizes, t)? } else { (f64::NAN, f64::NAN) };
-            let (qps, qlat) = if sizes == [784, 128, 10] {
-                infer_int8_workload(&data, sizes, t, int8)?
-            } else {
-                (f64::NAN, f64::NAN)
+            let int8_at = |narrow| {
+                if sizes == [784, 128, 10] {
+                    infer_int8_workload(&data, sizes, t, int8, narrow)
+                } else {
+                    Ok((f64::NAN, f64::NAN))
+                }
             };
+            let ((qps, qlat), (q7ps, q7lat)) = (int8_at(false)?, int8_at(true)?);
             out.push(Figures {
                 workload: name.to_string(),
                 threads: t,
@@ -318,6 +332,8 @@ pub fn run(names: &[String], threads: &[usize], epochs: usize) -> Result<Vec<Fig
                 infer_b1_us: lat,
                 infer_int8_b1024_samples_per_s: qps,
                 infer_int8_b1_us: qlat,
+                infer_int8_w7_b1024_samples_per_s: q7ps,
+                infer_int8_w7_b1_us: q7lat,
                 int8_kernels: int8.name().to_string(),
                 float_kernels: float.clone(),
             });

@@ -76,6 +76,9 @@ struct QuantizeArgs {
     /// Activation ranges from this percentile (e.g. 99.99) instead of min/max.
     #[arg(long)]
     percentile: Option<f64>,
+    /// Weight bits: 8 (-127..=127), or 7 (-63..=63: the AVX2 kernels' faster exact path).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(7..=8))]
+    weight_bits: u8,
     /// Output int8 model file.
     #[arg(long)]
     out: PathBuf,

@@ -7,6 +7,11 @@ use std::process::{Command, Output};
 /// Runs the binary, through `MYELIN_TEST_RUNNER` when it is set (an emulator command such as
 /// `qemu-aarch64 -L /usr/aarch64-linux-gnu` for a cross-built binary).
 fn myelin(args: &[&str], dir: &Path) -> Output {
+    myelin_env(args, dir, &[])
+}
+
+/// [`myelin`] with extra environment variables.
+fn myelin_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
     let bin = env!("CARGO_BIN_EXE_myelin");
     let runner = std::env::var("MYELIN_TEST_RUNNER").unwrap_or_default();
     let mut parts = runner.split_whitespace();
@@ -18,11 +23,15 @@ fn myelin(args: &[&str], dir: &Path) -> Output {
         }
         None => Command::new(bin),
     };
-    command.args(args).current_dir(dir).output().expect("runs")
+    command.args(args).envs(env.iter().copied()).current_dir(dir).output().expect("runs")
 }
 
 fn ok(args: &[&str], dir: &Path) -> String {
-    let o = myelin(args, dir);
+    ok_env(args, dir, &[])
+}
+
+fn ok_env(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> String {
+    let o = myelin_env(args, dir, env);
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "myelin {args:?} failed:\n{out}\n{err}");
     out.into_owned()
@@ -412,6 +421,18 @@ fn quantize_then_eval_predict_inspect_export_an_int8_model() {
     let pt = ok(&["quantize", "run/model.myelin", "--per-tensor", "--percentile", "99.9", "--out", "pt.myelin"], d);
     assert!(pt.contains("percentile ranges"), "{pt}");
     assert!(ok(&["inspect", "pt.myelin"], d).contains("per tensor"));
+    // 7-bit weights: flagged in the file, every kernel set gives the same predictions.
+    ok(&["quantize", "run/model.myelin", "--weight-bits", "7", "--out", "w7.myelin"], d);
+    assert!(ok(&["inspect", "w7.myelin"], d).contains("7-bit weights per channel"));
+    assert!(ok(&["inspect", "q8.myelin"], d).contains("8-bit weights per channel"));
+    let bytes = std::fs::read(d.join("w7.myelin")).unwrap();
+    assert_eq!(bytes[6] & 2, 2, "narrow-weights flag");
+    let preds: Vec<String> = ["reference", "portable", "native"]
+        .iter()
+        .map(|k| ok_env(&["eval", "w7.myelin", "--json"], d, &[("MYELIN_INT8_KERNELS", k)]))
+        .collect();
+    assert!(preds.iter().all(|p| *p == preds[0]), "{preds:?}");
+    fails(&["quantize", "run/model.myelin", "--weight-bits", "6", "--out", "bad.myelin"], d, "--weight-bits");
 
     let mut bytes = std::fs::read(d.join("q8.myelin")).unwrap();
     let at = bytes.len() / 2;

@@ -164,7 +164,7 @@ fn int8_firmware_outputs_are_bit_identical_to_the_host() {
     let source = myelin::data::source::Source::Digits;
     let pool = myelin::data::inputs::train_set(&float, &source).unwrap();
     let calib = myelin::quant::calibration_samples(&pool, 1000, 0);
-    let opts = myelin::quant::Options { per_tensor: false, percentile: None };
+    let opts = myelin::quant::Options { per_tensor: false, percentile: None, narrow: false };
     let again = myelin::quant::quantize(&float, &calib, &opts).unwrap();
     assert!(
         again.bytes() == bytes.as_slice(),

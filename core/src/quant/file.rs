@@ -6,7 +6,8 @@
 //! offset  size  field
 //!  0      4     magic "MYLN"
 //!  4      2     format version (u16) = 2
-//!  6      2     flags (u16): bit 0 = one input quantizer for every feature; other bits 0
+//!  6      2     flags (u16): bit 0 = one input quantizer for every feature; bit 1 = every
+//!               weight in -63..=63; other bits 0
 //!  8      4     header length H (u32) = 32 + 12 * layers
 //! 12      4     data length D (u32): bytes between the header and the CRC
 //! 16      1     layers L (1..=8)
@@ -32,11 +33,11 @@
 //!
 //! Checked in order: magic, length, CRC, version, flags and reserved bytes, the header and
 //! layer table (a valid topology, every mode allowed for its layer), the exact length, then
-//! every value (weights -127..=127, multipliers 0 or in [2^30, 2^31), shifts -31..=31,
+//! every value (weights -127..=127, or -63..=63 under flag bit 1, multipliers 0 or in [2^30, 2^31), shifts -31..=31,
 //! scales finite, padding zero) before any is used.
 
 use super::model::{LayerMode, QuantInput, QuantLayer, QuantModel};
-use super::{QuantDense, MAX_QUANT_INPUTS};
+use super::{Narrow, QuantDense, MAX_QUANT_INPUTS};
 use crate::activation::Activation;
 use crate::error::{FormatError, QuantField, Values};
 use crate::format::{crc32, put, u16_at, u32_at, u8_at, MAGIC};
@@ -47,6 +48,8 @@ use crate::topology::{Layer, Topology, MAX_LAYERS};
 pub const VERSION: u16 = 2;
 /// Flag bit 0: one input quantizer (offset, factor) for every feature.
 pub const FLAG_UNIFORM_INPUT: u16 = 1;
+/// Flag bit 1: every weight of every layer in -63..=63 ([`super::Narrow`]).
+pub const FLAG_NARROW_WEIGHTS: u16 = 2;
 const FIXED: usize = 32;
 const ENTRY: usize = 12;
 
@@ -145,21 +148,22 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
         return Err(bad(0, QuantField::Input, 2));
     }
     let input = QuantInput { mean, factor, zero: input_zero, scale: input_scale };
-    let offsets = values(bytes, &mut cur, shape)?;
+    let bound = if flags & FLAG_NARROW_WEIGHTS != 0 { Narrow::BOUND } else { i8::MAX };
+    let offsets = values(bytes, &mut cur, shape, bound)?;
     let outputs = shape.last().map_or(0, |l| l.outputs);
     let widest = shape.iter().fold(inputs, |w, l| w.max(l.outputs));
     Ok(QuantModel { inputs, loss, input, bytes, offsets, count, outputs, widest })
 }
 
 /// Every layer's values checked in file order; returns where each layer's data starts.
-fn values(bytes: &[u8], cur: &mut Cursor<'_>, shape: &[Layer]) -> Result<[u32; MAX_LAYERS], FormatError> {
+fn values(bytes: &[u8], cur: &mut Cursor<'_>, shape: &[Layer], bound: i8) -> Result<[u32; MAX_LAYERS], FormatError> {
     let mut offsets = [0u32; MAX_LAYERS];
     for (i, (l, offset)) in shape.iter().zip(offsets.iter_mut()).enumerate() {
         let (n, m) = (l.inputs, l.outputs);
         let e = entry(bytes, i)?;
         *offset = u32::try_from(cur.at).map_err(|_| FormatError::TooLarge)?;
         let weights = cur.i8s(n * m, i)?;
-        if let Some(at) = weights.iter().position(|&w| w == i8::MIN) {
+        if let Some(at) = weights.iter().position(|&w| !(-bound..=bound).contains(&w)) {
             return Err(bad(i, QuantField::Weight, at));
         }
         cur.i32s(m)?;
@@ -273,6 +277,8 @@ pub(super) fn layer_at(bytes: &[u8], i: usize, at: usize, inputs: usize, input_z
         output_zero: output_zero as i32,
         min,
         max: i8::MAX,
+        // The parser checked every weight against the flag's bound before any layer is read.
+        narrow: if u16_at(bytes, 6) & FLAG_NARROW_WEIGHTS != 0 { Narrow::checked() } else { Narrow::NO },
     };
     Some(QuantLayer {
         dense,
@@ -342,7 +348,7 @@ fn envelope(bytes: &[u8]) -> Result<u16, FormatError> {
         return Err(FormatError::UnsupportedVersion { got: version, supported: VERSION });
     }
     let flags = u16_at(bytes, 6);
-    if flags & !FLAG_UNIFORM_INPUT != 0 {
+    if flags & !(FLAG_UNIFORM_INPUT | FLAG_NARROW_WEIGHTS) != 0 {
         return Err(FormatError::Reserved);
     }
     Ok(flags)
@@ -415,7 +421,10 @@ pub fn write(
     out.fill(0);
     let too_big = |v: usize| u32::try_from(v).map_err(|_| FormatError::TooLarge);
     let header = FIXED + ENTRY * layers.len();
-    let flags = if input.mean.len() == 1 { FLAG_UNIFORM_INPUT } else { 0 };
+    let mut flags = if input.mean.len() == 1 { FLAG_UNIFORM_INPUT } else { 0 };
+    if layers.iter().all(|l| l.dense.narrow.get()) {
+        flags |= FLAG_NARROW_WEIGHTS;
+    }
     put(out, 0, &MAGIC)?;
     put(out, 4, &VERSION.to_le_bytes())?;
     put(out, 6, &flags.to_le_bytes())?;

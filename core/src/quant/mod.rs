@@ -47,7 +47,7 @@ use crate::kernels::int8::portable;
 use crate::kernels::int8::x86;
 
 pub use crate::kernels::int8::portable::quantize_value;
-pub use file::{encoded_len, parse, write, FLAG_UNIFORM_INPUT, VERSION};
+pub use file::{encoded_len, parse, write, FLAG_NARROW_WEIGHTS, FLAG_UNIFORM_INPUT, VERSION};
 pub use model::{round_half_away, widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
 
 use crate::error::{Buffer, Error};
@@ -75,6 +75,38 @@ pub struct QuantDense<'a> {
     pub min: i8,
     /// Output clamp, high.
     pub max: i8,
+    /// Whether every weight is known to lie in -63..=63 ([`Narrow`]).
+    pub narrow: Narrow,
+}
+
+/// Every weight of a layer within -63..=63 (7 bits), checked: the only ways to get a `yes`
+/// are [`Narrow::of`], which looks at every weight, and the parser, which checks them when
+/// the file's flag says so. It lets the AVX2 kernels multiply unsigned 8-bit inputs by the
+/// weights with `vpmaddubsw`, whose 16-bit pair sums saturate beyond 32,767: with weights
+/// of 7 bits a pair is at most `2 * 255 * 63 = 32,130`, so the sums stay exact.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Narrow(bool);
+
+impl Narrow {
+    /// Not known to be narrow (any kernel, any weights).
+    pub const NO: Narrow = Narrow(false);
+    /// The most a narrow weight may be in magnitude.
+    pub const BOUND: i8 = 63;
+
+    /// Narrow when every weight lies in `-BOUND..=BOUND`.
+    pub fn of(weights: &[i8]) -> Narrow {
+        Narrow(weights.iter().all(|&w| (-Self::BOUND..=Self::BOUND).contains(&w)))
+    }
+
+    /// Whether the weights were checked to be narrow.
+    pub fn get(self) -> bool {
+        self.0
+    }
+
+    /// For the parser, after its check of every weight.
+    pub(crate) const fn checked() -> Narrow {
+        Narrow(true)
+    }
 }
 
 /// The most inputs a layer may have: `(x - z_in) W` is at most 255 * 127 in magnitude, so
@@ -317,6 +349,8 @@ impl I8Backend {
         layer.check_accumulate(x.len(), batch, acc.len())?;
         match self {
             I8Backend::Reference => accumulate_reference(layer, x, acc),
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            I8Backend::Avx2 if layer.narrow.get() => x86::accumulate_avx2_narrow(layer, x, acc),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             I8Backend::Avx2 => x86::accumulate_avx2(layer, x, acc),
             #[cfg(target_arch = "x86_64")]

@@ -65,13 +65,14 @@ fn int8(path: &Path, model: &modelfile::Saved, q: &myelin::quant::Int8Model) -> 
         let d = &l.dense;
         let (lo, hi) = l.acc_scale.iter().fold((f32::MAX, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
         let weight_scales = if l.acc_scale.iter().all(|&v| v == l.acc_scale[0]) { "per tensor" } else { "per channel" };
+        let bits = if d.narrow.get() { 7 } else { 8 };
         let mode = match l.mode {
             myelin_core::quant::LayerMode::Clamp => format!("clamp [{}, {}]", d.min, d.max),
             myelin_core::quant::LayerMode::Table => format!("table (pre-activation zero point {})", d.output_zero),
             myelin_core::quant::LayerMode::Dequantize => "dequantized to f32".to_string(),
         };
         println!(
-            "  layer {}: {:>5} -> {:<5} {:<10} {mode}; weights {weight_scales}, accumulator scales {lo:.3e}..{hi:.3e}",
+            "  layer {}: {:>5} -> {:<5} {:<10} {mode}; {bits}-bit weights {weight_scales}, accumulator scales {lo:.3e}..{hi:.3e}",
             i + 1,
             d.inputs,
             d.outputs,

@@ -39,7 +39,7 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
         model.params = modelfile::fold_target_scale(&model.topology, &model.params, &scale)?;
         meta.target_scale = None;
     }
-    let opts = Options { per_tensor: args.per_tensor, percentile: args.percentile };
+    let opts = Options { per_tensor: args.per_tensor, percentile: args.percentile, narrow: args.weight_bits == 7 };
     let q = quant::quantize(&model, &calib, &opts)?;
     let backend = quant::backend_from_env()?;
     let raw = inputs::test_set_raw(&model, &source)?;

@@ -202,11 +202,7 @@ unsafe fn avx2_tile<const S: usize, const R: usize>(
         }
         for s in 0..S {
             for r in 0..R {
-                let v = sums[s][r];
-                let q = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-                let q = _mm_add_epi32(q, _mm_shuffle_epi32::<0b01_00_11_10>(q));
-                let q = _mm_add_epi32(q, _mm_shuffle_epi32::<0b10_11_00_01>(q));
-                let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(_mm_cvtsi128_si32(q));
+                let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(reduce8(sums[s][r]));
                 for k in full..n {
                     total = total.wrapping_add((*x.add(s * n + k) as i32).wrapping_mul(*w.add(r * n + k) as i32));
                 }
@@ -217,18 +213,75 @@ unsafe fn avx2_tile<const S: usize, const R: usize>(
 }
 
 pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    if !vnni_available() {
+        return;
+    }
+    flipped_tiles::<4, 4>(layer, x, acc, |sb, rb, flipped, args| {
+        let (xp, wp, ap, n, m, offs) = args;
+        // SAFETY: `flipped_tiles` hands over rows inside x (or its flipped copy), W and acc
+        // (see there); the CPU runs AVX-512 F, BW and VNNI (checked above).
+        unsafe {
+            if flipped {
+                tile_dispatch!(vnni_tile_u, sb, rb, (xp, wp, ap, n, m, offs))
+            } else {
+                tile_dispatch!(vnni_tile_s, sb, rb, (xp, wp, ap, n, m, offs))
+            }
+        }
+    });
+}
+
+/// The AVX2 accumulation of a layer whose weights are [`crate::quant::Narrow`]: `vpdpbusd`
+/// written as `vpmaddubsw` (unsigned inputs `x + 128` times 7-bit weights, pairs summed
+/// into 16 bits: at most `2 * 255 * 63`, so exact), `vpmaddwd` by ones (pairs of pairs into
+/// 32 bits) and `vpaddd`; 4 samples x 2 rows of `ymm` accumulators.
+#[cfg(target_feature = "avx2")]
+pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    if !layer.narrow.get() {
+        return accumulate_avx2(layer, x, acc);
+    }
+    flipped_tiles::<4, 2>(layer, x, acc, |sb, rb, flipped, args| {
+        let (xp, wp, ap, n, m, offs) = args;
+        // SAFETY: `flipped_tiles` hands over rows inside x (or its flipped copy), W and acc
+        // (see there); the build enables AVX2.
+        unsafe {
+            if flipped {
+                tile_dispatch!(narrow_tile_u, sb, rb, (xp, wp, ap, n, m, offs))
+            } else {
+                tile_dispatch!(narrow_tile_s, sb, rb, (xp, wp, ap, n, m, offs))
+            }
+        }
+    });
+}
+
+/// A tile's pointers and sizes: inputs, weights, accumulators, `n`, `m`, row offsets.
+type TileArgs<'o> = (*const i8, *const i8, *mut i32, usize, usize, &'o [i32]);
+
+/// The tiles of a layer for kernels that read the inputs as unsigned (`x + 128`, the row
+/// offsets taken with `z_in + 128`): the inputs of each block of `SB` samples flipped once
+/// into a buffer when they fit (`tile(.., true, ..)`), else handed over signed
+/// (`tile(.., false, ..)`, flipped as they load). Every pointer handed over addresses the
+/// tile's `sb` rows of `n` inputs, `rb` rows of W and `sb` rows of acc (stride `m`) with `rb`
+/// entries each.
+#[inline(always)]
+fn flipped_tiles<const SB: usize, const RB: usize>(
+    layer: &QuantDense<'_>,
+    x: &[i8],
+    acc: &mut [i32],
+    mut tile: impl FnMut(usize, usize, bool, TileArgs<'_>),
+) {
     let (n, m) = (layer.inputs, layer.outputs);
     let batch = x.len() / n;
-    if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m || !vnni_available() {
+    if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m {
         return;
     }
     let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
-    // The inputs of the current block of samples, already read as unsigned (`x ^ 0x80`),
-    // when they fit: every row tile of the block then loads them without the flip.
     let mut flipped = Flipped([0; FLIP_BLOCK]);
     let mut block = usize::MAX;
-    let fits = 4 * n <= FLIP_BLOCK;
-    tiles::<4, 4>(layer, batch, layer.input_zero.wrapping_add(128), |s0, j0, sb, rb, offs| {
+    let fits = SB * n <= FLIP_BLOCK;
+    tiles::<SB, RB>(layer, batch, layer.input_zero.wrapping_add(128), |s0, j0, sb, rb, offs| {
+        // In bounds: s0 + sb <= batch and j0 + rb <= m, so the rows lie inside x (batch x n),
+        // W (m x n) and acc (batch x m); `wrapping_add` keeps the arithmetic safe.
+        let (w, a) = (wp.wrapping_add(j0 * n), ap.wrapping_add(s0 * m + j0));
         if fits {
             if block != s0 {
                 let rows = x.get(s0 * n..(s0 + sb) * n).unwrap_or(&[]);
@@ -237,15 +290,9 @@ pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
                 }
                 block = s0;
             }
-            let fp = flipped.0.as_ptr() as *const i8;
-            // SAFETY: as in accumulate_avx2, the block's sb rows of n bytes are in `flipped`;
-            // the CPU runs AVX-512 F, BW and VNNI (checked above).
-            unsafe { tile_dispatch!(vnni_tile_u, sb, rb, (fp, wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs)) }
+            tile(sb, rb, true, (flipped.0.as_ptr() as *const i8, w, a, n, m, offs));
         } else {
-            // SAFETY: as in accumulate_avx2; the CPU runs AVX-512 F, BW and VNNI (checked above).
-            unsafe {
-                tile_dispatch!(vnni_tile_s, sb, rb, (xp.add(s0 * n), wp.add(j0 * n), ap.add(s0 * m + j0), n, m, offs))
-            }
+            tile(sb, rb, false, (xp.wrapping_add(s0 * n), w, a, n, m, offs));
         }
     });
 }
@@ -356,6 +403,126 @@ unsafe fn vnni_tile<const S: usize, const R: usize, const FLIP: bool>(
             }
         }
     }
+}
+
+/// [`narrow_tile`] on signed inputs (flipped as they load).
+///
+/// # Safety
+/// As [`narrow_tile`].
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+unsafe fn narrow_tile_s<const S: usize, const R: usize>(
+    x: *const i8,
+    w: *const i8,
+    acc: *mut i32,
+    n: usize,
+    m: usize,
+    offs: &[i32],
+) {
+    // SAFETY: the caller's contract.
+    unsafe { narrow_tile::<S, R, true>(x, w, acc, n, m, offs) }
+}
+
+/// [`narrow_tile`] on inputs already flipped to unsigned.
+///
+/// # Safety
+/// As [`narrow_tile`].
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+unsafe fn narrow_tile_u<const S: usize, const R: usize>(
+    x: *const i8,
+    w: *const i8,
+    acc: *mut i32,
+    n: usize,
+    m: usize,
+    offs: &[i32],
+) {
+    // SAFETY: the caller's contract.
+    unsafe { narrow_tile::<S, R, false>(x, w, acc, n, m, offs) }
+}
+
+/// One AVX2 tile on 7-bit weights: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`,
+/// with `x` flipped to unsigned here (`FLIP`) or by the caller; 32 inputs per step, then
+/// one step of 16 (`xmm`), then scalar code for the last `n % 16`.
+///
+/// # Safety
+/// `x` holds `S` rows and `w` `R` rows of `n` bytes each, every weight in -63..=63 (else
+/// the sums may saturate: wrong, not unsafe); `acc` has `S` rows of stride `m` with `R`
+/// writable entries each; the CPU runs AVX2.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn narrow_tile<const S: usize, const R: usize, const FLIP: bool>(
+    x: *const i8,
+    w: *const i8,
+    acc: *mut i32,
+    n: usize,
+    m: usize,
+    offs: &[i32],
+) {
+    // SAFETY: the caller guarantees the rows read and written (see # Safety) and the CPU features.
+    unsafe {
+        let flip = _mm256_set1_epi8(-128);
+        let ones = _mm256_set1_epi16(1);
+        let mut sums = [[_mm256_setzero_si256(); R]; S];
+        let full = n - n % 32;
+        let mut i = 0;
+        while i < full {
+            let mut xv = [_mm256_setzero_si256(); S];
+            for s in 0..S {
+                let v = _mm256_loadu_si256(x.add(s * n + i) as *const __m256i);
+                xv[s] = if FLIP { _mm256_xor_si256(v, flip) } else { v };
+            }
+            for r in 0..R {
+                let wv = _mm256_loadu_si256(w.add(r * n + i) as *const __m256i);
+                for s in 0..S {
+                    let pairs = _mm256_maddubs_epi16(xv[s], wv);
+                    sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+            i += 32;
+        }
+        if n - i >= 16 {
+            let (flip, ones) = (_mm256_castsi256_si128(flip), _mm256_castsi256_si128(ones));
+            let mut xv = [_mm_setzero_si128(); S];
+            for s in 0..S {
+                let v = _mm_loadu_si128(x.add(s * n + i) as *const __m128i);
+                xv[s] = if FLIP { _mm_xor_si128(v, flip) } else { v };
+            }
+            for r in 0..R {
+                let wv = _mm_loadu_si128(w.add(r * n + i) as *const __m128i);
+                for s in 0..S {
+                    let quads = _mm_madd_epi16(_mm_maddubs_epi16(xv[s], wv), ones);
+                    sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_zextsi128_si256(quads));
+                }
+            }
+            i += 16;
+        }
+        for s in 0..S {
+            for r in 0..R {
+                let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(reduce8(sums[s][r]));
+                for k in i..n {
+                    let u = *x.add(s * n + k) as u8 ^ if FLIP { 0x80 } else { 0 };
+                    total = total.wrapping_add((u as i32).wrapping_mul(*w.add(r * n + k) as i32));
+                }
+                *acc.add(s * m + r) = total;
+            }
+        }
+    }
+}
+
+/// The sum of a vector's eight 32-bit lanes (wrapping).
+///
+/// # Safety
+/// The CPU runs AVX2.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn reduce8(v: __m256i) -> i32 {
+    let q = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let q = _mm_add_epi32(q, _mm_shuffle_epi32::<0b01_00_11_10>(q));
+    let q = _mm_add_epi32(q, _mm_shuffle_epi32::<0b10_11_00_01>(q));
+    _mm_cvtsi128_si32(q)
 }
 
 /// [`QuantInput::quantize`] compiled 16 lanes wide, when the CPU runs AVX-512 F and BW (the
