@@ -15,7 +15,7 @@
 //! which must agree) for the raw f32 features in INPUTS (little-endian, rows of the model's
 //! inputs), written to OUT as little-endian f32.
 
-use myelin_core::quant::{self, dense_i8, quantize_multiplier, I8Backend, Narrow, QuantDense};
+use myelin_core::quant::{self, dense_i8, quantize_multiplier, I8Backend, Known, QuantDense};
 use myelin_core::Rng;
 
 fn logits(model: &str, inputs: &str, out: &str) {
@@ -83,7 +83,7 @@ fn main() {
             output_zero: z_out,
             min,
             max,
-            narrow: Narrow::NO,
+            known: Known::NOTHING,
         };
         let (mut y, mut acc) = (vec![0i8; m], vec![0i32; m]);
         dense_i8(&layer, &x, &mut y, Some(&mut acc)).unwrap_or_else(|e| panic!("{n} x {m}: {e}"));

@@ -3,7 +3,7 @@
 //! model that re-encodes to its own bytes and runs; one crafted file per value check.
 
 use myelin_core::format::{self, crc32, FormatError, QuantField};
-use myelin_core::quant::{self, I8Backend, LayerMode, Narrow, QuantDense, QuantInput, QuantLayer};
+use myelin_core::quant::{self, I8Backend, Known, LayerMode, QuantDense, QuantInput, QuantLayer};
 use myelin_core::{Activation, Loss};
 
 /// A 3-4-4-2 network: ReLU clamp, tanh table, softmax dequantized.
@@ -44,7 +44,7 @@ fn layers(p: &Parts) -> [QuantLayer<'_>; 3] {
         output_zero: zout,
         min,
         max: 127,
-        narrow: Narrow::of(&p.w[l]),
+        known: Known::of(&p.w[l], p.mult.get(l).map_or(&[][..], |v| v), p.shift.get(l).map_or(&[][..], |v| v)),
     };
     [
         QuantLayer {
@@ -241,7 +241,10 @@ fn narrow_weights_are_flagged_checked_and_read_back() {
     assert_eq!(parse(&bytes).unwrap(), bytes);
     let w = aligned(&bytes);
     let m = quant::parse(&bytemuck::cast_slice::<u32, u8>(&w)[..bytes.len()]).unwrap();
-    assert!(m.layers().all(|l| l.dense.narrow.get()));
+    assert!(m.layers().all(|l| l.dense.known.narrow_weights()));
+    // Layer 1 has a left shift (+1): the others requantize with right shifts only.
+    let right: Vec<bool> = m.layers().map(|l| l.dense.known.right_shifts()).collect();
+    assert_eq!(right, [true, false, true]);
     // One weight of 64 in the last layer: a typed error, not a misread.
     let at = bytes.len() - 4 - 8 * 2 - 8;
     assert_eq!(bytes[at], p.w[2][0] as u8);
@@ -251,7 +254,7 @@ fn narrow_weights_are_flagged_checked_and_read_back() {
     assert_eq!(parse(&wide).err(), Some(FormatError::QuantValue { layer: 2, field: QuantField::Weight, index: 0 }));
     // Without the flag the same weights are read as any others.
     assert!(!quant::parse(bytemuck::cast_slice::<u32, u8>(&aligned(&encode(&parts()))))
-        .map_or(true, |m| m.layers().any(|l| l.dense.narrow.get())));
+        .map_or(true, |m| m.layers().any(|l| l.dense.known.narrow_weights())));
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn the_portable_kernel_equals_the_reference_bit_for_bit() {
                 output_zero: rng.below(256) as i32 - 128,
                 min: if rng.below(2) == 0 { -128 } else { -5 },
                 max: 127,
-                narrow: Narrow::NO,
+                known: Known::NOTHING,
             };
             let x: Vec<i8> = (0..n).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
             let (mut y0, mut y1) = (vec![0i8; m], vec![0i8; m]);
@@ -122,7 +122,7 @@ fn bad_lengths_are_errors() {
         output_zero: 0,
         min: -128,
         max: 127,
-        narrow: Narrow::NO,
+        known: Known::NOTHING,
     };
     assert!(dense_i8(&layer, &[1, 2], &mut [0; 3], None).is_ok());
     assert!(dense_i8(&layer, &[1], &mut [0; 3], None).is_err());
@@ -159,14 +159,14 @@ fn every_backend_accumulates_the_reference_bits() {
                     output_zero: 0,
                     min: -128,
                     max: 127,
-                    narrow: Narrow::of(&w),
+                    known: Known::of(&w, &mult, &shift),
                 };
                 let mut x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
                 x[0] = -128;
                 if bound == 63 {
                     x.iter_mut().take(4).for_each(|v| *v = 127);
                 }
-                assert_eq!(layer.narrow.get(), bound == 63 || n * m <= 3 && w.iter().all(|v| v.abs() <= 63));
+                assert_eq!(layer.known.narrow_weights(), bound == 63 || n * m <= 3 && w.iter().all(|v| v.abs() <= 63));
                 let mut want = vec![0i32; batch * m];
                 I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
                 for (s, row) in want.chunks(m).enumerate() {
@@ -275,7 +275,7 @@ fn small_layers_on_every_kernel_set() {
             output_zero: 3,
             min: -128,
             max: 127,
-            narrow: Narrow::of(&w),
+            known: Known::of(&w, &mult, &shift),
         };
         let x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
         let mut want = vec![0i32; batch * m];

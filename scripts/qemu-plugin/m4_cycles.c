@@ -2,7 +2,10 @@
  * instructions and estimated cycles between the execution of a region's begin and end
  * addresses (functions the firmware calls around what it measures), summed over every
  * entry of the region, and prints per region at exit:
- *   "region NAME entries E instructions I cycles C" and a per-class line for each.
+ *   "region NAME entries E instructions I cycles C" and a per-class line for each;
+ * with the argument profile=1 also "pc ADDRESS region NAME instructions I" for every
+ * instruction executed inside a region (a profile by address, mapped to functions by
+ * scripts/m4-cycles --profile).
  *
  *   gcc -shared -fPIC -O2 -o libm4_cycles.so m4_cycles.c
  *   qemu-system-arm ... -plugin ./libm4_cycles.so,region=dense:0x1234:0x1240,region=...
@@ -58,7 +61,11 @@ static const char *names[CLASSES] = {"alu",      "load/store", "ldm/stm",  "mla/
 struct insn {
     uint64_t pc, next;
     uint8_t klass, cycles, size;
+    uint64_t hits[8];
+    struct insn *all; /* every decoded instruction, for the profile */
 };
+static struct insn *decoded;
+static bool profile;
 
 #define MAX_REGIONS 8
 struct region {
@@ -176,6 +183,7 @@ static void on_exec(unsigned int vcpu, void *udata) {
             g->cycles_by_class[BRANCH] += 2;
         }
         g->insns++;
+        in->hits[active]++;
         g->cycles += c;
         g->by_class[in->klass]++;
         g->cycles_by_class[in->klass] += c;
@@ -190,6 +198,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *qi = qemu_plugin_tb_get_insn(tb, i);
         struct insn *in = calloc(1, sizeof *in);
+        in->all = decoded;
+        decoded = in;
         const uint8_t *b = qemu_plugin_insn_data(qi);
         in->size = (uint8_t)qemu_plugin_insn_size(qi);
         in->pc = qemu_plugin_insn_vaddr(qi);
@@ -205,6 +215,15 @@ static void plugin_exit(qemu_plugin_id_t id, void *userdata) {
     (void)id;
     (void)userdata;
     char line[256];
+    for (struct insn *in = decoded; profile && in; in = in->all) {
+        for (int r = 0; r < n_regions; r++) {
+            if (in->hits[r]) {
+                snprintf(line, sizeof line, "pc %#" PRIx64 " region %.31s instructions %" PRIu64 "\n", in->pc,
+                         regions[r].name, in->hits[r]);
+                qemu_plugin_outs(line);
+            }
+        }
+    }
     for (int r = 0; r < n_regions; r++) {
         struct region *g = &regions[r];
         snprintf(line, sizeof line, "region %.31s entries %" PRIu64 " instructions %" PRIu64 " cycles %" PRIu64 "\n",
@@ -224,7 +243,11 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
                                                                int argc, char **argv) {
     (void)info;
     for (int i = 0; i < argc && n_regions < MAX_REGIONS; i++) {
-        /* region=NAME:BEGIN:END */
+        /* region=NAME:BEGIN:END, profile=1 */
+        if (strcmp(argv[i], "profile=1") == 0) {
+            profile = true;
+            continue;
+        }
         if (strncmp(argv[i], "region=", 7) != 0) {
             continue;
         }

@@ -12,7 +12,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::io::modelfile::Saved;
 use myelin_core::quant::{
-    self, quantize_multiplier, I8Backend, LayerMode, Narrow, QuantDense, QuantInput, QuantLayer, QuantModel,
+    self, quantize_multiplier, I8Backend, Known, LayerMode, QuantDense, QuantInput, QuantLayer, QuantModel,
     MAX_QUANT_INPUTS,
 };
 use myelin_core::{Activation, Layer, Topology};
@@ -248,7 +248,7 @@ impl Owned {
                 output_zero: self.dense.3,
                 min: self.dense.4,
                 max: i8::MAX,
-                narrow: Narrow::of(&self.weights),
+                known: Known::of(&self.weights, &self.multiplier, &self.shift),
             },
             activation: self.activation,
             mode: self.mode,
@@ -277,7 +277,7 @@ fn quantize_layer(
     let (n, m, act) = (layer.inputs, layer.outputs, layer.activation);
     let absmax = |row: &[f32]| row.iter().fold(0.0f64, |a, &v| a.max(v.abs() as f64));
     let tensor = absmax(w);
-    let top = if opts.narrow { Narrow::BOUND } else { i8::MAX } as f64;
+    let top = if opts.narrow { Known::NARROW_BOUND } else { i8::MAX } as f64;
     let s_w: Vec<f64> = (0..m)
         .map(|j| {
             let a = if opts.per_tensor { tensor } else { absmax(&w[j * n..(j + 1) * n]) };

@@ -66,6 +66,28 @@ fn firmware_outputs_are_bit_identical_to_the_host() {
     check_firmware(&portable, &[]);
 }
 
+/// The on-target kernel check (float kernels and every int8 kernel set against the
+/// reference, bit for bit) passes on the M4F and the M3.
+#[test]
+fn the_kernels_match_the_reference_on_both_cores() {
+    if !qemu_available() {
+        eprintln!("SKIPPED: qemu-system-arm not found; the firmware side was not run");
+        return;
+    }
+    for target in ["thumbv7em-none-eabihf", "thumbv7m-none-eabi"] {
+        let o = Command::new("cargo")
+            .args(["run", "--release", "--quiet", "--target", target, "--bin", "kernel-check"])
+            .current_dir(root().join("embedded-demo"))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success() && out.contains("int8 kernel check") && out.contains("PASS"), "{target}:\n{out}");
+        println!("{target}: {}", out.lines().filter(|l| l.contains("check:")).collect::<Vec<_>>().join("; "));
+    }
+}
+
 /// Runs the digits firmware (with `features`) on the M4F and the M3 and checks it reports
 /// the host's accuracy and output bits.
 fn check_firmware(host: &HostRun, features: &[&str]) {

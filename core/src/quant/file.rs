@@ -37,7 +37,7 @@
 //! scales finite, padding zero) before any is used.
 
 use super::model::{LayerMode, QuantInput, QuantLayer, QuantModel};
-use super::{Narrow, QuantDense, MAX_QUANT_INPUTS};
+use super::{Known, QuantDense, MAX_QUANT_INPUTS};
 use crate::activation::Activation;
 use crate::error::{FormatError, QuantField, Values};
 use crate::format::{crc32, put, u16_at, u32_at, u8_at, MAGIC};
@@ -48,7 +48,7 @@ use crate::topology::{Layer, Topology, MAX_LAYERS};
 pub const VERSION: u16 = 2;
 /// Flag bit 0: one input quantizer (offset, factor) for every feature.
 pub const FLAG_UNIFORM_INPUT: u16 = 1;
-/// Flag bit 1: every weight of every layer in -63..=63 ([`super::Narrow`]).
+/// Flag bit 1: every weight of every layer in -63..=63 ([`super::Known`]).
 pub const FLAG_NARROW_WEIGHTS: u16 = 2;
 const FIXED: usize = 32;
 const ENTRY: usize = 12;
@@ -148,16 +148,23 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
         return Err(bad(0, QuantField::Input, 2));
     }
     let input = QuantInput { mean, factor, zero: input_zero, scale: input_scale };
-    let bound = if flags & FLAG_NARROW_WEIGHTS != 0 { Narrow::BOUND } else { i8::MAX };
-    let offsets = values(bytes, &mut cur, shape, bound)?;
+    let bound = if flags & FLAG_NARROW_WEIGHTS != 0 { Known::NARROW_BOUND } else { i8::MAX };
+    let (offsets, right_shifts) = values(bytes, &mut cur, shape, bound)?;
     let outputs = shape.last().map_or(0, |l| l.outputs);
     let widest = shape.iter().fold(inputs, |w, l| w.max(l.outputs));
-    Ok(QuantModel { inputs, loss, input, bytes, offsets, count, outputs, widest })
+    Ok(QuantModel { inputs, loss, input, bytes, offsets, right_shifts, count, outputs, widest })
 }
 
-/// Every layer's values checked in file order; returns where each layer's data starts.
-fn values(bytes: &[u8], cur: &mut Cursor<'_>, shape: &[Layer], bound: i8) -> Result<[u32; MAX_LAYERS], FormatError> {
+/// Every layer's values checked in file order; returns where each layer's data starts and
+/// which layers requantize with right shifts only (bit `l`, [`Known`]).
+fn values(
+    bytes: &[u8],
+    cur: &mut Cursor<'_>,
+    shape: &[Layer],
+    bound: i8,
+) -> Result<([u32; MAX_LAYERS], u8), FormatError> {
     let mut offsets = [0u32; MAX_LAYERS];
+    let mut right = 0u8;
     for (i, (l, offset)) in shape.iter().zip(offsets.iter_mut()).enumerate() {
         let (n, m) = (l.inputs, l.outputs);
         let e = entry(bytes, i)?;
@@ -180,12 +187,19 @@ fn values(bytes: &[u8], cur: &mut Cursor<'_>, shape: &[Layer], bound: i8) -> Res
             if let Some(at) = shift.iter().position(|&v| !(-31..=31).contains(&v)) {
                 return Err(bad(i, QuantField::Shift, at));
             }
+            if super::right_shifts(mult, shift) {
+                right |= 1 << i;
+            }
+        }
+        if e.mode == LayerMode::Dequantize {
+            // No requantization: nothing but right shifts, vacuously (as `Known::of`).
+            right |= 1 << i;
         }
         if e.mode == LayerMode::Table {
             cur.i8s(256, i)?;
         }
     }
-    Ok(offsets)
+    Ok((offsets, right))
 }
 
 /// The layer table checked entry by entry, then the topology rules (the float topology's
@@ -244,7 +258,14 @@ fn check_entry(e: &Entry, i: usize, last: bool) -> Result<(), FormatError> {
 }
 
 /// Layer `i` of a parsed file whose data starts at `at` (every value already checked).
-pub(super) fn layer_at(bytes: &[u8], i: usize, at: usize, inputs: usize, input_zero: i8) -> Option<QuantLayer<'_>> {
+pub(super) fn layer_at(
+    bytes: &[u8],
+    i: usize,
+    at: usize,
+    inputs: usize,
+    input_zero: i8,
+    right_shifts: bool,
+) -> Option<QuantLayer<'_>> {
     let e = entry(bytes, i).ok()?;
     let (n, zero) = match i.checked_sub(1) {
         Some(p) => {
@@ -277,8 +298,9 @@ pub(super) fn layer_at(bytes: &[u8], i: usize, at: usize, inputs: usize, input_z
         output_zero: output_zero as i32,
         min,
         max: i8::MAX,
-        // The parser checked every weight against the flag's bound before any layer is read.
-        narrow: if u16_at(bytes, 6) & FLAG_NARROW_WEIGHTS != 0 { Narrow::checked() } else { Narrow::NO },
+        // The parser checked every weight against the flag's bound, and every shift and
+        // multiplier, before any layer is read.
+        known: Known::checked(u16_at(bytes, 6) & FLAG_NARROW_WEIGHTS != 0, right_shifts),
     };
     Some(QuantLayer {
         dense,
@@ -422,7 +444,7 @@ pub fn write(
     let too_big = |v: usize| u32::try_from(v).map_err(|_| FormatError::TooLarge);
     let header = FIXED + ENTRY * layers.len();
     let mut flags = if input.mean.len() == 1 { FLAG_UNIFORM_INPUT } else { 0 };
-    if layers.iter().all(|l| l.dense.narrow.get()) {
+    if layers.iter().all(|l| l.dense.known.narrow_weights()) {
         flags |= FLAG_NARROW_WEIGHTS;
     }
     put(out, 0, &MAGIC)?;

@@ -75,38 +75,63 @@ pub struct QuantDense<'a> {
     pub min: i8,
     /// Output clamp, high.
     pub max: i8,
-    /// Whether every weight is known to lie in -63..=63 ([`Narrow`]).
-    pub narrow: Narrow,
+    /// What is known of the values, checked ([`Known`]): lets kernels take faster paths.
+    pub known: Known,
 }
 
-/// Every weight of a layer within -63..=63 (7 bits), checked: the only ways to get a `yes`
-/// are [`Narrow::of`], which looks at every weight, and the parser, which checks them when
-/// the file's flag says so. It lets the AVX2 kernels multiply unsigned 8-bit inputs by the
-/// weights with `vpmaddubsw`, whose 16-bit pair sums saturate beyond 32,767: with weights
-/// of 7 bits a pair is at most `2 * 255 * 63 = 32,130`, so the sums stay exact.
+/// Facts about a layer's values that kernels may rely on, each checked: the only ways to
+/// get one are [`Known::of`], which looks at every value, and the parser, which has checked
+/// them before any layer is read.
+///
+/// - narrow weights: every weight within -63..=63 (7 bits). The AVX2 kernels then multiply
+///   unsigned 8-bit inputs by the weights with `vpmaddubsw`, whose 16-bit pair sums
+///   saturate beyond 32,767: with weights of 7 bits a pair is at most `2 * 255 * 63 =
+///   32,130`, so the sums stay exact.
+/// - right shifts: every shift in -31..=0 and no multiplier `i32::MIN` (every file's case
+///   unless a multiplier exceeds 1): requantization needs no left shift and its high
+///   multiply cannot saturate, so it takes fewer steps (and the Cortex-M4 kernel requantizes
+///   in its own loop).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Narrow(bool);
+pub struct Known {
+    narrow: bool,
+    right_shifts: bool,
+}
 
-impl Narrow {
-    /// Not known to be narrow (any kernel, any weights).
-    pub const NO: Narrow = Narrow(false);
+impl Known {
+    /// Nothing known (any kernel, any values).
+    pub const NOTHING: Known = Known { narrow: false, right_shifts: false };
     /// The most a narrow weight may be in magnitude.
-    pub const BOUND: i8 = 63;
+    pub const NARROW_BOUND: i8 = 63;
 
-    /// Narrow when every weight lies in `-BOUND..=BOUND`.
-    pub fn of(weights: &[i8]) -> Narrow {
-        Narrow(weights.iter().all(|&w| (-Self::BOUND..=Self::BOUND).contains(&w)))
+    /// What holds of these weights, multipliers and shifts.
+    pub fn of(weights: &[i8], multiplier: &[i32], shift: &[i8]) -> Known {
+        Known { narrow: narrow(weights), right_shifts: right_shifts(multiplier, shift) }
     }
 
-    /// Whether the weights were checked to be narrow.
-    pub fn get(self) -> bool {
-        self.0
+    /// Every weight in -63..=63.
+    pub fn narrow_weights(self) -> bool {
+        self.narrow
     }
 
-    /// For the parser, after its check of every weight.
-    pub(crate) const fn checked() -> Narrow {
-        Narrow(true)
+    /// Every shift in -31..=0, no multiplier `i32::MIN`.
+    pub fn right_shifts(self) -> bool {
+        self.right_shifts
     }
+
+    /// For the parser, after its checks of every value.
+    pub(crate) const fn checked(narrow: bool, right_shifts: bool) -> Known {
+        Known { narrow, right_shifts }
+    }
+}
+
+/// Every weight within -[`Known::NARROW_BOUND`]..=[`Known::NARROW_BOUND`].
+pub(crate) fn narrow(weights: &[i8]) -> bool {
+    weights.iter().all(|&w| (-Known::NARROW_BOUND..=Known::NARROW_BOUND).contains(&w))
+}
+
+/// Every shift in -31..=0 and no multiplier `i32::MIN`.
+pub(crate) fn right_shifts(multiplier: &[i32], shift: &[i8]) -> bool {
+    shift.iter().all(|&e| (-31..=0).contains(&e)) && !multiplier.contains(&i32::MIN)
 }
 
 /// The most inputs a layer may have: `(x - z_in) W` is at most 255 * 127 in magnitude, so
@@ -231,16 +256,33 @@ impl QuantDense<'_> {
         let (lo, hi) = (self.min as i32, self.max as i32);
         // Right shifts only and no i32::MIN multiplier (every file's case): the high multiply
         // cannot saturate and needs no left shift, so the same arithmetic in fewer steps.
-        let right_only = self.shift.iter().all(|&e| (-31..=0).contains(&e)) && !self.multiplier.contains(&i32::MIN);
+        let right_only = self.known.right_shifts() || right_shifts(self.multiplier, self.shift);
         for (ar, yr) in acc.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
             if right_only {
                 requantize_right(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
             } else {
                 for (((&a, o), &mult), &e) in ar.iter().zip(yr.iter_mut()).zip(self.multiplier).zip(self.shift) {
-                    let v = multiply_by_quantized_multiplier(a, mult, e as i32).saturating_add(self.output_zero);
-                    *o = v.clamp(lo, hi) as i8;
+                    *o = self.requantize_value(a, mult, e);
                 }
             }
+        }
+    }
+
+    /// One accumulator requantized with multiplier `mult` and shift `e`, the zero point
+    /// added and clamped: the definition [`QuantDense::requantize_rows`] computes.
+    #[inline]
+    fn requantize_value(&self, a: i32, mult: i32, e: i8) -> i8 {
+        let v = multiply_by_quantized_multiplier(a, mult, e as i32).saturating_add(self.output_zero);
+        v.clamp(self.min as i32, self.max as i32) as i8
+    }
+
+    /// Output `j` of one sample: `y[0]` from `acc[0]`.
+    #[cfg_attr(not(all(target_arch = "arm", target_abi = "eabihf")), allow(dead_code))]
+    pub(crate) fn requantize_one(&self, j: usize, acc: &[i32], y: &mut [i8]) {
+        if let (Some(&a), Some(o), Some(&m), Some(&e)) =
+            (acc.first(), y.first_mut(), self.multiplier.get(j), self.shift.get(j))
+        {
+            *o = self.requantize_value(a, m, e);
         }
     }
 
@@ -350,7 +392,7 @@ impl I8Backend {
         match self {
             I8Backend::Reference => accumulate_reference(layer, x, acc),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-            I8Backend::Avx2 if layer.narrow.get() => x86::accumulate_avx2_narrow(layer, x, acc),
+            I8Backend::Avx2 if layer.known.narrow_weights() => x86::accumulate_avx2_narrow(layer, x, acc),
             #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             I8Backend::Avx2 => x86::accumulate_avx2(layer, x, acc),
             #[cfg(target_arch = "x86_64")]
@@ -375,6 +417,13 @@ impl I8Backend {
         layer.check_requantize()?;
         if y.len() != acc.len() {
             return Err(Error::BadLength { buffer: Buffer::Output, expected: acc.len(), got: y.len() });
+        }
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+        if self == I8Backend::Dsp {
+            layer.check_accumulate(x.len(), batch, acc.len())?;
+            if dsp::dense(layer, x, acc, y) {
+                return Ok(());
+            }
         }
         self.accumulate(layer, x, batch, acc)?;
         layer.requantize_rows(acc, y);

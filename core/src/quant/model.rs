@@ -148,6 +148,8 @@ pub struct QuantModel<'a> {
     pub input: QuantInput<'a>,
     pub(super) bytes: &'a [u8],
     pub(super) offsets: [u32; MAX_LAYERS],
+    /// Bit `l`: layer `l` requantizes with right shifts only (checked by the parser).
+    pub(super) right_shifts: u8,
     pub(super) count: usize,
     /// Output width and widest layer (inputs included), from the layer table.
     pub(super) outputs: usize,
@@ -171,7 +173,7 @@ impl<'a> QuantModel<'a> {
     /// Layer `i`, its tensors borrowed from the file.
     pub fn layer(&self, i: usize) -> Option<QuantLayer<'a>> {
         let at = *self.offsets.get(..self.count)?.get(i)? as usize;
-        super::file::layer_at(self.bytes, i, at, self.inputs, self.input.zero)
+        super::file::layer_at(self.bytes, i, at, self.inputs, self.input.zero, self.right_shifts & (1 << i) != 0)
     }
 
     /// The layers, first to last.
@@ -307,17 +309,17 @@ impl<'a> QuantModel<'a> {
             let (xs, ys) = (batch * d.inputs, batch * d.outputs);
             let x = input.get(..xs).ok_or(Error::TooLarge)?;
             let acc = acc.get_mut(..ys).ok_or(Error::TooLarge)?;
-            k.accumulate(d, x, batch, acc)?;
             let y = output.get_mut(..ys).ok_or(Error::TooLarge)?;
             match l.mode {
-                LayerMode::Clamp => d.requantize_rows(acc, y),
+                LayerMode::Clamp => k.dense(d, x, batch, acc, y)?,
                 LayerMode::Table => {
-                    d.requantize_rows(acc, y);
+                    k.dense(d, x, batch, acc, y)?;
                     for v in y.iter_mut() {
                         *v = l.table.get((*v as i32 + 128) as usize).copied().unwrap_or(0);
                     }
                 }
                 LayerMode::Dequantize => {
+                    k.accumulate(d, x, batch, acc)?;
                     dequantize(l, acc, out, activate);
                     return Ok(());
                 }

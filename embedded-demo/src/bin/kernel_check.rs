@@ -1,14 +1,18 @@
 //! On-target kernel check: the portable kernels as built for this target (on hard-float ARM,
 //! the forward dot products run as hand-written `vldmia` + `vmla.f32` blocks) against the
 //! core's scalar reference, at every size 0..=17 and a few larger ones, with integer-valued
-//! and random data. The portable kernels promise the reference's bits, so every comparison
-//! is bit-exact; guard words after each output catch stray writes. Exits non-zero on any
-//! mismatch.
+//! and random data; then every int8 kernel set this target runs (on the Cortex-M4 the
+//! `SMLAD` loops and the dense layer that requantizes in registers) against the int8
+//! reference, on random layers with shifts from 0 to -31 (and a left shift), extreme
+//! inputs, weights and biases. The kernels promise the reference's bits, so every
+//! comparison is bit-exact; guard words after each output catch stray writes. Exits
+//! non-zero on any mismatch.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
 use myelin_core::kernels::{Dims, Kernels, Portable, Reference};
+use myelin_core::quant::{I8Backend, Known, QuantDense};
 use myelin_core::{Activation, Rng};
 use myelin_embedded_demo::{exit, hprintln};
 
@@ -119,6 +123,107 @@ fn main() -> ! {
         }
     }
     hprintln!("kernel check: {} cases, {} mismatches (portable vs reference, bit-exact, guarded)", cases, failures);
-    hprintln!("{}", if failures == 0 { "PASS" } else { "FAIL" });
-    exit(failures == 0)
+    let (int8_cases, int8_failures) = int8_check(&mut rng);
+    hprintln!(
+        "int8 kernel check: {} cases, {} mismatches (every kernel set vs reference, bit-exact, guarded)",
+        int8_cases,
+        int8_failures
+    );
+    let ok = failures == 0 && int8_failures == 0;
+    hprintln!("{}", if ok { "PASS" } else { "FAIL" });
+    exit(ok)
+}
+
+const Q_IN: usize = 144;
+const Q_OUT: usize = 11;
+const Q_BATCH: usize = 3;
+
+/// Random int8 layers through `dense` (accumulators and requantized outputs) and
+/// `accumulate` on every kernel set, against the reference.
+fn int8_check(rng: &mut Rng) -> (u32, u32) {
+    let mut x = [0i8; Q_BATCH * Q_IN];
+    // Word-aligned weights, as a model file's (the `LDRD` loops need it); variant 3 reads
+    // them one byte in, which must take the other path to the same bits.
+    #[repr(C, align(4))]
+    struct Aligned([i8; Q_OUT * Q_IN + 4]);
+    let mut store = Aligned([0; Q_OUT * Q_IN + 4]);
+    let (mut b, mut mult, mut shift) = ([0i32; Q_OUT], [0i32; Q_OUT], [0i8; Q_OUT]);
+    let (mut cases, mut failures) = (0u32, 0u32);
+    let byte = |rng: &mut Rng| (rng.below(256) as i32 - 128) as i8;
+    for n in [1, 5, 16, 17, 32, 48, 64, 80, 128, 144] {
+        for m in [1, 2, 3, 5, 10, 11] {
+            for batch in 1..=Q_BATCH {
+                for variant in 0..4 {
+                    let w = &mut store.0[(variant == 3) as usize..][..Q_OUT * Q_IN];
+                    x.iter_mut().for_each(|v| *v = byte(rng));
+                    w.iter_mut().for_each(|v| *v = byte(rng).max(-127));
+                    if variant == 1 {
+                        // Extremes: the largest accumulators this layer can reach.
+                        x.iter_mut().for_each(|v| *v = if rng.below(2) == 0 { -128 } else { 127 });
+                        w.iter_mut().for_each(|v| *v = if rng.below(2) == 0 { -127 } else { 127 });
+                    }
+                    for j in 0..Q_OUT {
+                        b[j] = if variant == 2 { rng.next_u32() as i32 } else { rng.below(200_001) as i32 - 100_000 };
+                        mult[j] = (1 << 30) + (rng.next_u32() >> 2) as i32;
+                        // Every shift from 0 to -31 across the cases; one left shift in variant 3.
+                        shift[j] = -((rng.below(32)) as i8);
+                    }
+                    if variant == 3 {
+                        shift[m - 1] = 2;
+                    }
+                    let z_in = byte(rng) as i32;
+                    let z_out = byte(rng) as i32;
+                    let layer = QuantDense {
+                        inputs: n,
+                        outputs: m,
+                        weights: &w[..n * m],
+                        bias: &b[..m],
+                        multiplier: &mult[..m],
+                        shift: &shift[..m],
+                        input_zero: z_in,
+                        output_zero: z_out,
+                        min: if variant % 2 == 0 { z_out as i8 } else { -128 },
+                        max: 127,
+                        known: Known::of(&w[..n * m], &mult[..m], &shift[..m]),
+                    };
+                    let xs = &x[..batch * n];
+                    let mut want_acc = [0i32; Q_BATCH * Q_OUT];
+                    let mut want_y = [0i8; Q_BATCH * Q_OUT];
+                    let (wa, wy) = (&mut want_acc[..batch * m], &mut want_y[..batch * m]);
+                    if I8Backend::Reference.dense(&layer, xs, batch, wa, wy).is_err() {
+                        failures += 1;
+                        continue;
+                    }
+                    for k in I8Backend::available() {
+                        cases += 1;
+                        let mut acc = [0x5A5A_5A5Ai32; Q_BATCH * Q_OUT + GUARD];
+                        let mut y = [0x5Ai8; Q_BATCH * Q_OUT + GUARD];
+                        let mut acc2 = [0x5A5A_5A5Ai32; Q_BATCH * Q_OUT + GUARD];
+                        let ran = k.dense(&layer, xs, batch, &mut acc[..batch * m], &mut y[..batch * m]).is_ok()
+                            && k.accumulate(&layer, xs, batch, &mut acc2[..batch * m]).is_ok();
+                        let same = ran
+                            && acc[..batch * m] == want_acc[..batch * m]
+                            && y[..batch * m] == want_y[..batch * m]
+                            && acc2[..batch * m] == want_acc[..batch * m];
+                        let guarded = acc[batch * m..].iter().chain(&acc2[batch * m..]).all(|&v| v == 0x5A5A_5A5A)
+                            && y[batch * m..].iter().all(|&v| v == 0x5A);
+                        if !(same && guarded) {
+                            failures += 1;
+                            if failures <= 5 {
+                                hprintln!(
+                                    "INT8 MISMATCH {} batch {} inputs {} outputs {} variant {}",
+                                    k.name(),
+                                    batch,
+                                    n,
+                                    m,
+                                    variant
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (cases, failures)
 }

@@ -65,7 +65,7 @@ fn int8(path: &Path, model: &modelfile::Saved, q: &myelin::quant::Int8Model) -> 
         let d = &l.dense;
         let (lo, hi) = l.acc_scale.iter().fold((f32::MAX, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
         let weight_scales = if l.acc_scale.iter().all(|&v| v == l.acc_scale[0]) { "per tensor" } else { "per channel" };
-        let bits = if d.narrow.get() { 7 } else { 8 };
+        let bits = if d.known.narrow_weights() { 7 } else { 8 };
         let mode = match l.mode {
             myelin_core::quant::LayerMode::Clamp => format!("clamp [{}, {}]", d.min, d.max),
             myelin_core::quant::LayerMode::Table => format!("table (pre-activation zero point {})", d.output_zero),

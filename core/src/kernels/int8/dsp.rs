@@ -9,12 +9,116 @@
 //! last odd row and the last `inputs % 16` columns in scalar code) is the portable
 //! kernel's; sums wrap as the reference's do.
 
-use super::portable::{widened, Kernels};
+use super::portable::{widened, Kernels, Widened, CHUNK};
 use crate::quant::QuantDense;
 
 /// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller).
 pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
-    widened::<Dsp>(layer, x, acc);
+    if !fused(layer, x, acc, None) {
+        widened::<Dsp>(layer, x, acc);
+    }
+}
+
+/// The accumulators and their requantization into `y` in one pass per pair of rows
+/// (lengths checked by the caller); `false` (nothing done) when the layer does not suit
+/// [`fused`].
+pub(crate) fn dense(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], y: &mut [i8]) -> bool {
+    layer.known.right_shifts() && layer.max == i8::MAX && y.len() == acc.len() && fused(layer, x, acc, Some(y))
+}
+
+/// Whole layers of `16 k <= CHUNK` inputs and at least two outputs: per sample, the inputs
+/// widened once, then [`pairs`] runs every pair of rows, its accumulators starting from
+/// the bias (read in place) and, with `y`, requantized in registers after the pair's loop;
+/// a last odd row in scalar code. `false` (nothing done) for any other shape.
+fn fused(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], mut y: Option<&mut [i8]>) -> bool {
+    let (n, m) = (layer.inputs, layer.outputs);
+    if n == 0
+        || !n.is_multiple_of(16)
+        || n > CHUNK
+        || m < 2
+        || !x.len().is_multiple_of(n)
+        || acc.len() != x.len() / n * m
+    {
+        return false;
+    }
+    let even = m - m % 2;
+    let (Some(w), Some(bias)) = (layer.weights.get(..even * n), layer.bias.get(..even)) else { return false };
+    // `LDRD` needs word-aligned weights (a file's are; a layer built in memory may not be).
+    if !(w.as_ptr() as usize).is_multiple_of(4) {
+        return false;
+    }
+    // Written by `widen_into` before the kernel reads it: no zeroing pass.
+    let mut buf = core::mem::MaybeUninit::<Widened>::uninit();
+    let wide = buf.as_mut_ptr() as *mut i16;
+    for (s, (xr, ar)) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)).enumerate() {
+        // SAFETY: `buf` has room for CHUNK >= n i16 and is 4-byte aligned (`Widened`); `n`
+        // is a positive multiple of 4 (of 16, checked above).
+        unsafe { widen_into(xr.as_ptr(), n, layer.input_zero, wide) };
+        let yr = match y.as_deref_mut() {
+            Some(y) => match y.get_mut(s * m..(s + 1) * m) {
+                Some(yr) => Some(yr),
+                None => return false,
+            },
+            None => None,
+        };
+        let (yp, zero, lo) = match &yr {
+            Some(yr) => (yr.as_ptr() as *mut i8, layer.output_zero, layer.min as i32),
+            None => (core::ptr::null_mut(), 0, 0),
+        };
+        let frame = Pairs {
+            x: wide,
+            x_end: wide.wrapping_add(n),
+            bias: bias.as_ptr(),
+            pairs: even / 2,
+            cols: n,
+            mult: layer.multiplier.as_ptr(),
+            shift: layer.shift.as_ptr(),
+            acc: ar.as_mut_ptr(),
+            y: yp,
+            zero,
+            lo,
+        };
+        if yr.is_some() && (layer.multiplier.len() < even || layer.shift.len() < even) {
+            return false;
+        }
+        // SAFETY: `wide` holds the sample's `n` widened inputs (4-byte aligned, `n` a positive
+        // multiple of 16), `w` the `even` rows of `n` weights, `bias` and `ar` at least `even`
+        // entries; with `y`, the multipliers, shifts (checked just above) and `yr` too.
+        unsafe { pairs(&frame, w.as_ptr()) };
+        if even < m {
+            let j = even;
+            let row = layer.weights.get(j * n..(j + 1) * n).unwrap_or(&[]);
+            let sum = xr.iter().zip(row).fold(layer.bias.get(j).copied().unwrap_or(0), |s, (&xi, &wi)| {
+                s.wrapping_add((xi as i32 - layer.input_zero).wrapping_mul(wi as i32))
+            });
+            if let Some(a) = ar.get_mut(j) {
+                *a = sum;
+            }
+            if let Some(yr) = yr {
+                layer.requantize_one(j, ar.get(j..j + 1).unwrap_or(&[]), yr.get_mut(j..j + 1).unwrap_or(&mut []));
+            }
+        }
+    }
+    true
+}
+
+/// What [`pairs`] reads, in the order its prologue pushes it: one sample's widened inputs
+/// and their end, the bias, the number of row pairs, the columns, the multipliers and
+/// shifts, where the accumulators and (when not null) the requantized outputs go, the
+/// output zero point and the low clamp.
+#[repr(C)]
+struct Pairs {
+    x: *const i16,
+    x_end: *const i16,
+    bias: *const i32,
+    pairs: usize,
+    cols: usize,
+    mult: *const i32,
+    shift: *const i8,
+    acc: *mut i32,
+    y: *mut i8,
+    zero: i32,
+    lo: i32,
 }
 
 /// The Cortex-M4 kernels.
@@ -50,9 +154,19 @@ fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
     {
         return super::portable::widen(src, z, dst);
     }
+    // SAFETY: `src` has `n` bytes and `dst` room for `n` i16, both 4-byte aligned (checked
+    // above); `n` is a positive multiple of 4.
+    unsafe { widen_into(src.as_ptr(), n, z, dst.as_mut_ptr()) }
+}
+
+/// [`widen`] between raw pointers (`dst` may be uninitialized memory).
+///
+/// # Safety
+/// `src` has `n` bytes and `dst` room for `n` i16, both 4-byte aligned; `n` is a positive
+/// multiple of 4.
+unsafe fn widen_into(src: *const i8, n: usize, z: i32, dst: *mut i16) {
     let zz = (z as u32 & 0xFFFF) | ((z as u32) << 16);
-    // SAFETY: reads `n` bytes of `src` and writes `n` i16 of `dst`, both 4-byte aligned
-    // (checked above); `n` is a positive multiple of 4.
+    // SAFETY: reads `n` bytes of `src` and writes `n` i16 of `dst` (the caller's contract).
     unsafe {
         core::arch::asm!(
             "2:",
@@ -64,9 +178,9 @@ fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
             "strd {a}, {w}, [{d}], #8",
             "cmp {s}, {end}",
             "bne 2b",
-            s = inout(reg) src.as_ptr() => _,
-            d = inout(reg) dst.as_mut_ptr() => _,
-            end = in(reg) src.as_ptr().wrapping_add(n),
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            end = in(reg) src.wrapping_add(n),
             zz = in(reg) zz,
             w = out(reg) _,
             a = out(reg) _,
@@ -79,8 +193,11 @@ fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
 fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
     let cols = x.len();
     let pairs = acc.len() / 2;
-    let fits =
-        cols > 0 && cols.is_multiple_of(16) && w.len() == 2 * pairs * cols && (x.as_ptr() as usize).is_multiple_of(4);
+    let fits = cols > 0
+        && cols.is_multiple_of(16)
+        && w.len() == 2 * pairs * cols
+        && (x.as_ptr() as usize).is_multiple_of(4)
+        && (w.as_ptr() as usize).is_multiple_of(4);
     if !fits || pairs == 0 {
         // Not reached through the frame with whole 16-column rows; kept exact.
         for (rows, a) in w.chunks_exact(2 * cols.max(1)).zip(acc.chunks_exact_mut(2)) {
@@ -99,8 +216,10 @@ fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
 /// The pair kernel: the `asm!` loop over sixteen columns per pass.
 fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
     let cols = x.len() - x.len() % 16;
-    if cols == 0 || w0.len() < cols || w1.len() < cols || !(x.as_ptr() as usize).is_multiple_of(4) {
-        // Not reached through the frame (whole chunks of an aligned buffer); kept exact.
+    let aligned = [x.as_ptr() as usize, w0.as_ptr() as usize, w1.as_ptr() as usize].iter().all(|a| a % 4 == 0);
+    if cols == 0 || w0.len() < cols || w1.len() < cols || !aligned {
+        // Weights not word-aligned (`LDRD` needs it: a layer built in memory), or not whole
+        // chunks of an aligned buffer; kept exact.
         return super::portable::pair(x, w0, w1, s0, s1);
     }
     // SAFETY: `x` holds `cols` entries and is 4-byte aligned, each row at least `cols` bytes
@@ -300,6 +419,205 @@ unsafe fn all_rows(x: *const i16, w: *const i8, acc: *mut i32, cols: usize, pair
             out("r5") _,
             out("r8") _,
             inout("r11") cols.is_multiple_of(32) as usize => _,
+        );
+    }
+}
+
+/// The requantization of a pair of accumulators (`lr`, `r9`) into two outputs stored at
+/// `r12` (post-incremented), multipliers and shifts read through the frame's pointers
+/// ([`pairs`]'s frame and registers).
+macro_rules! requantize_pair {
+    () => {
+        concat!(
+            // Requantize the pair: the high multiplies.
+            "ldr r10, [sp, #20]",
+            "\n",
+            "ldrd r2, r3, [r10], #8",
+            "\n",
+            "str r10, [sp, #20]",
+            "\n",
+            "smull r4, r5, lr, r2",
+            "\n",
+            "adds r4, r4, #0x40000000",
+            "\n",
+            "adc r5, r5, #0",
+            "\n",
+            "lsr r4, r4, #31",
+            "\n",
+            "orr lr, r4, r5, lsl #1",
+            "\n",
+            "smull r4, r5, r9, r3",
+            "\n",
+            "adds r4, r4, #0x40000000",
+            "\n",
+            "adc r5, r5, #0",
+            "\n",
+            "lsr r4, r4, #31",
+            "\n",
+            "orr r9, r4, r5, lsl #1",
+            "\n",
+            // The rounding right shifts by e = -shift.
+            "ldr r10, [sp, #24]",
+            "\n",
+            "ldrsb r2, [r10], #1",
+            "\n",
+            "ldrsb r3, [r10], #1",
+            "\n",
+            "str r10, [sp, #24]",
+            "\n",
+            "rsb r2, r2, #0",
+            "\n",
+            "rsb r3, r3, #0",
+            "\n",
+            "mov r4, #1",
+            "\n",
+            "lsl r4, r4, r2",
+            "\n",
+            "sub r4, r4, #1",
+            "\n",
+            "and r5, lr, r4",
+            "\n",
+            "lsr r4, r4, #1",
+            "\n",
+            "add r4, r4, lr, lsr #31",
+            "\n",
+            "asr lr, lr, r2",
+            "\n",
+            "cmp r5, r4",
+            "\n",
+            "it gt",
+            "\n",
+            "addgt lr, lr, #1",
+            "\n",
+            "mov r4, #1",
+            "\n",
+            "lsl r4, r4, r3",
+            "\n",
+            "sub r4, r4, #1",
+            "\n",
+            "and r5, r9, r4",
+            "\n",
+            "lsr r4, r4, #1",
+            "\n",
+            "add r4, r4, r9, lsr #31",
+            "\n",
+            "asr r9, r9, r3",
+            "\n",
+            "cmp r5, r4",
+            "\n",
+            "it gt",
+            "\n",
+            "addgt r9, r9, #1",
+            "\n",
+            // Zero point (saturating), clamp to int8, then to the low clamp; store.
+            "ldrd r10, r11, [sp, #36]",
+            "\n",
+            "qadd lr, lr, r10",
+            "\n",
+            "ssat lr, #8, lr",
+            "\n",
+            "cmp lr, r11",
+            "\n",
+            "it lt",
+            "\n",
+            "movlt lr, r11",
+            "\n",
+            "qadd r9, r9, r10",
+            "\n",
+            "ssat r9, #8, r9",
+            "\n",
+            "cmp r9, r11",
+            "\n",
+            "it lt",
+            "\n",
+            "movlt r9, r11",
+            "\n",
+            "strb lr, [r12], #1",
+            "\n",
+            "strb r9, [r12], #1",
+            "\n",
+        )
+    };
+}
+
+/// Every pair of rows of one sample: the accumulators start from the bias, the loop of
+/// [`all_rows`] runs, they are stored, and when `f.y` is not null requantized in registers
+/// (right shifts only, as [`crate::quant::QuantDense::requantize_rows`] computes them):
+///
+/// ```text
+/// high = (acc M + 2^30) >> 31                     SMULL, ADDS, ADC, LSR, ORR
+/// y    = (high >> e) + ((high & mask) > (mask >> 1) + (high < 0)),  mask = 2^e - 1
+/// y    = max(ssat8(y +sat z_out), lo)            QADD, SSAT, CMP, IT, MOV
+/// ```
+///
+/// # Safety
+/// `f.x` is 4-byte aligned with `f.cols` entries (a positive multiple of 16) ending at
+/// `f.x_end`; `w` has `2 f.pairs f.cols` bytes (`f.pairs > 0`); `f.bias` and `f.acc` have
+/// `2 f.pairs` entries, `f.acc` 4-byte aligned; when `f.y` is not null, `f.mult`,
+/// `f.shift` and `f.y` have `2 f.pairs` entries, every shift in -31..=0.
+unsafe fn pairs(f: &Pairs, w: *const i8) {
+    // Stack frame (the prologue's PUSH): [sp] x, [sp, #4] x end, [sp, #8] bias, [sp, #12]
+    // pairs left, [sp, #16] cols, [sp, #20] multipliers, [sp, #24] shifts, [sp, #28] acc,
+    // [sp, #32] y, [sp, #36] zero point, [sp, #40] low clamp, [sp, #44] w.
+    // SAFETY: reads `cols` i16 from `x` per pair, every row of `w` once, the bias, and with
+    // `y` the multipliers and shifts, `2 pairs` each; writes `2 pairs` accumulators and
+    // outputs (the caller's contract); the frame is popped at the end.
+    unsafe {
+        core::arch::asm!(
+            "push.w {{r0, r1, r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+            "mov r1, lr",
+            "add r8, r1, r4",
+            "3:",
+            "ldr r0, [sp]",
+            "ldr r12, [sp, #8]",
+            "ldrd lr, r9, [r12], #8",
+            "str r12, [sp, #8]",
+            "ldr r12, [sp, #16]",
+            "tst r12, #31",
+            "bne 5f",
+            "2:",
+            sixteen_columns!(),
+            sixteen_columns!(),
+            "ldr r12, [sp, #4]",
+            "cmp r0, r12",
+            "bne 2b",
+            "b 6f",
+            "5:",
+            sixteen_columns!(),
+            "ldr r12, [sp, #4]",
+            "cmp r0, r12",
+            "bne 5b",
+            "6:",
+            "ldr r12, [sp, #28]",
+            "strd lr, r9, [r12], #8",
+            "str r12, [sp, #28]",
+            "ldr r12, [sp, #32]",
+            "cmp r12, #0",
+            "beq 7f",
+            requantize_pair!(),
+            "str r12, [sp, #32]",
+            "7:",
+            // Next pair: row 0 <- the row after row 1.
+            "mov r1, r8",
+            "ldr r12, [sp, #16]",
+            "add r8, r8, r12",
+            "ldr r12, [sp, #12]",
+            "subs r12, r12, #1",
+            "str r12, [sp, #12]",
+            "bne 3b",
+            "add sp, #48",
+            inout("r0") f.x => _,
+            inout("r1") f.x_end => _,
+            inout("r2") f.bias => _,
+            inout("r3") f.pairs => _,
+            inout("r4") f.cols => _,
+            inout("r5") f.mult => _,
+            inout("r8") f.shift => _,
+            inout("r9") f.acc => _,
+            inout("r10") f.y => _,
+            inout("r11") f.zero => _,
+            inout("r12") f.lo => _,
+            inout("lr") w => _,
         );
     }
 }

@@ -230,13 +230,13 @@ pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
     });
 }
 
-/// The AVX2 accumulation of a layer whose weights are [`crate::quant::Narrow`]: `vpdpbusd`
+/// The AVX2 accumulation of a layer whose weights are narrow ([`crate::quant::Known`]): `vpdpbusd`
 /// written as `vpmaddubsw` (unsigned inputs `x + 128` times 7-bit weights, pairs summed
 /// into 16 bits: at most `2 * 255 * 63`, so exact), `vpmaddwd` by ones (pairs of pairs into
 /// 32 bits) and `vpaddd`; 4 samples x 2 rows of `ymm` accumulators.
 #[cfg(target_feature = "avx2")]
 pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
-    if !layer.narrow.get() {
+    if !layer.known.narrow_weights() {
         return accumulate_avx2(layer, x, acc);
     }
     flipped_tiles::<4, 2>(layer, x, acc, |sb, rb, flipped, args| {
