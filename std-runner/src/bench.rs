@@ -85,7 +85,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn topology(sizes: &[usize]) -> Result<Topology> {
+/// The benchmark network: ReLU hidden layers, softmax output, cross-entropy.
+pub fn topology(sizes: &[usize]) -> Result<Topology> {
     Topology::dense(sizes, Activation::Relu, Activation::Softmax, Loss::CrossEntropy)
         .map_err(crate::Error::core("benchmark topology"))
 }
