@@ -66,6 +66,20 @@ fn firmware_outputs_are_bit_identical_to_the_host() {
     check_firmware(&portable, &[]);
 }
 
+/// `cargo run --release` of the firmware crate for `target` with `args` (in QEMU, its
+/// runner): whether it succeeded, and its output.
+fn run_firmware(target: &str, args: &[&str]) -> (bool, String) {
+    let o = Command::new("cargo")
+        .args(["run", "--release", "--quiet", "--target", target])
+        .args(args)
+        .current_dir(root().join("embedded-demo"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr))
+}
+
 /// The on-target kernel check (float kernels and every int8 kernel set against the
 /// reference, bit for bit) passes on the M4F and the M3.
 #[test]
@@ -75,15 +89,8 @@ fn the_kernels_match_the_reference_on_both_cores() {
         return;
     }
     for target in ["thumbv7em-none-eabihf", "thumbv7m-none-eabi"] {
-        let o = Command::new("cargo")
-            .args(["run", "--release", "--quiet", "--target", target, "--bin", "kernel-check"])
-            .current_dir(root().join("embedded-demo"))
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success() && out.contains("int8 kernel check") && out.contains("PASS"), "{target}:\n{out}");
+        let (ok, out) = run_firmware(target, &["--bin", "kernel-check"]);
+        assert!(ok && out.contains("int8 kernel check") && out.contains("PASS"), "{target}:\n{out}");
         println!("{target}: {}", out.lines().filter(|l| l.contains("check:")).collect::<Vec<_>>().join("; "));
     }
 }
@@ -104,17 +111,8 @@ fn check_firmware_bin(host: &HostRun, features: &[&str], bin: &str) {
     let want_hash = format!("outputs fnv1a {:#010x}", host.hash);
     for target in ["thumbv7em-none-eabihf", "thumbv7m-none-eabi"] {
         let bin: &[&str] = if bin.is_empty() { &[] } else { &["--bin", bin] };
-        let o = Command::new("cargo")
-            .args(["run", "--release", "--quiet", "--target", target])
-            .args(bin)
-            .args(features)
-            .current_dir(root().join("embedded-demo"))
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-        assert!(o.status.success(), "firmware ({target} {features:?}) failed:\n{out}");
+        let (ok, out) = run_firmware(target, &[bin, features].concat());
+        assert!(ok, "firmware ({target} {features:?}) failed:\n{out}");
         assert!(out.contains(&want_acc), "{target}: accuracy differs from the host ({want_acc}):\n{out}");
         assert!(out.contains(&want_hash), "{target}: output bits differ from the host ({want_hash}):\n{out}");
         println!("{target} {features:?}: same predictions and output bits as the host");

@@ -47,6 +47,9 @@ fn fused(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], mut y: Option<&mut [
     if !(w.as_ptr() as usize).is_multiple_of(4) {
         return false;
     }
+    if y.is_some() && (layer.multiplier.len() < even || layer.shift.len() < even) {
+        return false;
+    }
     // Written by `widen_into` before the kernel reads it: no zeroing pass.
     let mut buf = core::mem::MaybeUninit::<Widened>::uninit();
     let wide = buf.as_mut_ptr() as *mut i16;
@@ -78,12 +81,9 @@ fn fused(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], mut y: Option<&mut [
             zero,
             lo,
         };
-        if yr.is_some() && (layer.multiplier.len() < even || layer.shift.len() < even) {
-            return false;
-        }
         // SAFETY: `wide` holds the sample's `n` widened inputs (4-byte aligned, `n` a positive
         // multiple of 16), `w` the `even` rows of `n` weights, `bias` and `ar` at least `even`
-        // entries; with `y`, the multipliers, shifts (checked just above) and `yr` too.
+        // entries; with `y`, the multipliers, shifts (checked before the loop) and `yr` too.
         unsafe { pairs(&frame, w.as_ptr()) };
         if even < m {
             let j = even;
@@ -227,9 +227,9 @@ fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
     unsafe { two_rows(x.as_ptr(), w0.as_ptr(), w1.as_ptr(), cols, s0, s1) };
 }
 
-/// Sixteen columns of two rows: `LDM` of eight widened inputs twice, `LDRD` of eight weights
-/// per row twice, 16 `SXTB16`, 16 `SMLAD` (registers as in [`all_rows`]).
-macro_rules! sixteen_columns {
+/// Eight columns of two rows: `LDM` of eight widened inputs, `LDRD` of eight weights per
+/// row, 8 `SXTB16`, 8 `SMLAD` (registers as in [`all_rows`]).
+macro_rules! eight_columns {
     () => {
         concat!(
             "ldm r0!, {{r2, r3, r4, r5}}",
@@ -270,45 +270,14 @@ macro_rules! sixteen_columns {
             "\n",
             "smlad r9, r5, r11, r9",
             "\n",
-            "ldm r0!, {{r2, r3, r4, r5}}",
-            "\n",
-            "ldrd r10, r11, [r1], #8",
-            "\n",
-            "sxtb16 r12, r10",
-            "\n",
-            "sxtb16 r10, r10, ror #8",
-            "\n",
-            "smlad lr, r2, r12, lr",
-            "\n",
-            "smlad lr, r3, r10, lr",
-            "\n",
-            "sxtb16 r12, r11",
-            "\n",
-            "sxtb16 r11, r11, ror #8",
-            "\n",
-            "smlad lr, r4, r12, lr",
-            "\n",
-            "smlad lr, r5, r11, lr",
-            "\n",
-            "ldrd r10, r11, [r8], #8",
-            "\n",
-            "sxtb16 r12, r10",
-            "\n",
-            "sxtb16 r10, r10, ror #8",
-            "\n",
-            "smlad r9, r2, r12, r9",
-            "\n",
-            "smlad r9, r3, r10, r9",
-            "\n",
-            "sxtb16 r12, r11",
-            "\n",
-            "sxtb16 r11, r11, ror #8",
-            "\n",
-            "smlad r9, r4, r12, r9",
-            "\n",
-            "smlad r9, r5, r11, r9",
-            "\n",
         )
+    };
+}
+
+/// Sixteen columns of two rows: [`eight_columns`] twice.
+macro_rules! sixteen_columns {
+    () => {
+        concat!(eight_columns!(), eight_columns!())
     };
 }
 
@@ -423,6 +392,71 @@ unsafe fn all_rows(x: *const i16, w: *const i8, acc: *mut i32, cols: usize, pair
     }
 }
 
+/// `$a = (($a M + 2^30) >> 31)` for the multiplier in `$m` (`r4`, `r5` scratch).
+macro_rules! high_multiply {
+    ($a:literal, $m:literal) => {
+        concat!(
+            "smull r4, r5, ",
+            $a,
+            ", ",
+            $m,
+            "\n",
+            "adds r4, r4, #0x40000000\n",
+            "adc r5, r5, #0\n",
+            "lsr r4, r4, #31\n",
+            "orr ",
+            $a,
+            ", r4, r5, lsl #1\n",
+        )
+    };
+}
+
+/// `$a` divided by `2^e` (`e` in `$e`, 0..=31), rounded to nearest, ties away from zero:
+/// `($a >> e) + (($a & mask) > (mask >> 1) + ($a < 0))`, `mask = 2^e - 1` (`r4`, `r5`
+/// scratch).
+macro_rules! rounding_shift {
+    ($a:literal, $e:literal) => {
+        concat!(
+            "mov r4, #1\n",
+            "lsl r4, r4, ",
+            $e,
+            "\n",
+            "sub r4, r4, #1\n",
+            "and r5, ",
+            $a,
+            ", r4\n",
+            "lsr r4, r4, #1\n",
+            "add r4, r4, ",
+            $a,
+            ", lsr #31\n",
+            "asr ",
+            $a,
+            ", ",
+            $a,
+            ", ",
+            $e,
+            "\n",
+            "cmp r5, r4\n",
+            "it gt\n",
+            "addgt ",
+            $a,
+            ", ",
+            $a,
+            ", #1\n",
+        )
+    };
+}
+
+/// `$a = max(ssat8($a +sat zero), lo)`, the zero point in `r10` and the low clamp in `r11`.
+macro_rules! zero_and_clamp {
+    ($a:literal) => {
+        concat!(
+            "qadd ", $a, ", ", $a, ", r10\n", "ssat ", $a, ", #8, ", $a, "\n", "cmp ", $a, ", r11\n", "it lt\n",
+            "movlt ", $a, ", r11\n",
+        )
+    };
+}
+
 /// The requantization of a pair of accumulators (`lr`, `r9`) into two outputs stored at
 /// `r12` (post-incremented), multipliers and shifts read through the frame's pointers
 /// ([`pairs`]'s frame and registers).
@@ -436,26 +470,8 @@ macro_rules! requantize_pair {
             "\n",
             "str r10, [sp, #20]",
             "\n",
-            "smull r4, r5, lr, r2",
-            "\n",
-            "adds r4, r4, #0x40000000",
-            "\n",
-            "adc r5, r5, #0",
-            "\n",
-            "lsr r4, r4, #31",
-            "\n",
-            "orr lr, r4, r5, lsl #1",
-            "\n",
-            "smull r4, r5, r9, r3",
-            "\n",
-            "adds r4, r4, #0x40000000",
-            "\n",
-            "adc r5, r5, #0",
-            "\n",
-            "lsr r4, r4, #31",
-            "\n",
-            "orr r9, r4, r5, lsl #1",
-            "\n",
+            high_multiply!("lr", "r2"),
+            high_multiply!("r9", "r3"),
             // The rounding right shifts by e = -shift.
             "ldr r10, [sp, #24]",
             "\n",
@@ -469,69 +485,13 @@ macro_rules! requantize_pair {
             "\n",
             "rsb r3, r3, #0",
             "\n",
-            "mov r4, #1",
-            "\n",
-            "lsl r4, r4, r2",
-            "\n",
-            "sub r4, r4, #1",
-            "\n",
-            "and r5, lr, r4",
-            "\n",
-            "lsr r4, r4, #1",
-            "\n",
-            "add r4, r4, lr, lsr #31",
-            "\n",
-            "asr lr, lr, r2",
-            "\n",
-            "cmp r5, r4",
-            "\n",
-            "it gt",
-            "\n",
-            "addgt lr, lr, #1",
-            "\n",
-            "mov r4, #1",
-            "\n",
-            "lsl r4, r4, r3",
-            "\n",
-            "sub r4, r4, #1",
-            "\n",
-            "and r5, r9, r4",
-            "\n",
-            "lsr r4, r4, #1",
-            "\n",
-            "add r4, r4, r9, lsr #31",
-            "\n",
-            "asr r9, r9, r3",
-            "\n",
-            "cmp r5, r4",
-            "\n",
-            "it gt",
-            "\n",
-            "addgt r9, r9, #1",
-            "\n",
+            rounding_shift!("lr", "r2"),
+            rounding_shift!("r9", "r3"),
             // Zero point (saturating), clamp to int8, then to the low clamp; store.
             "ldrd r10, r11, [sp, #36]",
             "\n",
-            "qadd lr, lr, r10",
-            "\n",
-            "ssat lr, #8, lr",
-            "\n",
-            "cmp lr, r11",
-            "\n",
-            "it lt",
-            "\n",
-            "movlt lr, r11",
-            "\n",
-            "qadd r9, r9, r10",
-            "\n",
-            "ssat r9, #8, r9",
-            "\n",
-            "cmp r9, r11",
-            "\n",
-            "it lt",
-            "\n",
-            "movlt r9, r11",
-            "\n",
+            zero_and_clamp!("lr"),
+            zero_and_clamp!("r9"),
             "strb lr, [r12], #1",
             "\n",
             "strb r9, [r12], #1",

@@ -4,6 +4,35 @@
 //! post-incremented addressing: 42 instructions for 16 multiply-accumulates. Same sums as the
 //! Rust pair kernel, so the same bits.
 
+/// Four columns of two rows: four `LDRSH` of widened inputs, eight `LDRSB` of weights and
+/// eight `MLA` (operands named as in [`pair`]).
+macro_rules! four_columns {
+    () => {
+        concat!(
+            "ldrsh {x0}, [{xp}], #2\n",
+            "ldrsh {x2}, [{xp}], #2\n",
+            "ldrsh {x1}, [{xp}], #2\n",
+            "ldrsh {x3}, [{xp}], #2\n",
+            "ldrsb {w}, [{p0}], #1\n",
+            "mla {a0}, {w}, {x0}, {a0}\n",
+            "ldrsb {w}, [{p0}], #1\n",
+            "mla {a0}, {w}, {x1}, {a0}\n",
+            "ldrsb {w}, [{p0}], #1\n",
+            "mla {a0}, {w}, {x2}, {a0}\n",
+            "ldrsb {w}, [{p0}], #1\n",
+            "mla {a0}, {w}, {x3}, {a0}\n",
+            "ldrsb {w}, [{p1}], #1\n",
+            "mla {a1}, {w}, {x0}, {a1}\n",
+            "ldrsb {w}, [{p1}], #1\n",
+            "mla {a1}, {w}, {x1}, {a1}\n",
+            "ldrsb {w}, [{p1}], #1\n",
+            "mla {a1}, {w}, {x2}, {a1}\n",
+            "ldrsb {w}, [{p1}], #1\n",
+            "mla {a1}, {w}, {x3}, {a1}\n",
+        )
+    };
+}
+
 /// `s0 += sum_i x[i] w0[i]`, `s1 += sum_i x[i] w1[i]` over the first multiple of 8 columns
 /// (`x` widened and reordered `x0, x2, x1, x3` per group of four); the rest in Rust.
 #[inline(always)]
@@ -18,46 +47,8 @@ pub(crate) fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) 
     unsafe {
         core::arch::asm!(
             "2:",
-            "ldrsh {x0}, [{xp}], #2",
-            "ldrsh {x2}, [{xp}], #2",
-            "ldrsh {x1}, [{xp}], #2",
-            "ldrsh {x3}, [{xp}], #2",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x0}, {a0}",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x1}, {a0}",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x2}, {a0}",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x3}, {a0}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x0}, {a1}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x1}, {a1}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x2}, {a1}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x3}, {a1}",
-            "ldrsh {x0}, [{xp}], #2",
-            "ldrsh {x2}, [{xp}], #2",
-            "ldrsh {x1}, [{xp}], #2",
-            "ldrsh {x3}, [{xp}], #2",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x0}, {a0}",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x1}, {a0}",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x2}, {a0}",
-            "ldrsb {w}, [{p0}], #1",
-            "mla {a0}, {w}, {x3}, {a0}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x0}, {a1}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x1}, {a1}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x2}, {a1}",
-            "ldrsb {w}, [{p1}], #1",
-            "mla {a1}, {w}, {x3}, {a1}",
+            four_columns!(),
+            four_columns!(),
             "cmp {xp}, {end}",
             "bne 2b",
             xp = inout(reg) x.as_ptr() => _,
