@@ -71,7 +71,10 @@ fn main() {
         }
         if is_x86_feature_detected!("avx512f") {
             // SAFETY: AVX-512F detected just above.
-            println!("AVX-512 FMA, 16 lanes x {ACC} accumulators: {:.1} GFLOP/s", best(16, ACC, |r| unsafe { avx512(r) }));
+            println!(
+                "AVX-512 FMA, 16 lanes x {ACC} accumulators: {:.1} GFLOP/s",
+                best(16, ACC, |r| unsafe { avx512(r) })
+            );
         } else {
             println!("AVX-512F: not on this CPU");
         }

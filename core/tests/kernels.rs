@@ -110,6 +110,11 @@ fn all_dims() -> Vec<Dims> {
         v.extend([
             Dims { batch: 0, inputs: 9, outputs: 7 },
             Dims { batch: 9, inputs: 33, outputs: 20 },
+            // The chained forward (16+ samples and outputs): two sample blocks, 6- and 5-row
+            // tiles, 8 x 8 transposes with edges; from 128 samples the packed W^T panels with
+            // 2 outputs left over.
+            Dims { batch: 17, inputs: 9, outputs: 17 },
+            Dims { batch: 130, inputs: 9, outputs: 18 },
             // Past the panel pass (MB = 64 values of m): the weight gradient over 70 samples,
             // the input gradient over 70 outputs, and empty batches / inputs with many passes.
             Dims { batch: 70, inputs: 9, outputs: 3 },
@@ -286,8 +291,9 @@ fn kernels_reject_wrong_lengths() {
     }
 }
 
-/// The AVX-512 tiles of the SIMD panel product (run where the CPU has them) give the same
-/// bits as the 8-lane tiles: each output is the same fused chain over the batch.
+/// The AVX-512 tiles (run where the CPU has them) give the same bits as the 8-lane tiles in
+/// all three products: the panel products' outputs are the same fused chain over the batch,
+/// the forward's the same chain over the inputs or the same 16-lane dot product and sum tree.
 #[test]
 fn simd_panel_bits_do_not_depend_on_vector_width() {
     let mut rng = Rng::new(512);
@@ -300,6 +306,7 @@ fn simd_panel_bits_do_not_depend_on_vector_width() {
         let c = case(&mut rng, d, false);
         let with = run(&wide, &c, Activation::Identity);
         let without = run(&Simd::LANES8, &c, Activation::Identity);
+        assert_eq!(bits(&with.y), bits(&without.y), "forward {d:?}");
         assert_eq!(bits(&with.d_w), bits(&without.d_w), "weight_grad {d:?}");
         assert_eq!(bits(&with.d_x), bits(&without.d_x), "input_grad {d:?}");
     }
@@ -323,30 +330,67 @@ fn weight_grad_into_equals_zeroing_then_accumulating() {
     }
 }
 
-/// Where the AVX-512 forward runs (16+ samples and outputs), each output is one fused
+/// Where the chained forward runs (16+ samples and outputs), each output is one fused
 /// multiply-add chain over the inputs in order, then the bias: exactly `f32::mul_add` in a
-/// loop, for every block and tile shape in `all_dims`.
+/// loop, for every SIMD width, block and tile shape in `all_dims`.
 #[test]
-fn avx512_forward_is_an_ordered_fma_chain() {
-    let Some(wide) = Simd::lanes16() else {
-        println!("AVX-512 not available on this CPU: nothing to compare");
-        return;
-    };
+fn simd_forward_is_an_ordered_fma_chain() {
     let mut rng = Rng::new(16);
     let mut checked = 0;
-    for d in all_dims().into_iter().filter(|d| d.batch >= 16 && d.outputs >= 16) {
-        let c = case(&mut rng, d, false);
-        let got = run(&wide, &c, Activation::Identity).y;
-        let (n, m) = (d.inputs, d.outputs);
-        for s in 0..d.batch {
-            for j in 0..m {
-                let chain = (0..n).fold(0.0f32, |acc, k| c.x[s * n + k].mul_add(c.w[j * n + k], acc));
-                assert_eq!(got[s * m + j].to_bits(), (chain + c.b[j]).to_bits(), "{d:?} sample {s} output {j}");
+    for simd in simd_backends() {
+        for d in all_dims().into_iter().filter(|d| d.batch >= 16 && d.outputs >= 16) {
+            let c = case(&mut rng, d, false);
+            let got = run(&simd, &c, Activation::Identity).y;
+            let (n, m) = (d.inputs, d.outputs);
+            for s in 0..d.batch {
+                for j in 0..m {
+                    let chain = (0..n).fold(0.0f32, |acc, k| c.x[s * n + k].mul_add(c.w[j * n + k], acc));
+                    assert_eq!(
+                        got[s * m + j].to_bits(),
+                        (chain + c.b[j]).to_bits(),
+                        "{simd:?} {d:?} sample {s} output {j}"
+                    );
+                }
             }
+            checked += 1;
         }
-        checked += 1;
     }
     assert!(checked >= 5, "only {checked} shapes reached the chained forward");
+}
+
+/// Below 16 samples or outputs each output is a dot product summed in 16 lanes (the last
+/// `inputs % 16` zero-padded), then lane by lane the two halves, halves of 4, lanes 0 + 2 and
+/// 1 + 3, and those two: for every SIMD width (the 8-lane tiles run it as two halves).
+#[test]
+fn simd_forward_dot_products_follow_the_16_lane_tree() {
+    let mut rng = Rng::new(17);
+    let mut checked = 0;
+    for simd in simd_backends() {
+        for d in all_dims().into_iter().filter(|d| !(d.batch >= 16 && d.outputs >= 16)) {
+            let c = case(&mut rng, d, false);
+            let got = run(&simd, &c, Activation::Identity).y;
+            let (n, m) = (d.inputs, d.outputs);
+            for s in 0..d.batch {
+                for j in 0..m {
+                    let mut lane = [0.0f32; 16];
+                    for k in 0..n.div_ceil(16) * 16 {
+                        let (xv, wv) = if k < n { (c.x[s * n + k], c.w[j * n + k]) } else { (0.0, 0.0) };
+                        lane[k % 16] = xv.mul_add(wv, lane[k % 16]);
+                    }
+                    let t: Vec<f32> = (0..8).map(|i| lane[i] + lane[i + 8]).collect();
+                    let u: Vec<f32> = (0..4).map(|i| t[i] + t[i + 4]).collect();
+                    let dot = (u[0] + u[2]) + (u[1] + u[3]);
+                    assert_eq!(
+                        got[s * m + j].to_bits(),
+                        (dot + c.b[j]).to_bits(),
+                        "{simd:?} {d:?} sample {s} output {j}"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} shapes reached the dot products");
 }
 
 /// `weight_grad_rows` over any cut of the neurons into row blocks gives the bits of the whole

@@ -11,9 +11,11 @@
 //! - `d_x = delta W`: A = delta, B = W, beta = 0.
 //!
 //! Small products (few samples) go to the core's own kernels, which beat a general GEMM's
-//! packing overhead there; the cut-over is measured (see BENCHMARKS.md). On CPUs where the
-//! core's AVX-512 tiles run, every product goes to the core: they outrun matrixmultiply
-//! (which has no AVX-512 kernel) at every size measured. Large core products are split
+//! packing overhead there; the cut-over is measured (see BENCHMARKS.md). On x86_64 with the
+//! core's SIMD kernels every product goes to the core: its AVX-512 tiles outrun
+//! matrixmultiply (which has no AVX-512 kernel) at every size measured, and its 8-lane tiles
+//! give the AVX-512 bits, so a model trains to the same bits on AVX2-only and AVX-512 CPUs
+//! (BENCHMARKS.md has what that costs or gains per workload on AVX2). Large core products are split
 //! across the pool's threads by rows in a way that keeps every output's operations, so the
 //! bits do not depend on the thread count either way.
 
@@ -36,7 +38,7 @@ pub static SGEMM_CALLS: AtomicUsize = AtomicUsize::new(0);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Large products (>= [`MIN_GEMM_MACS`]) through sgemm, small ones on the core; all on
-    /// the core when its AVX-512 tiles run.
+    /// the core when its SIMD tiles run on x86_64 (8 or 16 lanes: the same bits either way).
     #[default]
     Auto,
     /// Every product through sgemm.
@@ -121,7 +123,7 @@ impl Gemm {
             Mode::Always => true,
             Mode::Never => false,
             Mode::Auto => {
-                !self.backend.simd().is_some_and(|s| s.is_lanes16())
+                !(cfg!(target_arch = "x86_64") && self.backend.simd().is_some())
                     && d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs) >= MIN_GEMM_MACS
             }
         }

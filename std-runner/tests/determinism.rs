@@ -77,3 +77,36 @@ fn every_batch_size_and_thread_count_gives_the_same_bits_through_sgemm() {
     sweep(Gemm::new(Backend::detect(), Mode::Always), "sgemm");
     assert!(SGEMM_CALLS.load(Ordering::Relaxed) > before, "the forced sgemm path did not run");
 }
+
+/// On x86_64 the 8-lane (AVX2) tiles give the bits of the AVX-512 tiles in all three products
+/// and `Mode::Auto` keeps every product on them, so a model trains to the same parameters on
+/// an AVX2-only CPU as on one with AVX-512: every batch size on both paths of the forward
+/// (dot products below 16 samples, chains from 16, packed `W^T` from 128), 1 and 2 threads.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "release only: cargo test --release -p myelin --test determinism")]
+fn avx2_and_avx512_cpus_train_the_same_bits() {
+    let Some(wide) = myelin_core::kernels::Simd::lanes16() else {
+        println!("AVX-512 not available on this CPU: one width to run, nothing to compare");
+        return;
+    };
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let data = data();
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    Rng::new(3).shuffle(&mut order);
+    let (narrow, wide) = (Gemm::new(Backend::SIMD8, Mode::Auto), Gemm::new(Backend::Simd(wide), Mode::Auto));
+    let mut failures = Vec::new();
+    for shard in [32, MAX_BATCH] {
+        for batch in [1, 2, 5, 15, 16, 17, 31, 33, 64, 100, 127, 128, 129, 160] {
+            for threads in [1, 2] {
+                let a = train(&data, &order, narrow, batch, shard, threads);
+                let b = train(&data, &order, wide, batch, shard, threads);
+                if let Some(i) = a.iter().zip(&b).position(|(a, b)| a.to_bits() != b.to_bits()) {
+                    failures.push(format!("batch {batch} shard {shard} threads {threads}: parameter {i}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "8-lane and 16-lane training differ:\n{}", failures.join("\n"));
+}

@@ -23,8 +23,7 @@
 //! - [`Simd`]: `wide::f32x8` with fused multiply-add, and 16-lane AVX-512 tiles chosen at
 //!   run time where the CPU has them (`avx512/`); reorders and fuses sums, so it agrees
 //!   with [`Reference`] within a bound proportional to `sum |x_k w_k|`, and exactly on
-//!   integer-valued data. Its weight and input gradients give the same bits with and
-//!   without AVX-512.
+//!   integer-valued data. Its three products give the same bits with and without AVX-512.
 //! - On hard-float ARM, [`Portable`]'s forward dot products run as a `vldmia` + `vmla.f32`
 //!   block (`arm.rs`) with the same bits.
 //!

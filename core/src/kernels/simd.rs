@@ -1,17 +1,23 @@
-//! 8-lane SIMD kernels (`wide::f32x8`, fused multiply-add on AVX2 + FMA).
+//! 8-lane SIMD kernels (`wide::f32x8`, fused multiply-add on AVX2 + FMA, NEON on ARM64).
 //!
-//! Two register-blocked micro-kernels cover all three products:
+//! One register tile covers all three products: `C[r][k] (+)= sum_m A(r, m) B[m][k]` with
+//! `B` rows contiguous along `k`, a 6-row x 16-column tile of `C` in 12 accumulators while `m`
+//! runs, `A(r, m)` broadcast ([`tile8`]). Every element of `C` is one fused multiply-add
+//! chain over `m` in order, so the bits do not depend on the tile shape or on the vector
+//! width: the AVX-512 tiles (`avx512/`) compute the same chains.
 //!
-//! - forward, `y[s][j] = x[s] . W[j]`: dot products along `inputs` (both operands
-//!   contiguous), blocked 4 samples x 3 outputs = 12 vector accumulators, so each loaded
-//!   vector of `x` feeds three FMAs and each vector of `W` four;
-//! - `d_w += delta^T x` and `d_x = delta W` are the same shape, `C[r][k] (+)= sum_m A(r, m)
-//!   B[m][k]` with `B` rows contiguous along `k`: a 4-row x 16-column tile of `C` lives in 8
-//!   accumulators while `m` runs; `A(r, m)` is broadcast. Columns are the outer loop so the
-//!   16-column strip of `B` stays in L1 across row tiles.
+//! - `d_w += delta^T x` and `d_x = delta W` in passes over `m` ([`panel`]); for the weight
+//!   gradient, blocks of `delta` are transposed first ([`pass_transposed8`]).
+//! - Forward from 16 samples and 16 outputs ([`chains`]): `y^T = W x^T` over packed 16-sample
+//!   blocks of `x^T` ([`forward_chains`]), from 128 samples `y = x W^T` over packed 16-wide
+//!   panels of `W^T` ([`forward_w`]); each output one chain over the inputs in order.
+//! - Forward below that: dot products along `inputs` in 16 lanes (two 8-lane halves, the
+//!   last `inputs % 16` zero-padded) summed by one fixed tree ([`sum16`]), the AVX-512 dot
+//!   tiles' lanes and tree.
 //!
-//! Sums are reordered (8 lanes, then a horizontal add) and fused, so results differ from
-//! [`super::Reference`] in the last bits; the tests bound the difference.
+//! So the 8-lane and the AVX-512 kernels give the same bits in all three products (tested);
+//! against [`super::Reference`] the sums are reordered and fused, and the tests bound the
+//! difference.
 
 // INVARIANT: every kernel entry returns at once unless `Dims::fits` holds for its slices,
 // and all indices below are derived from those `Dims`, so no index is out of range.
@@ -62,37 +68,64 @@ unsafe fn store(p: *mut f32, v: f32x8) {
     unsafe { core::ptr::write_unaligned(p as *mut [f32; LANES], v.to_array()) }
 }
 
-/// `out[i][j] = x_i . w_j` for MR rows of `x` and NR rows of `w`, all of length `n`.
+/// The 16 floats at `p`, those from `len` on read as zeros (the masked load of a 16-lane
+/// machine, in two 8-lane halves).
+///
+/// # Safety
+/// `p..p + len.min(16)` is inside one live `f32` allocation.
+#[inline(always)]
+unsafe fn load16(p: *const f32, len: usize) -> [f32x8; 2] {
+    if len >= 2 * LANES {
+        // SAFETY: 16 readable floats (caller).
+        return unsafe { [load(p), load(p.add(LANES))] };
+    }
+    let mut buf = [[0.0f32; LANES]; 2];
+    for (i, v) in buf.iter_mut().flatten().take(len).enumerate() {
+        // SAFETY: i < len (caller).
+        *v = unsafe { *p.add(i) };
+    }
+    [f32x8::from(buf[0]), f32x8::from(buf[1])]
+}
+
+/// The sum of 16 lanes (`lo`, `hi`) by the tree every forward dot product uses on every
+/// width: the two halves added lane by lane, then halves of 4, then lanes 0 + 2 and 1 + 3,
+/// then those two.
+#[inline(always)]
+fn sum16(lo: f32x8, hi: f32x8) -> f32 {
+    let t = (lo + hi).to_array();
+    let u = [t[0] + t[4], t[1] + t[5], t[2] + t[6], t[3] + t[7]];
+    (u[0] + u[2]) + (u[1] + u[3])
+}
+
+/// `out[i][j] = x_i . w_j` for MR rows of `x` and NR rows of `w`, all of length `n`, each
+/// summed in 16 lanes (two 8-lane halves; the last `n % 16` inputs as a zero-padded block)
+/// and then by [`sum16`]: the bits of the AVX-512 dot tiles.
 ///
 /// # Safety
 /// `x` points to MR rows and `w` to NR rows of `n` floats each, at stride `n`.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // i, j index two arrays in lockstep
 unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f32, n: usize) -> [[f32; NR]; MR] {
-    let mut acc = [[f32x8::ZERO; NR]; MR];
-    let n8 = n - n % LANES;
+    let mut acc = [[[f32x8::ZERO; 2]; NR]; MR];
     let mut k = 0;
-    while k < n8 {
-        // SAFETY: k + 8 <= n, rows are inside the blocks the caller vouched for.
-        let xv: [f32x8; MR] = core::array::from_fn(|i| unsafe { load(x.add(i * n + k)) });
+    while k < n {
+        let len = n - k;
+        // SAFETY: inputs k..k + len.min(16) of row i (caller's rows).
+        let xv: [[f32x8; 2]; MR] = core::array::from_fn(|i| unsafe { load16(x.add(i * n + k), len) });
         for j in 0..NR {
             // SAFETY: as above, for row j of w.
-            let wv = unsafe { load(w.add(j * n + k)) };
+            let wv = unsafe { load16(w.add(j * n + k), len) };
             for i in 0..MR {
-                acc[i][j] = xv[i].mul_add(wv, acc[i][j]);
+                acc[i][j][0] = xv[i][0].mul_add(wv[0], acc[i][j][0]);
+                acc[i][j][1] = xv[i][1].mul_add(wv[1], acc[i][j][1]);
             }
         }
-        k += LANES;
+        k += 2 * LANES;
     }
     let mut out = [[0.0f32; NR]; MR];
     for i in 0..MR {
         for j in 0..NR {
-            let mut s = acc[i][j].reduce_add();
-            for kk in n8..n {
-                // SAFETY: kk < n.
-                s += unsafe { *x.add(i * n + kk) * *w.add(j * n + kk) };
-            }
-            out[i][j] = s;
+            out[i][j] = sum16(acc[i][j][0], acc[i][j][1]);
         }
     }
     out
@@ -120,8 +153,11 @@ unsafe fn forward_block<const MR: usize, const NR: usize>(
     }
 }
 
-const FMR: usize = 4;
-const FNR: usize = 3;
+/// Samples and outputs per dot block: 2 x 2 blocks of 16-lane sums fill 8 accumulators and
+/// leave room for both samples' inputs; a single sample reads 4 rows of `W` side by side.
+const FMR: usize = 2;
+const FNR: usize = 2;
+const FNR1: usize = 4;
 
 /// Runs `forward_block` for every block with `mr` and `nr` known only at run time.
 ///
@@ -138,11 +174,12 @@ unsafe fn forward_any(d: Dims, x: &[f32], w: &[f32], y: &mut [f32], s: usize, j:
             }
         };
     }
-    go!(4 3, 4 2, 4 1, 3 3, 3 2, 3 1, 2 3, 2 2, 2 1, 1 3, 1 2, 1 1);
+    go!(2 2, 2 1, 1 4, 1 3, 1 2, 1 1);
 }
 
 /// `C[r][k] = (C[r][k] if `mode` adds, else 0) + sum_m A(r, m) B[m][k]` for rows `r0..r0+RB`
-/// and columns `k0..k0+8*CV`, with `A(r, m) = a[r * a_rs + m * a_ms]`.
+/// and columns `k0..k0+8*CV`, with `A(r, m) = a[r * a_rs + m * a_ms]` and `B` and `C` both of
+/// row stride `n`.
 ///
 /// # Safety
 /// All indices touched are in bounds of `c` (rows x n), `a` and `b` (m_len x n).
@@ -160,21 +197,44 @@ unsafe fn panel_block<const RB: usize, const CV: usize>(
     m_len: usize,
     mode: Accumulate,
 ) {
+    // SAFETY: forwarded from the caller.
+    unsafe { tile8::<RB, CV>(c.add(r0 * n + k0), n, a.wrapping_add(r0 * a_rs), a_rs, a_ms, b.add(k0), n, m_len, mode) }
+}
+
+/// One `RB x 8*CV` tile: `C[r][k] = (C[r][k] if `mode` adds, else 0) + sum_m A(r, m) B[m][k]`
+/// with `C[r][k] = c[r * c_rs + k]`, `A(r, m) = a[r * a_rs + m * a_ms]` and `B[m][k] = b[m *
+/// b_rs + k]`: each element one fused multiply-add chain over `m` in order.
+///
+/// # Safety
+/// All indices touched are in bounds of the three allocations.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile8<const RB: usize, const CV: usize>(
+    c: *mut f32,
+    c_rs: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_ms: usize,
+    b: *const f32,
+    b_rs: usize,
+    m_len: usize,
+    mode: Accumulate,
+) {
     let mut acc = [[f32x8::ZERO; CV]; RB];
     if mode == Accumulate::Add {
         for (r, row) in acc.iter_mut().enumerate() {
             for (v, slot) in row.iter_mut().enumerate() {
                 // SAFETY: tile inside C (caller).
-                *slot = unsafe { load(c.add((r0 + r) * n + k0 + v * LANES)) };
+                *slot = unsafe { load(c.add(r * c_rs + v * LANES)) };
             }
         }
     }
     for m in 0..m_len {
-        // SAFETY: row m of B, columns k0..k0+8*CV (caller).
-        let bv: [f32x8; CV] = core::array::from_fn(|v| unsafe { load(b.add(m * n + k0 + v * LANES)) });
+        // SAFETY: row m of B, columns 0..8*CV (caller).
+        let bv: [f32x8; CV] = core::array::from_fn(|v| unsafe { load(b.add(m * b_rs + v * LANES)) });
         for (r, row) in acc.iter_mut().enumerate() {
-            // SAFETY: A(r0 + r, m) in bounds (caller).
-            let av = f32x8::splat(unsafe { *a.add((r0 + r) * a_rs + m * a_ms) });
+            // SAFETY: A(r, m) in bounds (caller).
+            let av = f32x8::splat(unsafe { *a.add(r * a_rs + m * a_ms) });
             for (slot, bv) in row.iter_mut().zip(bv.iter()) {
                 *slot = av.mul_add(*bv, *slot);
             }
@@ -183,8 +243,267 @@ unsafe fn panel_block<const RB: usize, const CV: usize>(
     for (r, row) in acc.iter().enumerate() {
         for (v, val) in row.iter().enumerate() {
             // SAFETY: tile inside C (caller).
-            unsafe { store(c.add((r0 + r) * n + k0 + v * LANES), *val) };
+            unsafe { store(c.add(r * c_rs + v * LANES), *val) };
         }
+    }
+}
+
+/// Samples per block of the chained forward: two vectors.
+const SB: usize = 2 * LANES;
+/// Largest input block packed at once by [`forward_chains`] (`KC x SB` floats, 16 KB).
+const KC: usize = 256;
+/// Outputs per block of [`forward_chains`]' accumulator scratch (`OC x SB` floats, 8 KB).
+const OC: usize = 128;
+
+/// Whether the forward of `batch` samples into `outputs` outputs runs as fused chains over the
+/// inputs rather than as dot products split in 16 lanes: from 16 samples and 16 outputs, for
+/// both tile widths (the rule is part of the bits).
+pub(super) fn chains(batch: usize, outputs: usize) -> bool {
+    batch >= 16 && outputs >= 16
+}
+
+/// Block length for cutting `n` inputs into blocks of at most `max`, all of equal size but
+/// the last.
+fn even_block(n: usize, max: usize) -> usize {
+    n.div_ceil(n.div_ceil(max).max(1))
+}
+
+/// `dst[c * dst_rs + r] = src[r * src_rs + c]` for `r < rows`, `c < cols`: 8 x 8 blocks
+/// through registers on x86_64 (AVX, which the build targets), element by element elsewhere
+/// and at the edges.
+///
+/// # Safety
+/// `src` is valid for `rows` rows of `cols` floats at stride `src_rs`; `dst` for `cols` rows
+/// of `rows` floats at stride `dst_rs`; the two do not overlap.
+unsafe fn transpose_into(src: *const f32, src_rs: usize, rows: usize, cols: usize, dst: *mut f32, dst_rs: usize) {
+    // Rows done in blocks of 8.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    let done = {
+        let mut r0 = 0;
+        while r0 + LANES <= rows {
+            let mut c0 = 0;
+            while c0 + LANES <= cols {
+                // SAFETY: rows r0..r0 + 8 <= rows of columns c0..c0 + 8 <= cols in src, and
+                // the transposed block in dst (caller).
+                unsafe { transpose8x8(src.add(r0 * src_rs + c0), src_rs, dst.add(c0 * dst_rs + r0), dst_rs) };
+                c0 += LANES;
+            }
+            for r in r0..r0 + LANES {
+                for c in c0..cols {
+                    // SAFETY: r < rows, c < cols (caller).
+                    unsafe { *dst.add(c * dst_rs + r) = *src.add(r * src_rs + c) };
+                }
+            }
+            r0 += LANES;
+        }
+        r0
+    };
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+    let done = 0;
+    for r in done..rows {
+        for c in 0..cols {
+            // SAFETY: r < rows, c < cols (caller).
+            unsafe { *dst.add(c * dst_rs + r) = *src.add(r * src_rs + c) };
+        }
+    }
+}
+
+/// One 8 x 8 block of [`transpose_into`] in eight `ymm` registers.
+///
+/// # Safety
+/// `src` is valid for 8 rows of 8 floats at stride `src_rs`, `dst` likewise at `dst_rs`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+#[inline]
+#[target_feature(enable = "avx")]
+unsafe fn transpose8x8(src: *const f32, src_rs: usize, dst: *mut f32, dst_rs: usize) {
+    use core::arch::x86_64::{
+        _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
+        _mm256_unpacklo_ps,
+    };
+    // SAFETY: row i of the block is src[i * src_rs .. + 8] (caller).
+    let r: [_; 8] = core::array::from_fn(|i| unsafe { _mm256_loadu_ps(src.add(i * src_rs)) });
+    let t = [
+        _mm256_unpacklo_ps(r[0], r[1]),
+        _mm256_unpackhi_ps(r[0], r[1]),
+        _mm256_unpacklo_ps(r[2], r[3]),
+        _mm256_unpackhi_ps(r[2], r[3]),
+        _mm256_unpacklo_ps(r[4], r[5]),
+        _mm256_unpackhi_ps(r[4], r[5]),
+        _mm256_unpacklo_ps(r[6], r[7]),
+        _mm256_unpackhi_ps(r[6], r[7]),
+    ];
+    let u = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    let o = [
+        _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+        _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+    ];
+    for (i, v) in o.iter().enumerate() {
+        // SAFETY: row i of the transposed block is dst[i * dst_rs .. + 8] (caller).
+        unsafe { _mm256_storeu_ps(dst.add(i * dst_rs), *v) };
+    }
+}
+
+/// Runs `tile8::<h, CV>` for the `h = rows % 6` rows left after the 6-row tiles: the
+/// arguments of [`tile8`] after the row count.
+macro_rules! tile8_rest {
+    ($cv:literal, $h:expr, $($arg:expr),*) => {
+        match $h {
+            5 => tile8::<5, $cv>($($arg),*),
+            4 => tile8::<4, $cv>($($arg),*),
+            3 => tile8::<3, $cv>($($arg),*),
+            2 => tile8::<2, $cv>($($arg),*),
+            1 => tile8::<1, $cv>($($arg),*),
+            _ => {}
+        }
+    };
+}
+
+/// The forward product `y[s][j] = sum_k x[s][k] W[j][k]` as `y^T = W x^T`, each output one
+/// fused multiply-add chain over `k` in order from 0 (the bits of the AVX-512 chains and of
+/// `f32::mul_add` in a loop): per block of 16 samples, `x^T` is packed (inputs in blocks of
+/// at most [`KC`], samples past the batch as zeros) and 6 rows of `W` at a time are broadcast
+/// from where they lie against it; the accumulator scratch is transposed into `y` (row
+/// stride `y_rs`) once all inputs are summed.
+///
+/// # Safety
+/// `x` holds `batch x n`, `w` `outputs x n` floats, `y` `batch` rows of `y_rs >= outputs`
+/// floats; `n > 0`.
+unsafe fn forward_chains(
+    x: *const f32,
+    w: *const f32,
+    y: *mut f32,
+    y_rs: usize,
+    batch: usize,
+    n: usize,
+    outputs: usize,
+) {
+    const RB: usize = 6;
+    let mut xt = [0.0f32; KC * SB];
+    let mut ct = [0.0f32; OC * SB];
+    let kc = even_block(n, KC);
+    let mut s0 = 0;
+    while s0 < batch {
+        let sb = SB.min(batch - s0);
+        if sb < SB {
+            // The samples past the batch stay zero in every block.
+            xt.fill(0.0);
+        }
+        let mut o0 = 0;
+        while o0 < outputs {
+            let oc = OC.min(outputs - o0);
+            let mut k0 = 0;
+            while k0 < n {
+                let kw = kc.min(n - k0);
+                // SAFETY: samples s0..s0 + sb of x, inputs k0..k0 + kw <= n; kw <= KC rows of SB.
+                unsafe { transpose_into(x.add(s0 * n + k0), n, sb, kw, xt.as_mut_ptr(), SB) };
+                let mode = if k0 > 0 { Accumulate::Add } else { Accumulate::Overwrite };
+                let (c, b) = (ct.as_mut_ptr(), xt.as_ptr());
+                macro_rules! rows_loop {
+                    ($cv:literal) => {{
+                        let mut r = 0;
+                        // SAFETY (every tile below): scratch rows r .. r + h <= oc <= OC of SB
+                        // floats; rows o0 + r .. + h <= outputs of W, inputs k0 .. k0 + kw <= n;
+                        // the packed block holds kw <= KC rows of SB floats.
+                        while r + RB <= oc {
+                            unsafe {
+                                tile8::<RB, $cv>(c.add(r * SB), SB, w.add((o0 + r) * n + k0), n, 1, b, SB, kw, mode)
+                            };
+                            r += RB;
+                        }
+                        unsafe {
+                            tile8_rest!($cv, oc - r, c.add(r * SB), SB, w.add((o0 + r) * n + k0), n, 1, b, SB, kw, mode)
+                        };
+                    }};
+                }
+                if sb > LANES {
+                    rows_loop!(2);
+                } else {
+                    rows_loop!(1);
+                }
+                k0 += kw;
+            }
+            // SAFETY: y rows s0..s0 + sb (stride y_rs), columns o0..o0 + oc exist; ct holds oc x SB.
+            unsafe { transpose_into(ct.as_ptr(), SB, oc, sb, y.add(s0 * y_rs + o0), y_rs) };
+            o0 += oc;
+        }
+        s0 += sb;
+    }
+}
+
+/// From this many samples the chained forward packs `W^T` instead of `x^T`
+/// ([`forward_w`]): the weights are then moved once per call while the samples are read in place.
+const W_MIN: usize = 128;
+/// Inputs per packed block of `W^T` in [`forward_w`].
+const KC_W: usize = 128;
+/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 64 KB).
+const OC_W: usize = 128;
+
+/// The chained forward as `y = x W^T` with `W^T` packed in 16-wide panels (blocks of
+/// [`KC_W`] inputs and [`OC_W`] outputs) and 6 samples at a time broadcast from their rows;
+/// outputs past the last full panel go to [`forward_chains`]. Same bits as [`forward_chains`].
+///
+/// # Safety
+/// As for [`forward_chains`] with `y_rs = outputs`.
+unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
+    const RB: usize = 6;
+    const PW: usize = 2 * LANES;
+    let mut pack = [0.0f32; KC_W * OC_W];
+    let full = outputs - outputs % PW;
+    let kc = even_block(n, KC_W);
+    let mut o0 = 0;
+    while o0 < full {
+        let oc = OC_W.min(full - o0);
+        let mut k0 = 0;
+        while k0 < n {
+            let kw = kc.min(n - k0);
+            for p in 0..oc / PW {
+                // SAFETY: rows o0 + 16p .. + 16 <= full of W, inputs k0..k0 + kw <= n; the
+                // panel's kw x 16 floats start at p * kw * 16 < KC_W * OC_W.
+                unsafe {
+                    transpose_into(w.add((o0 + p * PW) * n + k0), n, PW, kw, pack.as_mut_ptr().add(p * kw * PW), PW)
+                };
+            }
+            let mode = if k0 > 0 { Accumulate::Add } else { Accumulate::Overwrite };
+            let mut s0 = 0;
+            while s0 < batch {
+                let h = RB.min(batch - s0);
+                for p in 0..oc / PW {
+                    // SAFETY: samples s0..s0 + h of x and y, outputs o0 + 16p .. + 16 <= full,
+                    // inputs k0..k0 + kw; panel p of the pack holds kw x 16 floats.
+                    unsafe {
+                        let (c, a, b) =
+                            (y.add(s0 * outputs + o0 + p * PW), x.add(s0 * n + k0), pack.as_ptr().add(p * kw * PW));
+                        if h == RB {
+                            tile8::<RB, 2>(c, outputs, a, n, 1, b, PW, kw, mode);
+                        } else {
+                            tile8_rest!(2, h, c, outputs, a, n, 1, b, PW, kw, mode);
+                        }
+                    }
+                }
+                s0 += h;
+            }
+            k0 += kw;
+        }
+        o0 += oc;
+    }
+    if full < outputs {
+        // SAFETY: rows full..outputs of W and the same columns of y (row stride outputs).
+        unsafe { forward_chains(x, w.add(full * n), y.add(full), outputs, batch, n, outputs - full) };
     }
 }
 
@@ -222,7 +541,7 @@ unsafe fn panel_column(
 
 /// Rows of `B` (and columns of `A`) per pass: 64 rows of a 16-column strip of `B` (4 KB)
 /// plus the `A` elements they meet stay in L1 however large the batch is.
-const MB: usize = 64;
+const MB: usize = 128;
 /// Pass length with the AVX-512 tiles: their 12 x 32 accumulators are loaded and stored
 /// once per pass, and 128 halves that cost, while the 8-lane tiles run slower at 128
 /// (BENCHMARKS.md, "Kernel choices"). Passes only cut the same chain over `m` into pieces,
@@ -299,7 +618,9 @@ unsafe fn panel_pass(
     m_len: usize,
     mode: Accumulate,
 ) {
-    const RB: usize = 4;
+    // 6 rows x 2 vectors: 12 accumulators, two loads of B and the broadcasts fit AVX2's 16
+    // registers (and NEON's 32 as 24 halves).
+    const RB: usize = 6;
     let cp = c.as_mut_ptr();
     // Wide tiles first where the CPU has them (same bits, see avx512/mod.rs); they leave fewer
     // than 16 columns for the 8-lane tiles and the scalar tail below.
@@ -312,6 +633,10 @@ unsafe fn panel_pass(
         let _ = wide;
         0
     };
+    if !wide && a_rs == 1 && a_ms != 1 && m_len <= MB && rows >= RB {
+        // SAFETY: forwarded from the caller; `m_len <= MB` as it requires.
+        k0 = unsafe { pass_transposed8(cp, rows, n, ap, a_ms, bp, m_len, mode) };
+    }
     macro_rules! rows_loop {
         ($cv:literal) => {{
             let mut r0 = 0;
@@ -320,10 +645,16 @@ unsafe fn panel_pass(
                 unsafe { panel_block::<RB, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode) };
                 r0 += RB;
             }
-            while r0 < rows {
-                // SAFETY: as above for a single row.
-                unsafe { panel_block::<1, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode) };
-                r0 += 1;
+            // SAFETY: as above for the last rows - r0 < RB rows.
+            unsafe {
+                match rows - r0 {
+                    5 => panel_block::<5, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode),
+                    4 => panel_block::<4, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode),
+                    3 => panel_block::<3, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode),
+                    2 => panel_block::<2, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode),
+                    1 => panel_block::<1, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode),
+                    _ => {}
+                }
             }
         }};
     }
@@ -339,6 +670,76 @@ unsafe fn panel_pass(
         // SAFETY: k < n, rows in range.
         unsafe { panel_column(cp, n, 0, rows, k, ap, a_rs, a_ms, bp, m_len, mode) };
     }
+}
+
+/// Rows of `A` transposed at a time by [`pass_transposed8`] (`AT_R x MB` floats, 24 KB).
+const AT_R: usize = 48;
+
+/// The 8-lane tiles' columns `0..n - n % 8` of one pass for `A` stored by columns (`A(r, m)
+/// = ap[r + m * a_ms]`, the weight gradient's `delta^T`): blocks of [`AT_R`] rows of `A` are
+/// copied transposed first, so the broadcasts of a tile read along `m` from one small block
+/// instead of one cache line per `m` at a stride of `a_ms` floats (which, for strides of a
+/// power of two, fall into the same few L1 sets). Same operations per element as the tiles
+/// read in place; returns where the remaining columns start.
+///
+/// # Safety
+/// As for [`panel_pass`] with `a_rs = 1` and `m_len <= MB`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn pass_transposed8(
+    cp: *mut f32,
+    rows: usize,
+    n: usize,
+    ap: *const f32,
+    a_ms: usize,
+    bp: *const f32,
+    m_len: usize,
+    mode: Accumulate,
+) -> usize {
+    const RB: usize = 6;
+    let mut at = [0.0f32; AT_R * MB];
+    let cols = n - n % LANES;
+    let mut r0 = 0;
+    while r0 < rows {
+        let rc = AT_R.min(rows - r0);
+        for m in 0..m_len {
+            for r in 0..rc {
+                // SAFETY: A(r0 + r, m) = ap[r0 + r + m * a_ms] for r0 + r < rows, m < m_len (caller).
+                at[r * MB + m] = unsafe { *ap.add(r0 + r + m * a_ms) };
+            }
+        }
+        let (c, a) = (cp.wrapping_add(r0 * n), at.as_ptr());
+        let mut k0 = 0;
+        macro_rules! rows_loop {
+            ($cv:literal) => {{
+                let mut r = 0;
+                // SAFETY (every tile below): C rows r0 + r .. + h <= rows, columns k0 .. k0 +
+                // 8 * CV <= n; rows r .. r + h < rc of the block, m < m_len <= MB; B rows m < m_len.
+                while r + RB <= rc {
+                    unsafe { panel_block::<RB, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode) };
+                    r += RB;
+                }
+                unsafe {
+                    match rc - r {
+                        5 => panel_block::<5, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode),
+                        4 => panel_block::<4, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode),
+                        3 => panel_block::<3, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode),
+                        2 => panel_block::<2, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode),
+                        1 => panel_block::<1, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode),
+                        _ => {}
+                    }
+                }
+            }};
+        }
+        while k0 + 2 * LANES <= cols {
+            rows_loop!(2);
+            k0 += 2 * LANES;
+        }
+        if k0 < cols {
+            rows_loop!(1);
+        }
+        r0 += rc;
+    }
+    cols
 }
 
 impl Simd {
@@ -368,25 +769,14 @@ impl Simd {
     /// Whether the forward product computed on consecutive blocks of `per` samples (the last
     /// block holding what is left) gives the same bits as on the whole `batch`: each output
     /// is computed by the same operations unless a block's size changes the path (the
-    /// AVX-512 forward sums as chains from a batch size on, so every block, the short last
-    /// one included, must fall on the same side of that size as the whole batch).
+    /// forward sums as chains from a batch size on, [`chains`], so every block, the short
+    /// last one included, must fall on the same side of that size as the whole batch).
     pub fn forward_splits_exactly(self, batch: usize, outputs: usize, per: usize) -> bool {
         if per == 0 || batch == 0 {
             return per != 0;
         }
-        #[cfg(target_arch = "x86_64")]
-        {
-            use super::avx512::chains;
-            let last = batch - (batch.div_ceil(per) - 1) * per;
-            !self.wide
-                || (chains(batch, outputs) == chains(per.min(batch), outputs)
-                    && chains(batch, outputs) == chains(last, outputs))
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = outputs;
-            true
-        }
+        let last = batch - (batch.div_ceil(per) - 1) * per;
+        chains(batch, outputs) == chains(per.min(batch), outputs) && chains(batch, outputs) == chains(last, outputs)
     }
 
     /// Rows `j0 .. j0 + rows` of `d_w += delta^T x` (or `=` without `accumulate`), where
@@ -454,12 +844,26 @@ impl RawKernels for Simd {
             bias_activation(y, b, act);
             return;
         }
+        if chains(d.batch, d.outputs) {
+            // SAFETY: lengths checked by the guard above: x = batch*inputs, w =
+            // outputs*inputs, y = batch*outputs; inputs > 0.
+            unsafe {
+                let (x, w, y) = (x.as_ptr(), w.as_ptr(), y.as_mut_ptr());
+                if d.batch >= W_MIN && d.outputs >= 2 * LANES {
+                    forward_w(x, w, y, d.batch, d.inputs, d.outputs);
+                } else {
+                    forward_chains(x, w, y, d.outputs, d.batch, d.inputs, d.outputs);
+                }
+            };
+            bias_activation(y, b, act);
+            return;
+        }
         let mut s = 0;
         while s < d.batch {
             let mr = FMR.min(d.batch - s);
             let mut j = 0;
             while j < d.outputs {
-                let nr = FNR.min(d.outputs - j);
+                let nr = if mr == 1 { FNR1 } else { FNR }.min(d.outputs - j);
                 // SAFETY: lengths were checked by `Kernels::dense_forward`:
                 // x = batch*inputs, w = outputs*inputs, y = batch*outputs; s+mr <= batch, j+nr <= outputs.
                 unsafe { forward_any(d, x, w, y, s, j, mr, nr) };

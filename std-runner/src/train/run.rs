@@ -533,9 +533,10 @@ fn epoch_metrics(
     })
 }
 
-/// The fastest kernel backend every rank runs: AVX-2 and AVX-512 forwards differ in the last
-/// bits, so a job of mixed machines trains on the one they share (a single process on that
-/// backend then gives the same bits).
+/// The fastest kernel backend every rank runs, so that a job of mixed machines runs one
+/// kernel set (a single process on that backend then gives the same bits). On x86_64 the
+/// 8-lane and the AVX-512 tiles give the same bits anyway; across architectures no such
+/// promise is made.
 fn agree_on_backend(group: &dyn Collective, mine: Backend) -> Result<Backend> {
     let rank_of = |b: Backend| match b {
         Backend::Reference => 0,

@@ -10,15 +10,10 @@ use core::arch::x86_64::{
 
 /// Samples per block of the transposed forward: two vectors of 16.
 const SB: usize = 2 * LANES;
-/// From this many samples (and outputs) the forward runs [`forward_t`]; below, the dot
-/// tiles, which were faster there (BENCHMARKS.md, "Kernel choices").
-const T_MIN: usize = 16;
-
-/// Whether the forward of `batch` samples into `outputs` outputs runs as fused chains over
-/// the inputs ([`forward_t`]) rather than as dot tiles (whose sums are split in 16 lanes).
-pub(in crate::kernels) fn chains(batch: usize, outputs: usize) -> bool {
-    batch >= T_MIN && outputs >= T_MIN
-}
+// From 16 samples and outputs the forward runs [`forward_t`]; below, the dot tiles, which
+// were faster there (BENCHMARKS.md, "Kernel choices"). The rule is `simd::chains`, shared
+// with the 8-lane tiles, since it decides the bits.
+use crate::kernels::simd::chains;
 /// Largest input block packed at once (`KC_T x SB` floats, 32 KB).
 const KC_T: usize = 256;
 /// Outputs per block of the transposed forward's accumulator scratch (`OC x SB`, 16 KB).

@@ -14,10 +14,10 @@
 //!   samples `forward_w`, `y = x W^T` over packed panels of `W^T`); both give the bits of
 //!   `f32::mul_add` in a loop (tested).
 //! - Forward below that: dot products along `inputs`, 4 samples x 4 outputs of `zmm`
-//!   accumulators (one sample: 8 rows of `W` side by side), 16 lanes then a horizontal sum;
-//!   the inputs' last `inputs % 16` go through masked loads. These sums are split into 16
-//!   lanes instead of 8, so their bits differ from the 8-lane forward in the last place
-//!   (both are bounded against the reference by the tests).
+//!   accumulators (one sample: 8 rows of `W` side by side), 16 lanes then a horizontal sum
+//!   (halves, quarters, then lanes 0 + 2 and 1 + 3); the inputs' last `inputs % 16` go
+//!   through masked loads. The 8-lane tiles sum in the same 16 lanes (two halves) by the
+//!   same tree, so the forward too gives the same bits on both widths (tested).
 //!
 //! Stack: 64 KB for the packed blocks of `forward_w`, which calls `forward_t` (48 KB) for
 //! its last outputs, so the peak is about 112 KB; 24 KB
@@ -33,7 +33,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 mod forward;
 mod tiles;
 
-pub(super) use forward::{chains, forward};
+pub(super) use forward::forward;
 pub(super) use tiles::pass;
 
 const LANES: usize = 16;
