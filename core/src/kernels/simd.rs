@@ -107,10 +107,27 @@ fn sum16(lo: f32x8, hi: f32x8) -> f32 {
 #[allow(clippy::needless_range_loop)] // i, j index two arrays in lockstep
 unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f32, n: usize) -> [[f32; NR]; MR] {
     let mut acc = [[[f32x8::ZERO; 2]; NR]; MR];
+    let n16 = n - n % (2 * LANES);
     let mut k = 0;
-    while k < n {
+    while k < n16 {
+        // SAFETY: inputs k..k + 16 <= n of row i (caller's rows).
+        let xv: [[f32x8; 2]; MR] =
+            core::array::from_fn(|i| unsafe { [load(x.add(i * n + k)), load(x.add(i * n + k + LANES))] });
+        for j in 0..NR {
+            // SAFETY: as above, for row j of w.
+            let wv = unsafe { [load(w.add(j * n + k)), load(w.add(j * n + k + LANES))] };
+            for i in 0..MR {
+                acc[i][j][0] = xv[i][0].mul_add(wv[0], acc[i][j][0]);
+                acc[i][j][1] = xv[i][1].mul_add(wv[1], acc[i][j][1]);
+            }
+        }
+        k += 2 * LANES;
+    }
+    if k < n {
+        // The last n % 16 inputs as a zero-padded block of 16: the same operations on every
+        // lane as a masked 16-lane load.
         let len = n - k;
-        // SAFETY: inputs k..k + len.min(16) of row i (caller's rows).
+        // SAFETY: inputs k..n of row i (caller's rows).
         let xv: [[f32x8; 2]; MR] = core::array::from_fn(|i| unsafe { load16(x.add(i * n + k), len) });
         for j in 0..NR {
             // SAFETY: as above, for row j of w.
@@ -120,7 +137,6 @@ unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f
                 acc[i][j][1] = xv[i][1].mul_add(wv[1], acc[i][j][1]);
             }
         }
-        k += 2 * LANES;
     }
     let mut out = [[0.0f32; NR]; MR];
     for i in 0..MR {
@@ -633,7 +649,7 @@ unsafe fn panel_pass(
         let _ = wide;
         0
     };
-    if !wide && a_rs == 1 && a_ms != 1 && m_len <= MB && rows >= RB {
+    if !wide && a_rs == 1 && a_ms >= TRANSPOSE_FROM && m_len <= MB && rows >= AT_R {
         // SAFETY: forwarded from the caller; `m_len <= MB` as it requires.
         k0 = unsafe { pass_transposed8(cp, rows, n, ap, a_ms, bp, m_len, mode) };
     }
@@ -674,6 +690,10 @@ unsafe fn panel_pass(
 
 /// Rows of `A` transposed at a time by [`pass_transposed8`] (`AT_R x MB` floats, 24 KB).
 const AT_R: usize = 48;
+/// From this column stride of `A` (outputs of the weight gradient) its blocks are
+/// transposed first: below it the rows of a tile share few cache lines' sets, and the copy
+/// would cost more than it saves.
+const TRANSPOSE_FROM: usize = 64;
 
 /// The 8-lane tiles' columns `0..n - n % 8` of one pass for `A` stored by columns (`A(r, m)
 /// = ap[r + m * a_ms]`, the weight gradient's `delta^T`): blocks of [`AT_R`] rows of `A` are
