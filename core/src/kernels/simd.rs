@@ -555,13 +555,14 @@ unsafe fn panel_column(
     }
 }
 
-/// Rows of `B` (and columns of `A`) per pass: 64 rows of a 16-column strip of `B` (4 KB)
-/// plus the `A` elements they meet stay in L1 however large the batch is.
+/// Rows of `B` (and columns of `A`) per pass of the 8-lane tiles: 128 rows of a 16-column
+/// strip of `B` (8 KB) plus the `A` elements they meet stay in L1 however large the batch
+/// is, and each tile's 12 accumulators are loaded and stored once per pass (BENCHMARKS.md,
+/// "Kernel choices"). Passes only cut the same chain over `m` into pieces, so their length
+/// changes no bit.
 const MB: usize = 128;
 /// Pass length with the AVX-512 tiles: their 12 x 32 accumulators are loaded and stored
-/// once per pass, and 128 halves that cost, while the 8-lane tiles run slower at 128
-/// (BENCHMARKS.md, "Kernel choices"). Passes only cut the same chain over `m` into pieces,
-/// so their length changes no bit.
+/// once per pass, and 128 halves that cost against 64.
 const MB_WIDE: usize = 128;
 
 /// The whole panel product over `rows` x `n`, in passes of [`MB`] values of `m` (the first
@@ -789,7 +790,7 @@ impl Simd {
     /// Whether the forward product computed on consecutive blocks of `per` samples (the last
     /// block holding what is left) gives the same bits as on the whole `batch`: each output
     /// is computed by the same operations unless a block's size changes the path (the
-    /// forward sums as chains from a batch size on, [`chains`], so every block, the short
+    /// forward sums as chains from 16 samples and outputs on, so every block, the short
     /// last one included, must fall on the same side of that size as the whole batch).
     pub fn forward_splits_exactly(self, batch: usize, outputs: usize, per: usize) -> bool {
         if per == 0 || batch == 0 {
