@@ -111,10 +111,10 @@ fn all_dims() -> Vec<Dims> {
             Dims { batch: 0, inputs: 9, outputs: 7 },
             Dims { batch: 9, inputs: 33, outputs: 20 },
             // The chained forward (16+ samples and outputs): two sample blocks, 6- and 5-row
-            // tiles, 8 x 8 transposes with edges; from 128 samples the packed W^T panels with
-            // 2 outputs left over.
+            // tiles, 8 x 8 transposes with edges; from 128 samples the packed W^T panel with
+            // 1 output left over.
             Dims { batch: 17, inputs: 9, outputs: 17 },
-            Dims { batch: 130, inputs: 9, outputs: 18 },
+            Dims { batch: 128, inputs: 2, outputs: 17 },
             // Past the panel pass (MB = 64 values of m): the weight gradient over 70 samples,
             // the input gradient over 70 outputs, and empty batches / inputs with many passes.
             Dims { batch: 70, inputs: 9, outputs: 3 },
@@ -355,7 +355,8 @@ fn simd_forward_is_an_ordered_fma_chain() {
             checked += 1;
         }
     }
-    assert!(checked >= 5, "only {checked} shapes reached the chained forward");
+    // Miri's short list has two such shapes per width.
+    assert!(checked >= if cfg!(miri) { 2 } else { 5 }, "only {checked} shapes reached the chained forward");
 }
 
 /// Below 16 samples or outputs each output is a dot product summed in 16 lanes (the last
