@@ -31,6 +31,8 @@ use crate::error::{check_len, Buffer, Error};
 use wide::f32x8;
 
 mod forward;
+#[cfg(target_arch = "x86_64")]
+pub(super) use forward::even_block;
 use forward::{forward_any, forward_chains, forward_w, FMR, FNR, FNR1, W_MIN};
 
 /// SIMD kernels (`wide`), FMA where the target has it; on x86_64 CPUs with AVX-512F

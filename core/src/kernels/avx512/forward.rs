@@ -13,17 +13,11 @@ const SB: usize = 2 * LANES;
 // From 16 samples and outputs the forward runs [`forward_t`]; below, the dot tiles, which
 // were faster there (BENCHMARKS.md, "Kernel choices"). The rule is `simd::chains`, shared
 // with the 8-lane tiles, since it decides the bits.
-use crate::kernels::simd::chains;
+use crate::kernels::simd::{chains, even_block};
 /// Largest input block packed at once (`KC_T x SB` floats, 32 KB).
 const KC_T: usize = 256;
 /// Outputs per block of the transposed forward's accumulator scratch (`OC x SB`, 16 KB).
 const OC: usize = 128;
-
-/// Block length for cutting `n` inputs into blocks of at most `max`, all of equal size but
-/// the last (a short last block would pay the tiles' set-up for little work).
-fn even_block(n: usize, max: usize) -> usize {
-    n.div_ceil(n.div_ceil(max).max(1))
-}
 
 /// Forward product `y[s][j] = sum_k x[s][k] W[j][k]` computed as `y^T = W x^T`: for each
 /// block of 32 samples, `x^T` is packed (inputs in blocks of at most [`KC_T`]) and 8 rows of

@@ -51,33 +51,16 @@ unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f
     let n16 = n - n % (2 * LANES);
     let mut k = 0;
     while k < n16 {
-        // SAFETY: inputs k..k + 16 <= n of row i (caller's rows).
-        let xv: [[f32x8; 2]; MR] =
-            core::array::from_fn(|i| unsafe { [load(x.add(i * n + k)), load(x.add(i * n + k + LANES))] });
-        for j in 0..NR {
-            // SAFETY: as above, for row j of w.
-            let wv = unsafe { [load(w.add(j * n + k)), load(w.add(j * n + k + LANES))] };
-            for i in 0..MR {
-                acc[i][j][0] = xv[i][0].mul_add(wv[0], acc[i][j][0]);
-                acc[i][j][1] = xv[i][1].mul_add(wv[1], acc[i][j][1]);
-            }
-        }
+        // SAFETY: inputs k..k + 16 <= n of each row (caller's rows).
+        fma_block::<MR, NR>(&mut acc, x, w, n, k, |p| unsafe { [load(p), load(p.add(LANES))] });
         k += 2 * LANES;
     }
     if k < n {
         // The last n % 16 inputs as a zero-padded block of 16: the same operations on every
         // lane as a masked 16-lane load.
         let len = n - k;
-        // SAFETY: inputs k..n of row i (caller's rows).
-        let xv: [[f32x8; 2]; MR] = core::array::from_fn(|i| unsafe { load16(x.add(i * n + k), len) });
-        for j in 0..NR {
-            // SAFETY: as above, for row j of w.
-            let wv = unsafe { load16(w.add(j * n + k), len) };
-            for i in 0..MR {
-                acc[i][j][0] = xv[i][0].mul_add(wv[0], acc[i][j][0]);
-                acc[i][j][1] = xv[i][1].mul_add(wv[1], acc[i][j][1]);
-            }
-        }
+        // SAFETY: inputs k..n of each row (caller's rows).
+        fma_block::<MR, NR>(&mut acc, x, w, n, k, |p| unsafe { load16(p, len) });
     }
     let mut out = [[0.0f32; NR]; MR];
     for i in 0..MR {
@@ -86,6 +69,29 @@ unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f
         }
     }
     out
+}
+
+/// One block of 16 inputs from `k` of [`dot_block`]: `ld(p)` reads the 16 lanes at `p` (row
+/// `i` of `x` or `j` of `w`, offset `k`) and every accumulator takes its two fused
+/// multiply-adds.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // i, j index two arrays in lockstep
+fn fma_block<const MR: usize, const NR: usize>(
+    acc: &mut [[[f32x8; 2]; NR]; MR],
+    x: *const f32,
+    w: *const f32,
+    n: usize,
+    k: usize,
+    ld: impl Fn(*const f32) -> [f32x8; 2],
+) {
+    let xv: [[f32x8; 2]; MR] = core::array::from_fn(|i| ld(x.wrapping_add(i * n + k)));
+    for j in 0..NR {
+        let wv = ld(w.wrapping_add(j * n + k));
+        for i in 0..MR {
+            acc[i][j][0] = xv[i][0].mul_add(wv[0], acc[i][j][0]);
+            acc[i][j][1] = xv[i][1].mul_add(wv[1], acc[i][j][1]);
+        }
+    }
 }
 
 /// Writes the MR x NR block of `y` (row stride `m`) starting at sample `s`, output `j`.
@@ -151,8 +157,9 @@ const KC: usize = 256;
 const OC: usize = 128;
 
 /// Block length for cutting `n` inputs into blocks of at most `max`, all of equal size but
-/// the last.
-fn even_block(n: usize, max: usize) -> usize {
+/// the last (a short last block would pay the tiles' set-up for little work); both widths'
+/// forwards cut by it.
+pub(in crate::kernels) fn even_block(n: usize, max: usize) -> usize {
     n.div_ceil(n.div_ceil(max).max(1))
 }
 
