@@ -94,8 +94,107 @@ pub fn stack_used(ram_end: usize) -> usize {
     }
 }
 
+/// External interrupts of the mps2-an385 and mps2-an386 NVIC (AN385/AN386; QEMU's
+/// `num-irq` for both boards).
+pub const INTERRUPTS: usize = 32;
+
+extern "C" {
+    fn DefaultHandler();
+}
+
+/// The device part of the vector table (cortex-m-rt's `device` feature): the boards' 32
+/// interrupts, each on the default handler, as a device crate would give them. Without the
+/// feature cortex-m-rt reserves the architecture's 240 (960 bytes of flash).
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+#[used]
+pub static __INTERRUPTS: [unsafe extern "C" fn(); INTERRUPTS] = [DefaultHandler; INTERRUPTS];
+
 /// Top of RAM on mps2-an386 (initial stack pointer).
 pub const RAM_END: usize = 0x2040_0000;
+
+/// 10^19 down to 10^0: the digit places of a `u64`.
+const POWERS_OF_TEN: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 19;
+    while i > 0 {
+        t[i - 1] = t[i] * 10;
+        i -= 1;
+    }
+    t
+};
+
+/// One line of output built from text and numbers, written to the host in one semihosting
+/// call: what the small firmwares print with, without `core::fmt` (its formatting machinery
+/// and 64-bit division are most of a small firmware's flash otherwise).
+pub struct Line {
+    buf: [u8; 120],
+    len: usize,
+}
+
+impl Line {
+    /// An empty line.
+    pub fn new() -> Line {
+        Line { buf: [0; 120], len: 0 }
+    }
+
+    /// Appends text (cut at the line's capacity).
+    pub fn str(&mut self, s: &str) -> &mut Line {
+        for &b in s.as_bytes() {
+            self.push(b);
+        }
+        self
+    }
+
+    /// Appends `v` in decimal. Digits come from subtracting powers of ten, so no 64-bit
+    /// division routine is linked.
+    pub fn dec(&mut self, mut v: u64) -> &mut Line {
+        let mut started = false;
+        for &p in POWERS_OF_TEN.iter() {
+            let mut d = 0u8;
+            while v >= p {
+                v -= p;
+                d += 1;
+            }
+            if d > 0 || started || p == 1 {
+                self.push(b'0' + d);
+                started = true;
+            }
+        }
+        self
+    }
+
+    /// Appends `0x` and the eight hex digits of `v`.
+    pub fn hex(&mut self, v: u32) -> &mut Line {
+        self.str("0x");
+        for i in (0..8).rev() {
+            let d = (v >> (4 * i)) as u8 & 0xF;
+            self.push(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+        }
+        self
+    }
+
+    /// Writes the line and a newline to the host's standard output.
+    pub fn print(&mut self) {
+        self.push(b'\n');
+        if let Ok(mut out) = cortex_m_semihosting::hio::hstdout() {
+            let _ = out.write_all(self.buf.get(..self.len).unwrap_or(&[]));
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+}
+
+impl Default for Line {
+    fn default() -> Line {
+        Line::new()
+    }
+}
 
 /// Installs the panic and HardFault handlers: both print what happened and exit non-zero.
 #[macro_export]
@@ -103,17 +202,16 @@ macro_rules! handlers {
     () => {
         #[panic_handler]
         fn panic(info: &core::panic::PanicInfo) -> ! {
-            if let Some(l) = info.location() {
-                $crate::hprintln!("PANIC at {}:{}", l.file(), l.line());
-            } else {
-                $crate::hprintln!("PANIC");
+            match info.location() {
+                Some(l) => $crate::Line::new().str("PANIC at ").str(l.file()).str(":").dec(l.line() as u64).print(),
+                None => $crate::Line::new().str("PANIC").print(),
             }
             $crate::exit(false)
         }
 
         #[cortex_m_rt::exception]
         unsafe fn HardFault(ef: &cortex_m_rt::ExceptionFrame) -> ! {
-            $crate::hprintln!("HARDFAULT pc={:#010x} lr={:#010x}", ef.pc(), ef.lr());
+            $crate::Line::new().str("HARDFAULT pc=").hex(ef.pc()).str(" lr=").hex(ef.lr()).print();
             $crate::exit(false)
         }
     };

@@ -247,7 +247,7 @@ impl QuantDense<'_> {
     pub fn requantize(&self, j: usize, acc: i32) -> i8 {
         let (m, e) = (self.multiplier.get(j).copied().unwrap_or(0), self.shift.get(j).copied().unwrap_or(0));
         let v = multiply_by_quantized_multiplier(acc, m, e as i32).saturating_add(self.output_zero);
-        v.clamp(self.min as i32, self.max as i32) as i8
+        clamp(v, self.min as i32, self.max as i32)
     }
 
     /// Requantizes rows of accumulators (batch, outputs) into `y` of the same shape.
@@ -273,7 +273,7 @@ impl QuantDense<'_> {
     #[inline]
     fn requantize_value(&self, a: i32, mult: i32, e: i8) -> i8 {
         let v = multiply_by_quantized_multiplier(a, mult, e as i32).saturating_add(self.output_zero);
-        v.clamp(self.min as i32, self.max as i32) as i8
+        clamp(v, self.min as i32, self.max as i32)
     }
 
     /// Output `j` of one sample: `y[0]` from `acc[0]`.
@@ -308,8 +308,16 @@ fn requantize_right(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero:
         let mask = ((1u32 << e).wrapping_sub(1)) as i32;
         let threshold = (mask >> 1) + (high < 0) as i32;
         let v = (high >> e) + ((high & mask) > threshold) as i32;
-        *o = v.saturating_add(zero).clamp(lo, hi) as i8;
+        *o = clamp(v.saturating_add(zero), lo, hi);
     }
+}
+
+/// `v` limited to `lo..=hi` as an int8 (the output clamp; `lo <= hi` in every checked
+/// layer). Not `Ord::clamp`, whose `lo <= hi` assertion is a panic path: a layer built by
+/// hand with `min > max` gives `hi`, never a panic.
+#[inline(always)]
+fn clamp(v: i32, lo: i32, hi: i32) -> i8 {
+    v.max(lo).min(hi) as i8
 }
 
 /// An int8 kernel set as a value, as [`crate::Backend`] is for floats: which code runs is
@@ -406,6 +414,7 @@ impl I8Backend {
 
     /// One layer for a batch: accumulate, then requantize into `y` (batch, outputs). `acc`
     /// (batch, outputs) keeps the accumulators.
+    #[inline]
     pub fn dense(
         self,
         layer: &QuantDense<'_>,

@@ -282,9 +282,10 @@ impl<'a> QuantModel<'a> {
         let got = work.len();
         let work = work.get_mut(..need).ok_or(Error::BadLength { buffer: Buffer::Workspace, expected: need, got })?;
         let w = self.widest() * batch;
-        let (acc, bytes) = work.split_at_mut(w);
+        // Checked splits (within `need` words by construction): no panic path.
+        let (acc, bytes) = work.split_at_mut_checked(w).ok_or(Error::TooLarge)?;
         let bytes: &mut [i8] = bytemuck::cast_slice_mut(bytes);
-        let (a, b) = bytes.split_at_mut(w.div_ceil(4) * 4);
+        let (a, b) = bytes.split_at_mut_checked(w.div_ceil(4) * 4).ok_or(Error::TooLarge)?;
         Ok((acc, a, b))
     }
 

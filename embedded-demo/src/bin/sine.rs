@@ -8,7 +8,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use myelin_embedded_demo::{exit, hprintln, Counter, RAM_END};
+use myelin_embedded_demo::{exit, Line, Counter, RAM_END};
 
 #[allow(dead_code)]
 mod consts {
@@ -66,17 +66,17 @@ fn main() -> ! {
     for i in 0..POINTS {
         let x = 2.0 * core::f32::consts::PI * i as f32 / (POINTS - 1) as f32;
         let Some(y) = model_sin(&counter, x, &mut instructions) else {
-            hprintln!("model rejected");
+            Line::new().str("model rejected").print();
             exit(false)
         };
         let e = y - sin_ref(x);
         worst = worst.max(if e < 0.0 { -e } else { e });
     }
     let stack = myelin_embedded_demo::stack_used(RAM_END);
-    hprintln!("sine 1-16-16-1: max |error| {} x1e-6 over {} points", (worst * 1e6) as u32, POINTS);
-    hprintln!("instructions per inference {}", instructions / POINTS as u64);
-    hprintln!("stack used {} bytes", stack);
+    Line::new().str("sine 1-16-16-1: max |error| ").dec((worst * 1e6) as u64).str(" x1e-6 over ").dec(POINTS as u64).str(" points").print();
+    Line::new().str("instructions per inference ").dec(instructions / POINTS as u64).print();
+    Line::new().str("stack used ").dec(stack as u64).str(" bytes").print();
     let ok = cfg!(feature = "no-engine") || worst < 0.05;
-    hprintln!("{}", if ok { "PASS" } else { "FAIL" });
+    Line::new().str(if ok { "PASS" } else { "FAIL" }).print();
     exit(ok)
 }

@@ -7,13 +7,17 @@
 
 use cortex_m_rt::entry;
 use myelin_core::quant::{self, I8Backend};
-use myelin_embedded_demo::{exit, hprintln, mark, Counter, RAM_END};
+use myelin_embedded_demo::{exit, Line, mark, Counter, RAM_END};
 
 #[allow(dead_code)]
 mod consts {
     include!("../../models/sine-int8.rs");
 }
-use consts::WORK_LEN;
+use consts::{ACTIVATIONS, WORK_LEN};
+
+// The output layer is linear, so its pre-activations (`QuantModel::logits`) are the
+// prediction: the firmware links no activation functions it does not run.
+const _: () = assert!(matches!(ACTIVATIONS[ACTIVATIONS.len() - 1], myelin_core::Activation::Identity));
 
 myelin_embedded_demo::handlers!();
 
@@ -37,7 +41,7 @@ fn main() -> ! {
     let Some(p) = cortex_m::Peripherals::take() else { exit(false) };
     let counter = Counter::new(p.SYST);
     let Ok(model) = quant::parse(MODEL) else {
-        hprintln!("model rejected");
+        Line::new().str("model rejected").print();
         exit(false)
     };
     let k = I8Backend::detect();
@@ -48,7 +52,7 @@ fn main() -> ! {
         let mut y = [0.0f32];
         let t0 = counter.now();
         mark::myelin_mark_infer_begin();
-        if model.predict(k, &[x], 1, &mut work, &mut y).is_err() {
+        if model.logits(k, &[x], 1, &mut work, &mut y).is_err() {
             exit(false);
         }
         mark::myelin_mark_infer_end();
@@ -57,10 +61,10 @@ fn main() -> ! {
         worst = worst.max(if e < 0.0 { -e } else { e });
     }
     let stack = myelin_embedded_demo::stack_used(RAM_END);
-    hprintln!("int8 sine 1-16-16-1: max |error| {} x1e-6 over {} points", (worst * 1e6) as u32, POINTS);
-    hprintln!("instructions per inference {}", instructions / POINTS as u64);
-    hprintln!("stack used {} bytes", stack);
+    Line::new().str("int8 sine 1-16-16-1: max |error| ").dec((worst * 1e6) as u64).str(" x1e-6 over ").dec(POINTS as u64).str(" points").print();
+    Line::new().str("instructions per inference ").dec(instructions / POINTS as u64).print();
+    Line::new().str("stack used ").dec(stack as u64).str(" bytes").print();
     let ok = worst < 0.1;
-    hprintln!("{}", if ok { "PASS" } else { "FAIL" });
+    Line::new().str(if ok { "PASS" } else { "FAIL" }).print();
     exit(ok)
 }

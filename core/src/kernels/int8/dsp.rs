@@ -515,6 +515,7 @@ macro_rules! requantize_pair {
 /// `f.x_end`; `w` has `2 f.pairs f.cols` bytes (`f.pairs > 0`); `f.bias` and `f.acc` have
 /// `2 f.pairs` entries, `f.acc` 4-byte aligned; when `f.y` is not null, `f.mult`,
 /// `f.shift` and `f.y` have `2 f.pairs` entries, every shift in -31..=0.
+#[inline(never)]
 unsafe fn pairs(f: &Pairs, w: *const i8) {
     // Stack frame (the prologue's PUSH): [sp] x, [sp, #4] x end, [sp, #8] bias, [sp, #12]
     // pairs left, [sp, #16] cols, [sp, #20] multipliers, [sp, #24] shifts, [sp, #28] acc,
