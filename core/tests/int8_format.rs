@@ -44,7 +44,7 @@ fn layers(p: &Parts) -> [QuantLayer<'_>; 3] {
         output_zero: zout,
         min,
         max: 127,
-        known: Known::of(&p.w[l], p.mult.get(l).map_or(&[][..], |v| v), p.shift.get(l).map_or(&[][..], |v| v)),
+        known: Known::of(&p.w[l], &p.b[l], p.mult.get(l).map_or(&[][..], |v| v), p.shift.get(l).map_or(&[][..], |v| v)),
     };
     [
         QuantLayer {

@@ -131,6 +131,80 @@ fn bad_lengths_are_errors() {
     assert!(dense_i8(&QuantDense { bias: &b[..2], ..layer }, &[1, 2], &mut [0; 3], None).is_err());
 }
 
+/// Requantization of bounded layers (`Known::bounded`: the high multiply as one rounding
+/// multiply of `2 acc`, the rounding shift without a mask) against the definition, on
+/// accumulators every such layer can produce: every shift from 0 to -31, zero and extreme
+/// multipliers, the bound's edge, and ties of both signs (with the multiplier 2^30, the
+/// high multiply is `floor((a + 1) / 2)`, so chosen accumulators land on every tie).
+#[test]
+fn bounded_layers_requantize_as_the_definition() {
+    let mut rng = Rng::new(29);
+    let (n, m) = (4, 64);
+    let (mut bounded, mut unbounded, mut inside) = (0, 0, 0);
+    for round in 0..4000 {
+        let w: Vec<i8> = (0..n * m).map(|_| (rng.below(255) as i32 - 127) as i8).collect();
+        let b: Vec<i32> = (0..m)
+            .map(|j| match round % 4 {
+                // Beyond the bound for some rows: the other path, same definition.
+                3 if j % 5 == 0 => (1 << 29) + rng.below(1 << 20) as i32,
+                _ => rng.below(1 << 17) as i32 - (1 << 16),
+            })
+            .collect();
+        let mult: Vec<i32> = (0..m)
+            .map(|j| match j % 8 {
+                0 => 0,
+                1 => 1 << 30,
+                2 => i32::MAX,
+                _ => (1 << 30) + (rng.next_u32() >> 2) as i32,
+            })
+            .collect();
+        let shift: Vec<i8> = (0..m).map(|j| -(((j + round) % 32) as i8)).collect();
+        let known = Known::of(&w, &b, &mult, &shift);
+        let acc: Vec<i32> = (0..m)
+            .map(|j| {
+                let reach = 255 * w[j * n..(j + 1) * n].iter().map(|&v| (v as i32).abs()).sum::<i32>();
+                let e = (j + round) % 32;
+                match rng.below(4) {
+                    // A tie of h = floor((a + 1) / 2) at this shift, either sign.
+                    0 if e > 0 => {
+                        let t = (rng.below(64) as i32 - 32) * (1 << e.min(20)) + (1 << (e.min(21) - 1));
+                        (2 * t - rng.below(2) as i32).clamp(-reach, reach)
+                    }
+                    1 => b[j] + if rng.below(2) == 0 { reach } else { -reach },
+                    _ => b[j] + rng.below(2 * reach as u32 + 1) as i32 - reach,
+                }
+            })
+            .collect();
+        let layer = QuantDense {
+            inputs: n,
+            outputs: m,
+            weights: &w,
+            bias: &b,
+            multiplier: &mult,
+            shift: &shift,
+            input_zero: 0,
+            output_zero: rng.below(17) as i32 - 8,
+            min: -128,
+            max: 127,
+            known,
+        };
+        if known.bounded() {
+            bounded += 1;
+        } else {
+            unbounded += 1;
+        }
+        let mut y = vec![0i8; m];
+        layer.requantize_rows(&acc, &mut y);
+        for j in 0..m {
+            let v = exact(acc[j], mult[j], shift[j] as i32) as i64 + layer.output_zero as i64;
+            inside += (-128..=127).contains(&v) as usize;
+            assert_eq!(y[j] as i64, v.clamp(-128, 127), "acc {} mult {} shift {}", acc[j], mult[j], shift[j]);
+        }
+    }
+    assert!(bounded >= 2900 && unbounded >= 900, "both paths ran: {bounded} bounded, {unbounded} not");
+    assert!(inside > 40_000, "most outputs land inside the int8 range: {inside}");
+}
+
 #[test]
 fn every_backend_accumulates_the_reference_bits() {
     let backends: Vec<I8Backend> = I8Backend::available().collect();
@@ -159,7 +233,7 @@ fn every_backend_accumulates_the_reference_bits() {
                     output_zero: 0,
                     min: -128,
                     max: 127,
-                    known: Known::of(&w, &mult, &shift),
+                    known: Known::of(&w, &b, &mult, &shift),
                 };
                 let mut x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
                 x[0] = -128;
@@ -275,7 +349,7 @@ fn small_layers_on_every_kernel_set() {
             output_zero: 3,
             min: -128,
             max: 127,
-            known: Known::of(&w, &mult, &shift),
+            known: Known::of(&w, &b, &mult, &shift),
         };
         let x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
         let mut want = vec![0i32; batch * m];

@@ -248,7 +248,7 @@ impl Owned {
                 output_zero: self.dense.3,
                 min: self.dense.4,
                 max: i8::MAX,
-                known: Known::of(&self.weights, &self.multiplier, &self.shift),
+                known: Known::of(&self.weights, &self.bias, &self.multiplier, &self.shift),
             },
             activation: self.activation,
             mode: self.mode,

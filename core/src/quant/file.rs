@@ -149,10 +149,10 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
     }
     let input = QuantInput { mean, factor, zero: input_zero, scale: input_scale };
     let bound = if flags & FLAG_NARROW_WEIGHTS != 0 { Known::NARROW_BOUND } else { i8::MAX };
-    let (offsets, right_shifts) = values(bytes, &mut cur, shape, bound)?;
+    let (offsets, right_shifts, bounded) = values(bytes, &mut cur, shape, bound)?;
     let outputs = shape.last().map_or(0, |l| l.outputs);
     let widest = shape.iter().fold(inputs, |w, l| w.max(l.outputs));
-    Ok(QuantModel { inputs, loss, input, bytes, offsets, right_shifts, count, outputs, widest })
+    Ok(QuantModel { inputs, loss, input, bytes, offsets, right_shifts, bounded, count, outputs, widest })
 }
 
 /// Every layer's values checked in file order; returns where each layer's data starts and
@@ -162,9 +162,9 @@ fn values(
     cur: &mut Cursor<'_>,
     shape: &[Layer],
     bound: i8,
-) -> Result<([u32; MAX_LAYERS], u8), FormatError> {
+) -> Result<([u32; MAX_LAYERS], u8, u8), FormatError> {
     let mut offsets = [0u32; MAX_LAYERS];
-    let mut right = 0u8;
+    let (mut right, mut bounded) = (0u8, 0u8);
     for (i, (l, offset)) in shape.iter().zip(offsets.iter_mut()).enumerate() {
         let (n, m) = (l.inputs, l.outputs);
         let e = entry(bytes, i)?;
@@ -173,7 +173,7 @@ fn values(
         if let Some(at) = weights.iter().position(|&w| !(-bound..=bound).contains(&w)) {
             return Err(bad(i, QuantField::Weight, at));
         }
-        cur.i32s(m)?;
+        let bias = cur.i32s(m)?;
         let acc_scale = cur.f32s(m)?;
         if let Some(at) = acc_scale.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
             return Err(bad(i, QuantField::Scale, at));
@@ -189,6 +189,9 @@ fn values(
             }
             if super::right_shifts(mult, shift) {
                 right |= 1 << i;
+                if super::bounded(weights, bias) {
+                    bounded |= 1 << i;
+                }
             }
         }
         if e.mode == LayerMode::Dequantize {
@@ -199,7 +202,7 @@ fn values(
             cur.i8s(256, i)?;
         }
     }
-    Ok((offsets, right))
+    Ok((offsets, right, bounded))
 }
 
 /// The layer table checked entry by entry, then the topology rules (the float topology's
@@ -265,6 +268,7 @@ pub(super) fn layer_at(
     inputs: usize,
     input_zero: i8,
     right_shifts: bool,
+    bounded: bool,
 ) -> Option<QuantLayer<'_>> {
     let e = entry(bytes, i).ok()?;
     let (n, zero) = match i.checked_sub(1) {
@@ -300,7 +304,7 @@ pub(super) fn layer_at(
         max: i8::MAX,
         // The parser checked every weight against the flag's bound, and every shift and
         // multiplier, before any layer is read.
-        known: Known::checked(u16_at(bytes, 6) & FLAG_NARROW_WEIGHTS != 0, right_shifts),
+        known: Known::checked(u16_at(bytes, 6) & FLAG_NARROW_WEIGHTS != 0, right_shifts, bounded),
     };
     Some(QuantLayer {
         dense,

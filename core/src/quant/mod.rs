@@ -89,23 +89,34 @@ pub struct QuantDense<'a> {
 ///   32,130`, so the sums stay exact.
 /// - right shifts: every shift in -31..=0 and no multiplier `i32::MIN` (every file's case
 ///   unless a multiplier exceeds 1): requantization needs no left shift and its high
-///   multiply cannot saturate, so it takes fewer steps (and the Cortex-M4 kernel requantizes
-///   in its own loop).
+///   multiply cannot saturate, so it takes fewer steps.
+/// - bounded accumulators: right shifts, and every row's `|b[j]| + 255 sum_i |W[j][i]|` below
+///   [`Known::ACC_BOUND`], so that no input (`x - z_in` is within -255..=255) takes an
+///   accumulator beyond it. Then `2 acc` fits in 32 bits, the high multiply is one rounding
+///   multiply of the top word (`SMMULR` on a Cortex-M4: `(2 a M + 2^31) >> 32 = (a M +
+///   2^30) >> 31`), and the rounding shift needs no mask:
+///   `round_half_away(h / 2^e) = (((2 h - [h < 0]) >> e) + 1) >> 1` (the Cortex-M4 kernel
+///   requantizes in its own loop this way).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Known {
     narrow: bool,
     right_shifts: bool,
+    bounded: bool,
 }
 
 impl Known {
     /// Nothing known (any kernel, any values).
-    pub const NOTHING: Known = Known { narrow: false, right_shifts: false };
+    pub const NOTHING: Known = Known { narrow: false, right_shifts: false, bounded: false };
     /// The most a narrow weight may be in magnitude.
     pub const NARROW_BOUND: i8 = 63;
+    /// Bounded accumulators stay below this in magnitude (`2^29`).
+    pub const ACC_BOUND: i64 = 1 << 29;
 
-    /// What holds of these weights, multipliers and shifts.
-    pub fn of(weights: &[i8], multiplier: &[i32], shift: &[i8]) -> Known {
-        Known { narrow: narrow(weights), right_shifts: right_shifts(multiplier, shift) }
+    /// What holds of a layer's weights (rows of `weights.len() / bias.len()`), biases,
+    /// multipliers and shifts.
+    pub fn of(weights: &[i8], bias: &[i32], multiplier: &[i32], shift: &[i8]) -> Known {
+        let right_shifts = right_shifts(multiplier, shift);
+        Known { narrow: narrow(weights), right_shifts, bounded: right_shifts && bounded(weights, bias) }
     }
 
     /// Every weight in -63..=63.
@@ -118,10 +129,30 @@ impl Known {
         self.right_shifts
     }
 
-    /// For the parser, after its checks of every value.
-    pub(crate) const fn checked(narrow: bool, right_shifts: bool) -> Known {
-        Known { narrow, right_shifts }
+    /// Right shifts, and no accumulator can reach [`Known::ACC_BOUND`].
+    pub fn bounded(self) -> bool {
+        self.bounded
     }
+
+    /// For the parser, after its checks of every value.
+    pub(crate) const fn checked(narrow: bool, right_shifts: bool, bounded: bool) -> Known {
+        Known { narrow, right_shifts, bounded: right_shifts && bounded }
+    }
+}
+
+/// Every row `j` of `weights` (as many rows as `bias` entries) has `|b[j]| + 255 sum_i
+/// |W[j][i]| < Known::ACC_BOUND`: no int8 input takes its accumulator to the bound.
+pub(crate) fn bounded(weights: &[i8], bias: &[i32]) -> bool {
+    let m = bias.len();
+    if m == 0 {
+        return weights.is_empty();
+    }
+    let n = weights.len() / m;
+    n * m == weights.len()
+        && weights.chunks_exact(n.max(1)).zip(bias).all(|(row, &b)| {
+            let sum = row.iter().fold(0i64, |s, &w| s + (w as i64).abs());
+            (b as i64).abs() + 255 * sum < Known::ACC_BOUND
+        })
 }
 
 /// Every weight within -[`Known::NARROW_BOUND`]..=[`Known::NARROW_BOUND`].
@@ -258,7 +289,9 @@ impl QuantDense<'_> {
         // cannot saturate and needs no left shift, so the same arithmetic in fewer steps.
         let right_only = self.known.right_shifts() || right_shifts(self.multiplier, self.shift);
         for (ar, yr) in acc.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
-            if right_only {
+            if self.known.bounded() {
+                requantize_bounded(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
+            } else if right_only {
                 requantize_right(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
             } else {
                 for (((&a, o), &mult), &e) in ar.iter().zip(yr.iter_mut()).zip(self.multiplier).zip(self.shift) {
@@ -309,6 +342,20 @@ fn requantize_right(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero:
         let threshold = (mask >> 1) + (high < 0) as i32;
         let v = (high >> e) + ((high & mask) > threshold) as i32;
         *o = clamp(v.saturating_add(zero), lo, hi);
+    }
+}
+
+/// [`requantize_right`] for a bounded layer ([`Known::bounded`]: every accumulator below
+/// `2^29` in magnitude): the high multiply as the top word of `2 a M` rounded, the rounding
+/// shift without a mask. The same values as [`requantize_right`] there.
+#[inline(never)]
+fn requantize_bounded(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero: i32, lo: i32, hi: i32) {
+    for (((&a, o), &m), &e) in acc.iter().zip(y.iter_mut()).zip(mult).zip(shift) {
+        let high = ((a.wrapping_mul(2) as i64 * m as i64 + (1 << 31)) >> 32) as i32;
+        let e = (-(e as i32)) as u32 & 31;
+        let t = high.wrapping_mul(2) - (high < 0) as i32;
+        let v = ((t >> e) + 1) >> 1;
+        *o = clamp(v.wrapping_add(zero), lo, hi);
     }
 }
 

@@ -150,6 +150,8 @@ pub struct QuantModel<'a> {
     pub(super) offsets: [u32; MAX_LAYERS],
     /// Bit `l`: layer `l` requantizes with right shifts only (checked by the parser).
     pub(super) right_shifts: u8,
+    /// Bit `l`: layer `l`'s accumulators are bounded ([`super::Known::bounded`]).
+    pub(super) bounded: u8,
     pub(super) count: usize,
     /// Output width and widest layer (inputs included), from the layer table.
     pub(super) outputs: usize,
@@ -173,7 +175,9 @@ impl<'a> QuantModel<'a> {
     /// Layer `i`, its tensors borrowed from the file.
     pub fn layer(&self, i: usize) -> Option<QuantLayer<'a>> {
         let at = *self.offsets.get(..self.count)?.get(i)? as usize;
-        super::file::layer_at(self.bytes, i, at, self.inputs, self.input.zero, self.right_shifts & (1 << i) != 0)
+        let bit = 1 << i;
+        let (right, bounded) = (self.right_shifts & bit != 0, self.bounded & bit != 0);
+        super::file::layer_at(self.bytes, i, at, self.inputs, self.input.zero, right, bounded)
     }
 
     /// The layers, first to last.

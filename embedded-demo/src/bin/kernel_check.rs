@@ -153,7 +153,7 @@ fn int8_check(rng: &mut Rng) -> (u32, u32) {
     for n in [1, 5, 16, 17, 32, 48, 64, 80, 128, 144] {
         for m in [1, 2, 3, 5, 10, 11] {
             for batch in 1..=Q_BATCH {
-                for variant in 0..4 {
+                for variant in 0..5 {
                     let w = &mut store.0[(variant == 3) as usize..][..Q_OUT * Q_IN];
                     x.iter_mut().for_each(|v| *v = byte(rng));
                     w.iter_mut().for_each(|v| *v = byte(rng).max(-127));
@@ -162,17 +162,28 @@ fn int8_check(rng: &mut Rng) -> (u32, u32) {
                         x.iter_mut().for_each(|v| *v = if rng.below(2) == 0 { -128 } else { 127 });
                         w.iter_mut().for_each(|v| *v = if rng.below(2) == 0 { -127 } else { 127 });
                     }
+                    if variant == 4 {
+                        // Small values: accumulators that requantize inside the int8 range, so
+                        // that the rounding of every output shows (ties included).
+                        x.iter_mut().for_each(|v| *v = rng.below(9) as i8 - 4);
+                        w.iter_mut().for_each(|v| *v = rng.below(7) as i8 - 3);
+                    }
                     for j in 0..Q_OUT {
-                        b[j] = if variant == 2 { rng.next_u32() as i32 } else { rng.below(200_001) as i32 - 100_000 };
+                        b[j] = match variant {
+                            2 => rng.next_u32() as i32,
+                            4 => rng.below(129) as i32 - 64,
+                            _ => rng.below(200_001) as i32 - 100_000,
+                        };
                         mult[j] = (1 << 30) + (rng.next_u32() >> 2) as i32;
-                        // Every shift from 0 to -31 across the cases; one left shift in variant 3.
-                        shift[j] = -((rng.below(32)) as i8);
+                        // Every shift from 0 to -31 across the cases (0 to -5 for small values);
+                        // one left shift in variant 3.
+                        shift[j] = -((rng.below(if variant == 4 { 6 } else { 32 })) as i8);
                     }
                     if variant == 3 {
                         shift[m - 1] = 2;
                     }
-                    let z_in = byte(rng) as i32;
-                    let z_out = byte(rng) as i32;
+                    let z_in = if variant == 4 { rng.below(5) as i32 - 2 } else { byte(rng) as i32 };
+                    let z_out = if variant == 4 { rng.below(17) as i32 - 8 } else { byte(rng) as i32 };
                     let layer = QuantDense {
                         inputs: n,
                         outputs: m,
@@ -182,9 +193,9 @@ fn int8_check(rng: &mut Rng) -> (u32, u32) {
                         shift: &shift[..m],
                         input_zero: z_in,
                         output_zero: z_out,
-                        min: if variant % 2 == 0 { z_out as i8 } else { -128 },
+                        min: if variant % 2 == 0 && variant != 4 { z_out as i8 } else { -128 },
                         max: 127,
-                        known: Known::of(&w[..n * m], &mult[..m], &shift[..m]),
+                        known: Known::of(&w[..n * m], &b[..m], &mult[..m], &shift[..m]),
                     };
                     let xs = &x[..batch * n];
                     let mut want_acc = [0i32; Q_BATCH * Q_OUT];

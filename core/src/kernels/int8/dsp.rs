@@ -23,7 +23,7 @@ pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
 /// (lengths checked by the caller); `false` (nothing done) when the layer does not suit
 /// [`fused`].
 pub(crate) fn dense(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], y: &mut [i8]) -> bool {
-    layer.known.right_shifts() && layer.max == i8::MAX && y.len() == acc.len() && fused(layer, x, acc, Some(y))
+    layer.known.bounded() && layer.max == i8::MAX && y.len() == acc.len() && fused(layer, x, acc, Some(y))
 }
 
 /// Whole layers of `16 k <= CHUNK` inputs and at least two outputs: per sample, the inputs
@@ -137,10 +137,6 @@ impl Kernels for Dsp {
         pair(x, w0, w1, s0, s1)
     }
 
-    #[inline(always)]
-    fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
-        rows(x, w, acc)
-    }
 }
 
 /// The widening: per four inputs `LDR`, `SXTB16` (and rotated by 8) gives `(x0, x2)` and
@@ -188,31 +184,6 @@ unsafe fn widen_into(src: *const i8, n: usize, z: i32, dst: *mut i16) {
     }
 }
 
-/// The rows kernel: the `asm!` loop over every pair of rows, the accumulators loaded and
-/// stored in the loop.
-fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
-    let cols = x.len();
-    let pairs = acc.len() / 2;
-    let fits = cols > 0
-        && cols.is_multiple_of(16)
-        && w.len() == 2 * pairs * cols
-        && (x.as_ptr() as usize).is_multiple_of(4)
-        && (w.as_ptr() as usize).is_multiple_of(4);
-    if !fits || pairs == 0 {
-        // Not reached through the frame with whole 16-column rows; kept exact.
-        for (rows, a) in w.chunks_exact(2 * cols.max(1)).zip(acc.chunks_exact_mut(2)) {
-            let (w0, w1) = rows.split_at(cols);
-            if let [a0, a1] = a {
-                super::portable::pair(x, w0, w1, a0, a1);
-            }
-        }
-        return;
-    }
-    // SAFETY: `x` is 4-byte aligned with `cols` (a multiple of 16) entries, `w` holds
-    // `2 pairs` rows of `cols` bytes and `acc` `2 pairs` entries (checked just above).
-    unsafe { all_rows(x.as_ptr(), w.as_ptr(), acc.as_mut_ptr(), cols, pairs) };
-}
-
 /// The pair kernel: the `asm!` loop over sixteen columns per pass.
 fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
     let cols = x.len() - x.len() % 16;
@@ -228,7 +199,7 @@ fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
 }
 
 /// Eight columns of two rows: `LDM` of eight widened inputs, `LDRD` of eight weights per
-/// row, 8 `SXTB16`, 8 `SMLAD` (registers as in [`all_rows`]).
+/// row, 8 `SXTB16`, 8 `SMLAD` (registers as in [`pairs`]).
 macro_rules! eight_columns {
     () => {
         concat!(
@@ -319,130 +290,24 @@ unsafe fn two_rows(x: *const i16, w0: *const i8, w1: *const i8, cols: usize, s0:
     *s1 = a1;
 }
 
-/// `acc[j] += sum_i x[i] w[j][i]` for `2 pairs` consecutive rows of `cols` bytes: the loop
-/// of [`two_rows`] inside a loop over the pairs, the pair's accumulators loaded and stored
-/// with `LDRD`/`STRD`.
-///
-/// # Safety
-/// `x` is 4-byte aligned with `cols` entries (a multiple of 16, > 0); `w` has
-/// `2 pairs cols` bytes and `acc` `2 pairs` entries (`pairs > 0`), 4-byte aligned.
-#[inline(always)]
-unsafe fn all_rows(x: *const i16, w: *const i8, acc: *mut i32, cols: usize, pairs: usize) {
-    // Stack frame of the loop: [sp] x end, [sp + 4] x start, [sp + 8] acc, [sp + 12] pairs
-    // left, [sp + 16] cols, [sp + 20] 1 when the loop takes 32 columns per pass.
-    // SAFETY: reads `cols` i16 from `x` per pair, every row of `w` once, and reads and writes
-    // the `2 pairs` accumulators (the caller's contract); the frame is popped at the end.
-    unsafe {
-        core::arch::asm!(
-            "sub sp, #24",
-            "str r11, [sp, #20]",
-            "str r0, [sp, #4]",
-            "add r12, r0, r12, lsl #1",
-            "str r12, [sp]",
-            "str r9, [sp, #8]",
-            "str lr, [sp, #12]",
-            "add r8, r1, r10",
-            "str r10, [sp, #16]",
-            "3:",
-            "ldr r0, [sp, #4]",
-            "ldr r12, [sp, #8]",
-            "ldrd lr, r9, [r12]",
-            // Thirty-two columns per pass when the row allows (one loop test per 64 MACs).
-            "ldr r12, [sp, #20]",
-            "cmp r12, #0",
-            "beq 5f",
-            "2:",
-            sixteen_columns!(),
-            sixteen_columns!(),
-            "ldr r12, [sp]",
-            "cmp r0, r12",
-            "bne 2b",
-            "b 6f",
-            "5:",
-            sixteen_columns!(),
-            "ldr r12, [sp]",
-            "cmp r0, r12",
-            "bne 5b",
-            "6:",
-            // Store the pair, step to the next: row 0 <- the row after row 1.
-            "ldr r12, [sp, #8]",
-            "strd lr, r9, [r12], #8",
-            "str r12, [sp, #8]",
-            "mov r1, r8",
-            "ldr r12, [sp, #16]",
-            "add r8, r8, r12",
-            "ldr r12, [sp, #12]",
-            "subs r12, r12, #1",
-            "str r12, [sp, #12]",
-            "bne 3b",
-            "add sp, #24",
-            inout("r0") x => _,
-            inout("r1") w => _,
-            inout("r12") cols => _,
-            inout("r9") acc => _,
-            inout("lr") pairs => _,
-            inout("r10") cols => _,
-            out("r2") _,
-            out("r3") _,
-            out("r4") _,
-            out("r5") _,
-            out("r8") _,
-            inout("r11") cols.is_multiple_of(32) as usize => _,
-        );
-    }
-}
-
-/// `$a = (($a M + 2^30) >> 31)` for the multiplier in `$m` (`r4`, `r5` scratch).
+/// `$a = SRDHM($a, $m)` for a bounded accumulator (`|$a| < 2^29`, so `2 $a` fits):
+/// `(2 a M + 2^31) >> 32 = (a M + 2^30) >> 31`, `LSL` and `SMMULR`.
 macro_rules! high_multiply {
     ($a:literal, $m:literal) => {
-        concat!(
-            "smull r4, r5, ",
-            $a,
-            ", ",
-            $m,
-            "\n",
-            "adds r4, r4, #0x40000000\n",
-            "adc r5, r5, #0\n",
-            "lsr r4, r4, #31\n",
-            "orr ",
-            $a,
-            ", r4, r5, lsl #1\n",
-        )
+        concat!("lsl ", $a, ", ", $a, ", #1\n", "smmulr ", $a, ", ", $a, ", ", $m, "\n")
     };
 }
 
-/// `$a` divided by `2^e` (`e` in `$e`, 0..=31), rounded to nearest, ties away from zero:
-/// `($a >> e) + (($a & mask) > (mask >> 1) + ($a < 0))`, `mask = 2^e - 1` (`r4`, `r5`
-/// scratch).
+/// `$a` divided by `2^e` (`e` in `$e`, 0..=31), rounded to nearest, ties away from zero,
+/// for `|$a| < 2^29`: `(((2 a - [a < 0]) >> e) + 1) >> 1` (`r4` scratch).
 macro_rules! rounding_shift {
     ($a:literal, $e:literal) => {
         concat!(
-            "mov r4, #1\n",
-            "lsl r4, r4, ",
-            $e,
-            "\n",
-            "sub r4, r4, #1\n",
-            "and r5, ",
-            $a,
-            ", r4\n",
-            "lsr r4, r4, #1\n",
-            "add r4, r4, ",
-            $a,
-            ", lsr #31\n",
-            "asr ",
-            $a,
-            ", ",
-            $a,
-            ", ",
-            $e,
-            "\n",
-            "cmp r5, r4\n",
-            "it gt\n",
-            "addgt ",
-            $a,
-            ", ",
-            $a,
-            ", #1\n",
+            "lsl r4, ", $a, ", #1\n",
+            "sub r4, r4, ", $a, ", lsr #31\n",
+            "asr r4, r4, ", $e, "\n",
+            "add r4, r4, #1\n",
+            "asr ", $a, ", r4, #1\n",
         )
     };
 }
@@ -457,56 +322,46 @@ macro_rules! zero_and_clamp {
     };
 }
 
-/// The requantization of a pair of accumulators (`lr`, `r9`) into two outputs stored at
-/// `r12` (post-incremented), multipliers and shifts read through the frame's pointers
-/// ([`pairs`]'s frame and registers).
+/// The requantization of a pair of bounded accumulators (`lr`, `r9`) into two outputs
+/// stored at `r12` (post-incremented), multipliers and shifts read through the frame's
+/// pointers ([`pairs`]'s frame and registers).
 macro_rules! requantize_pair {
     () => {
         concat!(
-            // Requantize the pair: the high multiplies.
-            "ldr r10, [sp, #20]",
-            "\n",
-            "ldrd r2, r3, [r10], #8",
-            "\n",
-            "str r10, [sp, #20]",
-            "\n",
+            // The high multiplies.
+            "ldr r10, [sp, #28]\n",
+            "ldrd r2, r3, [r10], #8\n",
+            "str r10, [sp, #28]\n",
             high_multiply!("lr", "r2"),
             high_multiply!("r9", "r3"),
             // The rounding right shifts by e = -shift.
-            "ldr r10, [sp, #24]",
-            "\n",
-            "ldrsb r2, [r10], #1",
-            "\n",
-            "ldrsb r3, [r10], #1",
-            "\n",
-            "str r10, [sp, #24]",
-            "\n",
-            "rsb r2, r2, #0",
-            "\n",
-            "rsb r3, r3, #0",
-            "\n",
+            "ldr r10, [sp, #32]\n",
+            "ldrsb r2, [r10], #1\n",
+            "ldrsb r3, [r10], #1\n",
+            "str r10, [sp, #32]\n",
+            "rsb r2, r2, #0\n",
+            "rsb r3, r3, #0\n",
             rounding_shift!("lr", "r2"),
             rounding_shift!("r9", "r3"),
             // Zero point (saturating), clamp to int8, then to the low clamp; store.
-            "ldrd r10, r11, [sp, #36]",
-            "\n",
+            "ldrd r10, r11, [sp, #44]\n",
             zero_and_clamp!("lr"),
             zero_and_clamp!("r9"),
-            "strb lr, [r12], #1",
-            "\n",
-            "strb r9, [r12], #1",
-            "\n",
+            "strb lr, [r12], #1\n",
+            "strb r9, [r12], #1\n",
         )
     };
 }
 
-/// Every pair of rows of one sample: the accumulators start from the bias, the loop of
-/// [`all_rows`] runs, they are stored, and when `f.y` is not null requantized in registers
-/// (right shifts only, as [`crate::quant::QuantDense::requantize_rows`] computes them):
+/// Every pair of rows of one sample: the accumulators start from the bias, the column loop
+/// runs (two [`sixteen_columns`] per pass, entered at the second when the row has an odd
+/// number of sixteens: its address is chosen once, and each pair branches to it with one
+/// `LDR PC`), they are stored, and when `f.y` is not null requantized in registers as
+/// [`crate::quant::QuantDense::requantize_rows`] computes them for bounded layers:
 ///
 /// ```text
-/// high = (acc M + 2^30) >> 31                     SMULL, ADDS, ADC, LSR, ORR
-/// y    = (high >> e) + ((high & mask) > (mask >> 1) + (high < 0)),  mask = 2^e - 1
+/// high = (2 acc M + 2^31) >> 32                   LSL, SMMULR
+/// y    = (((2 high - [high < 0]) >> e) + 1) >> 1   LSL, SUB, ASR, ADD, ASR
 /// y    = max(ssat8(y +sat z_out), lo)            QADD, SSAT, CMP, IT, MOV
 /// ```
 ///
@@ -514,59 +369,62 @@ macro_rules! requantize_pair {
 /// `f.x` is 4-byte aligned with `f.cols` entries (a positive multiple of 16) ending at
 /// `f.x_end`; `w` has `2 f.pairs f.cols` bytes (`f.pairs > 0`); `f.bias` and `f.acc` have
 /// `2 f.pairs` entries, `f.acc` 4-byte aligned; when `f.y` is not null, `f.mult`,
-/// `f.shift` and `f.y` have `2 f.pairs` entries, every shift in -31..=0.
+/// `f.shift` and `f.y` have `2 f.pairs` entries. (For the outputs to be the definition's,
+/// the layer is bounded: [`crate::quant::Known::bounded`].)
 #[inline(never)]
 unsafe fn pairs(f: &Pairs, w: *const i8) {
-    // Stack frame (the prologue's PUSH): [sp] x, [sp, #4] x end, [sp, #8] bias, [sp, #12]
-    // pairs left, [sp, #16] cols, [sp, #20] multipliers, [sp, #24] shifts, [sp, #28] acc,
-    // [sp, #32] y, [sp, #36] zero point, [sp, #40] low clamp, [sp, #44] w.
+    // Stack frame: [sp] the column loop's entry (Thumb bit set), [sp, #4] unused; then the
+    // prologue's PUSH: [sp, #8] x, [sp, #12] x end, [sp, #16] bias, [sp, #20] pairs left,
+    // [sp, #24] cols, [sp, #28] multipliers, [sp, #32] shifts, [sp, #36] acc, [sp, #40] y,
+    // [sp, #44] zero point, [sp, #48] low clamp, [sp, #52] w.
     // SAFETY: reads `cols` i16 from `x` per pair, every row of `w` once, the bias, and with
     // `y` the multipliers and shifts, `2 pairs` each; writes `2 pairs` accumulators and
-    // outputs (the caller's contract); the frame is popped at the end.
+    // outputs (the caller's contract); the frame is popped at the end. The computed branch
+    // goes to one of the two labels of the column loop below.
     unsafe {
         core::arch::asm!(
             "push.w {{r0, r1, r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
             "mov r1, lr",
             "add r8, r1, r4",
+            "adr r12, 2f",
+            "tst r4, #16",
+            "beq 8f",
+            "adr r12, 4f",
+            "8:",
+            "orr r12, r12, #1",
+            "sub sp, #8",
+            "str r12, [sp]",
             "3:",
-            "ldr r0, [sp]",
-            "ldr r12, [sp, #8]",
-            "ldrd lr, r9, [r12], #8",
-            "str r12, [sp, #8]",
+            "ldr r0, [sp, #8]",
             "ldr r12, [sp, #16]",
-            "tst r12, #31",
-            "bne 5f",
+            "ldrd lr, r9, [r12], #8",
+            "str r12, [sp, #16]",
+            "ldr pc, [sp]",
             "2:",
             sixteen_columns!(),
+            "4:",
             sixteen_columns!(),
-            "ldr r12, [sp, #4]",
+            "ldr r12, [sp, #12]",
             "cmp r0, r12",
             "bne 2b",
-            "b 6f",
-            "5:",
-            sixteen_columns!(),
-            "ldr r12, [sp, #4]",
-            "cmp r0, r12",
-            "bne 5b",
-            "6:",
-            "ldr r12, [sp, #28]",
+            "ldr r12, [sp, #36]",
             "strd lr, r9, [r12], #8",
-            "str r12, [sp, #28]",
-            "ldr r12, [sp, #32]",
+            "str r12, [sp, #36]",
+            "ldr r12, [sp, #40]",
             "cmp r12, #0",
             "beq 7f",
             requantize_pair!(),
-            "str r12, [sp, #32]",
+            "str r12, [sp, #40]",
             "7:",
             // Next pair: row 0 <- the row after row 1.
             "mov r1, r8",
-            "ldr r12, [sp, #16]",
+            "ldr r12, [sp, #24]",
             "add r8, r8, r12",
-            "ldr r12, [sp, #12]",
+            "ldr r12, [sp, #20]",
             "subs r12, r12, #1",
-            "str r12, [sp, #12]",
+            "str r12, [sp, #20]",
             "bne 3b",
-            "add sp, #48",
+            "add sp, #56",
             inout("r0") f.x => _,
             inout("r1") f.x_end => _,
             inout("r2") f.bias => _,
