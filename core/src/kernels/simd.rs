@@ -287,6 +287,9 @@ unsafe fn panel_pass(
         ($cv:literal) => {{
             let mut r0 = 0;
             while r0 + RB <= rows {
+                if mode == Accumulate::Add {
+                    super::prefetch_rows(cp, n, r0 + RB, RB, k0, $cv * LANES);
+                }
                 // SAFETY: tile in bounds: r0 + RB <= rows, k0 + 8*CV <= n.
                 unsafe { panel_block::<RB, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode) };
                 r0 += RB;
@@ -365,6 +368,9 @@ unsafe fn pass_transposed8(
                 // SAFETY (every tile below): C rows r0 + r .. + h <= rows, columns k0 .. k0 +
                 // 8 * CV <= n; rows r .. r + h < rc of the block, m < m_len <= MB; B rows m < m_len.
                 while r + RB <= rc {
+                    if mode == Accumulate::Add {
+                        super::prefetch_rows(c, n, r + RB, RB, k0, $cv * LANES);
+                    }
                     unsafe { panel_block::<RB, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode) };
                     r += RB;
                 }

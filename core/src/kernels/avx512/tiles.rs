@@ -36,6 +36,9 @@ pub(in crate::kernels) unsafe fn pass(
             let mut r0 = 0;
             while r0 < rows {
                 let r = tile_height::<$cv>(rows - r0);
+                if mode == Accumulate::Add {
+                    crate::kernels::prefetch_rows(cp, n, r0 + r, r, k0, $cv * LANES);
+                }
                 // SAFETY: tile in bounds: r0 + r <= rows, k0 + 16 * CV <= n.
                 unsafe {
                     tile_any::<$cv>(
@@ -149,6 +152,10 @@ unsafe fn pass_transposed(
             let mut r = 0;
             while r < rc {
                 let h = if wide { tile_height::<2>(rc - r) } else { tile_height::<1>(rc - r) };
+                if mode == Accumulate::Add {
+                    let width = if wide { 2 * LANES } else { LANES };
+                    crate::kernels::prefetch_rows(cp.wrapping_add(r0 * n), n, r + h, h, k0, width);
+                }
                 // SAFETY: C rows r0 + r .. + h <= rows, columns k0 .. k0 + 16 * CV <= n; the
                 // transposed rows r .. r + h of the block, m < m_len; B rows m < m_len.
                 unsafe {
