@@ -8,7 +8,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use myelin_embedded_demo::{exit, Line, Counter, RAM_END};
+use myelin_embedded_demo::{exit, Counter, Line, RAM_END};
 
 #[allow(dead_code)]
 mod consts {
@@ -73,7 +73,13 @@ fn main() -> ! {
         worst = worst.max(if e < 0.0 { -e } else { e });
     }
     let stack = myelin_embedded_demo::stack_used(RAM_END);
-    Line::new().str("sine 1-16-16-1: max |error| ").dec((worst * 1e6) as u64).str(" x1e-6 over ").dec(POINTS as u64).str(" points").print();
+    Line::new()
+        .str("sine 1-16-16-1: max |error| ")
+        .dec((worst * 1e6) as u64)
+        .str(" x1e-6 over ")
+        .dec(POINTS as u64)
+        .str(" points")
+        .print();
     Line::new().str("instructions per inference ").dec(instructions / POINTS as u64).print();
     Line::new().str("stack used ").dec(stack as u64).str(" bytes").print();
     let ok = cfg!(feature = "no-engine") || worst < 0.05;

@@ -7,7 +7,7 @@
 
 use cortex_m_rt::entry;
 use myelin_core::quant::{self, I8Backend};
-use myelin_embedded_demo::{exit, Line, mark, Counter, RAM_END};
+use myelin_embedded_demo::{exit, mark, Counter, Line, RAM_END};
 
 #[allow(dead_code)]
 mod consts {
@@ -61,7 +61,13 @@ fn main() -> ! {
         worst = worst.max(if e < 0.0 { -e } else { e });
     }
     let stack = myelin_embedded_demo::stack_used(RAM_END);
-    Line::new().str("int8 sine 1-16-16-1: max |error| ").dec((worst * 1e6) as u64).str(" x1e-6 over ").dec(POINTS as u64).str(" points").print();
+    Line::new()
+        .str("int8 sine 1-16-16-1: max |error| ")
+        .dec((worst * 1e6) as u64)
+        .str(" x1e-6 over ")
+        .dec(POINTS as u64)
+        .str(" points")
+        .print();
     Line::new().str("instructions per inference ").dec(instructions / POINTS as u64).print();
     Line::new().str("stack used ").dec(stack as u64).str(" bytes").print();
     let ok = worst < 0.1;

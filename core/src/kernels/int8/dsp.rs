@@ -136,7 +136,6 @@ impl Kernels for Dsp {
     fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32) {
         pair(x, w0, w1, s0, s1)
     }
-
 }
 
 /// The widening: per four inputs `LDR`, `SXTB16` (and rotated by 8) gives `(x0, x2)` and
@@ -303,11 +302,19 @@ macro_rules! high_multiply {
 macro_rules! rounding_shift {
     ($a:literal, $e:literal) => {
         concat!(
-            "lsl r4, ", $a, ", #1\n",
-            "sub r4, r4, ", $a, ", lsr #31\n",
-            "asr r4, r4, ", $e, "\n",
+            "lsl r4, ",
+            $a,
+            ", #1\n",
+            "sub r4, r4, ",
+            $a,
+            ", lsr #31\n",
+            "asr r4, r4, ",
+            $e,
+            "\n",
             "add r4, r4, #1\n",
-            "asr ", $a, ", r4, #1\n",
+            "asr ",
+            $a,
+            ", r4, #1\n",
         )
     };
 }
