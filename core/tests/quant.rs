@@ -319,7 +319,10 @@ fn input_quantization_is_round_half_away_plus_zero_clamped() {
             v
         }
     });
-    for v in specials.into_iter().chain(randoms) {
+    // Bit patterns at a stride prime to every power of two: every exponent, both signs, NaNs
+    // and infinities among them.
+    let patterns = (0..1u64 << 32).step_by(4099).map(|b| f32::from_bits(b as u32));
+    for v in specials.into_iter().chain(randoms).chain(patterns) {
         for zero in [-128, -3, 0, 5, 127] {
             let want = round_half_away(v).saturating_add(zero).clamp(-128, 127) as i8;
             assert_eq!(quantize_value(v, zero), want, "{v} + {zero}");

@@ -47,23 +47,25 @@ pub use simd::Simd;
 use crate::activation::{softmax_backward, Activation};
 use crate::error::{check_len, Buffer, Error};
 
-/// Asks for the cache lines of rows `r0..r0 + rows` of `C` (row stride `n`) at columns
-/// `k0..k0 + width`: the panel products call it for the next tile before each tile of a pass
-/// that adds to `C`, whose first loads would otherwise wait on L3 (a weight gradient's `C`
-/// is larger than L2). A hint: no value changes, and `prefetch` never faults, so addresses
-/// past `C` are harmless.
+/// Asks for the cache lines of rows `0..rows` of `C` (row stride `n`) at columns `k0..k0 +
+/// width`, into L2: the panel products call it for the next strip of columns when a strip
+/// starts, in passes that add to `C`, whose tiles would otherwise wait on L3 at their first
+/// loads (a weight gradient's `C` is larger than L2). The passes that add to `C` are their
+/// own instances of the pass functions (`PREFETCH`), so the passes that write `C` run the
+/// code they ran without it. A hint: no value changes, and
+/// `prefetch` never faults, so addresses past `C` are harmless.
 #[inline(always)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-pub(crate) fn prefetch_rows(c: *const f32, n: usize, r0: usize, rows: usize, k0: usize, width: usize) {
+pub(crate) fn prefetch_strip(c: *const f32, n: usize, rows: usize, k0: usize, width: usize) {
     #[cfg(target_arch = "x86_64")]
-    for r in r0..r0 + rows {
+    for r in 0..rows {
         let row = c.wrapping_add(r * n + k0);
         let mut k = 0;
         while k < width + 15 {
             // SAFETY: `_mm_prefetch` only hints at an address and never faults; SSE is part
             // of x86_64.
             unsafe {
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(
                     row.wrapping_add(k.min(width - 1)) as *const i8,
                 )
             };

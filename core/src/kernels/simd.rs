@@ -230,7 +230,7 @@ unsafe fn panel(
         let mb = pass.min(m_len - m0);
         // SAFETY: rows m0..m0+mb of B and columns m0.. of A are in bounds (caller).
         unsafe {
-            panel_pass(
+            panel_pass_any(
                 wide,
                 c,
                 rows,
@@ -247,12 +247,39 @@ unsafe fn panel(
     }
 }
 
+/// [`panel_pass`] for `mode`: its own instance for the passes that add to `C`, which
+/// prefetch the next strip of `C` ([`super::prefetch_strip`]).
+///
+/// # Safety
+/// As for [`panel_pass`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn panel_pass_any(
+    wide: bool,
+    c: &mut [f32],
+    rows: usize,
+    n: usize,
+    ap: *const f32,
+    a_rs: usize,
+    a_ms: usize,
+    bp: *const f32,
+    m_len: usize,
+    mode: Accumulate,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match mode {
+            Accumulate::Add => panel_pass::<true>(wide, c, rows, n, ap, a_rs, a_ms, bp, m_len, mode),
+            _ => panel_pass::<false>(wide, c, rows, n, ap, a_rs, a_ms, bp, m_len, mode),
+        }
+    }
+}
+
 /// One pass of [`panel`] over `m_len` rows of `B`.
 ///
 /// # Safety
 /// As for [`panel`], with `ap`/`bp` already offset to the pass.
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel_pass(
+unsafe fn panel_pass<const PREFETCH: bool>(
     wide: bool,
     c: &mut [f32],
     rows: usize,
@@ -273,7 +300,7 @@ unsafe fn panel_pass(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `wide` only comes from a `Simd` made where AVX-512F was detected; the bounds
     // are this function's own contract.
-    let mut k0 = if wide { unsafe { super::avx512::pass(cp, rows, n, ap, a_rs, a_ms, bp, m_len, mode) } } else { 0 };
+    let mut k0 = if wide { unsafe { super::avx512::pass::<PREFETCH>(cp, rows, n, ap, a_rs, a_ms, bp, m_len, mode) } } else { 0 };
     #[cfg(not(target_arch = "x86_64"))]
     let mut k0 = {
         let _ = wide;
@@ -281,15 +308,12 @@ unsafe fn panel_pass(
     };
     if !wide && a_rs == 1 && a_ms >= TRANSPOSE_FROM && m_len <= MB && rows >= AT_R {
         // SAFETY: forwarded from the caller; `m_len <= MB` as it requires.
-        k0 = unsafe { pass_transposed8(cp, rows, n, ap, a_ms, bp, m_len, mode) };
+        k0 = unsafe { pass_transposed8::<PREFETCH>(cp, rows, n, ap, a_ms, bp, m_len, mode) };
     }
     macro_rules! rows_loop {
         ($cv:literal) => {{
             let mut r0 = 0;
             while r0 + RB <= rows {
-                if mode == Accumulate::Add {
-                    super::prefetch_rows(cp, n, r0 + RB, RB, k0, $cv * LANES);
-                }
                 // SAFETY: tile in bounds: r0 + RB <= rows, k0 + 8*CV <= n.
                 unsafe { panel_block::<RB, $cv>(cp, n, r0, k0, ap, a_rs, a_ms, bp, m_len, mode) };
                 r0 += RB;
@@ -308,6 +332,9 @@ unsafe fn panel_pass(
         }};
     }
     while k0 + 2 * LANES <= n {
+        if PREFETCH {
+            super::prefetch_strip(cp, n, rows, k0 + 2 * LANES, 2 * LANES);
+        }
         rows_loop!(2);
         k0 += 2 * LANES;
     }
@@ -338,7 +365,7 @@ const TRANSPOSE_FROM: usize = 64;
 /// # Safety
 /// As for [`panel_pass`] with `a_rs = 1` and `m_len <= MB`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn pass_transposed8(
+unsafe fn pass_transposed8<const PREFETCH: bool>(
     cp: *mut f32,
     rows: usize,
     n: usize,
@@ -368,9 +395,6 @@ unsafe fn pass_transposed8(
                 // SAFETY (every tile below): C rows r0 + r .. + h <= rows, columns k0 .. k0 +
                 // 8 * CV <= n; rows r .. r + h < rc of the block, m < m_len <= MB; B rows m < m_len.
                 while r + RB <= rc {
-                    if mode == Accumulate::Add {
-                        super::prefetch_rows(c, n, r + RB, RB, k0, $cv * LANES);
-                    }
                     unsafe { panel_block::<RB, $cv>(c, n, r, k0, a, MB, 1, bp, m_len, mode) };
                     r += RB;
                 }
@@ -387,6 +411,9 @@ unsafe fn pass_transposed8(
             }};
         }
         while k0 + 2 * LANES <= cols {
+            if PREFETCH {
+                super::prefetch_strip(c, n, rc, k0 + 2 * LANES, 2 * LANES);
+            }
             rows_loop!(2);
             k0 += 2 * LANES;
         }

@@ -70,7 +70,9 @@ pub struct QuantInput<'a> {
 
 impl QuantInput<'_> {
     /// [`QuantInput::quantize`] compiled for the vector width of kernel set `k` (the same
-    /// arithmetic, so the same bits).
+    /// arithmetic, so the same bits). Never inlined: a firmware built for size still runs
+    /// this loop as the engine's optimized code.
+    #[inline(never)]
     pub fn quantize_with(&self, k: I8Backend, x: &[f32], q: &mut [i8]) {
         #[cfg(target_arch = "x86_64")]
         if k == I8Backend::Vnni && crate::kernels::int8::x86::quantize_avx512(self, x, q) {

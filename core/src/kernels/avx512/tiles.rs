@@ -15,7 +15,7 @@ use core::arch::x86_64::{
 /// is valid for `r < rows`, `m < m_len`, and `bp` holds `m_len x n` floats.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-pub(in crate::kernels) unsafe fn pass(
+pub(in crate::kernels) unsafe fn pass<const PREFETCH: bool>(
     cp: *mut f32,
     rows: usize,
     n: usize,
@@ -28,7 +28,7 @@ pub(in crate::kernels) unsafe fn pass(
 ) -> usize {
     if a_rs == 1 && a_ms != 1 && m_len <= AT_M && rows >= 2 * LANES {
         // SAFETY: forwarded from the caller.
-        return unsafe { pass_transposed(cp, rows, n, ap, a_ms, bp, m_len, mode) };
+        return unsafe { pass_transposed::<PREFETCH>(cp, rows, n, ap, a_ms, bp, m_len, mode) };
     }
     let mut k0 = 0;
     macro_rules! rows_loop {
@@ -36,9 +36,6 @@ pub(in crate::kernels) unsafe fn pass(
             let mut r0 = 0;
             while r0 < rows {
                 let r = tile_height::<$cv>(rows - r0);
-                if mode == Accumulate::Add {
-                    crate::kernels::prefetch_rows(cp, n, r0 + r, r, k0, $cv * LANES);
-                }
                 // SAFETY: tile in bounds: r0 + r <= rows, k0 + 16 * CV <= n.
                 unsafe {
                     tile_any::<$cv>(
@@ -59,6 +56,9 @@ pub(in crate::kernels) unsafe fn pass(
         }};
     }
     while k0 + 2 * LANES <= n {
+        if PREFETCH {
+            crate::kernels::prefetch_strip(cp, n, rows, k0 + 2 * LANES, 2 * LANES);
+        }
         rows_loop!(2);
         k0 += 2 * LANES;
     }
@@ -127,7 +127,7 @@ const AT_R: usize = 48;
 /// As for [`pass`] with `a_rs = 1`, and `m_len <= AT_M`.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn pass_transposed(
+unsafe fn pass_transposed<const PREFETCH: bool>(
     cp: *mut f32,
     rows: usize,
     n: usize,
@@ -149,13 +149,12 @@ unsafe fn pass_transposed(
         let mut k0 = 0;
         while k0 < cols {
             let wide = cols - k0 >= 2 * LANES;
+            if PREFETCH {
+                crate::kernels::prefetch_strip(cp.wrapping_add(r0 * n), n, rc, k0 + 2 * LANES, 2 * LANES);
+            }
             let mut r = 0;
             while r < rc {
                 let h = if wide { tile_height::<2>(rc - r) } else { tile_height::<1>(rc - r) };
-                if mode == Accumulate::Add {
-                    let width = if wide { 2 * LANES } else { LANES };
-                    crate::kernels::prefetch_rows(cp.wrapping_add(r0 * n), n, r + h, h, k0, width);
-                }
                 // SAFETY: C rows r0 + r .. + h <= rows, columns k0 .. k0 + 16 * CV <= n; the
                 // transposed rows r .. r + h of the block, m < m_len; B rows m < m_len.
                 unsafe {

@@ -158,25 +158,36 @@ pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     widened::<Plain>(layer, x, acc);
 }
 
-/// `clamp(round_half_away(v) + zero, -128, 127)`. On x86_64 written without branches so that
-/// loops of it vectorize: beyond +-1e9 (exact in f32) the result clamps the same way, so `v`
-/// is clamped there first and the conversion cannot overflow; NaN becomes 0, as in
-/// [`crate::quant::round_half_away`].
+/// `clamp(round_half_away(v) + zero, -128, 127)`, without branches: with `t` the
+/// truncation of `v`, `frac = v - t` is exact (below 2^23 `t` and `v` share their leading
+/// bits; above it `v` is an integer and `frac` is 0), and the rounding adds the truncation
+/// of `2 frac`, which is 1 from `frac >= 0.5`, -1 from `frac <= -0.5`, else 0. Conversions
+/// saturate and take NaN to 0 (Rust's `as`, one `VCVT` on ARM), so `NaN` gives the zero
+/// point and values beyond the range clamp. On x86_64 `v` is first clamped to +-1e9 (exact
+/// in f32, same result) so that both conversions are exact and loops of it vectorize; on
+/// soft-float ARM [`crate::quant::round_half_away`]'s comparisons run instead.
 #[inline(always)]
 pub fn quantize_value(v: f32, zero: i32) -> i8 {
     #[cfg(target_arch = "x86_64")]
-    {
+    let (t, d) = {
         let v = if v.is_nan() { 0.0 } else { v.clamp(-1e9, 1e9) };
-        // SAFETY: `v` is finite and within +-1e9, so it converts to i32 exactly after
-        // truncation (the unchecked conversion is what lets the loop vectorize).
-        let t: i32 = unsafe { v.to_int_unchecked() };
+        // SAFETY: `v` is finite and within +-1e9, so its truncation fits i32, and `2 frac`
+        // lies strictly between -2 and 2 (the unchecked conversions let the loop vectorize).
+        unsafe {
+            let t: i32 = v.to_int_unchecked();
+            let frac = v - t as f32;
+            (t, (frac + frac).to_int_unchecked::<i32>())
+        }
+    };
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "arm", not(target_abi = "eabihf")))))]
+    let (t, d) = {
+        let t = v as i32;
         let frac = v - t as f32;
-        let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
-        (r + zero).clamp(-128, 127) as i8
-    }
-    // Elsewhere (ARM: `VCVT` saturates in one instruction) the saturating conversion itself.
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        crate::quant::round_half_away(v).saturating_add(zero).clamp(-128, 127) as i8
-    }
+        (t, (frac + frac) as i32)
+    };
+    // Soft-float ARM (Cortex-M3/M0): a conversion and an addition are library calls, and two
+    // comparisons cost less; same result.
+    #[cfg(all(target_arch = "arm", not(target_abi = "eabihf")))]
+    let (t, d) = (crate::quant::round_half_away(v), 0);
+    t.saturating_add(d).saturating_add(zero).clamp(-128, 127) as i8
 }
