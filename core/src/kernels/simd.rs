@@ -300,7 +300,8 @@ unsafe fn panel_pass<const PREFETCH: bool>(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `wide` only comes from a `Simd` made where AVX-512F was detected; the bounds
     // are this function's own contract.
-    let mut k0 = if wide { unsafe { super::avx512::pass::<PREFETCH>(cp, rows, n, ap, a_rs, a_ms, bp, m_len, mode) } } else { 0 };
+    let mut k0 =
+        if wide { unsafe { super::avx512::pass::<PREFETCH>(cp, rows, n, ap, a_rs, a_ms, bp, m_len, mode) } } else { 0 };
     #[cfg(not(target_arch = "x86_64"))]
     let mut k0 = {
         let _ = wide;

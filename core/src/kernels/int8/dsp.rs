@@ -380,27 +380,41 @@ macro_rules! requantize_pair {
 /// the layer is bounded: [`crate::quant::Known::bounded`].)
 #[inline(never)]
 unsafe fn pairs(f: &Pairs, w: *const i8) {
-    // Stack frame: [sp] the column loop's entry (Thumb bit set), [sp, #4] unused; then the
-    // prologue's PUSH: [sp, #8] x, [sp, #12] x end, [sp, #16] bias, [sp, #20] pairs left,
-    // [sp, #24] cols, [sp, #28] multipliers, [sp, #32] shifts, [sp, #36] acc, [sp, #40] y,
-    // [sp, #44] zero point, [sp, #48] low clamp, [sp, #52] w.
+    // Stack frame: [sp] the column loop's entry and [sp, #4] where a pair goes after its loop
+    // (requantization or the next pair), both with the Thumb bit set; then the prologue's
+    // PUSH: [sp, #8] x, [sp, #12] x end, [sp, #16] bias, [sp, #20] the end of `w` (in place
+    // of the pair count), [sp, #24] cols, [sp, #28] multipliers, [sp, #32] shifts, [sp, #36]
+    // acc, [sp, #40] y, [sp, #44] zero point, [sp, #48] low clamp, [sp, #52] w.
     // SAFETY: reads `cols` i16 from `x` per pair, every row of `w` once, the bias, and with
     // `y` the multipliers and shifts, `2 pairs` each; writes `2 pairs` accumulators and
-    // outputs (the caller's contract); the frame is popped at the end. The computed branch
-    // goes to one of the two labels of the column loop below.
+    // outputs (the caller's contract); the frame is popped at the end. The computed branches
+    // go to labels of this block, chosen in the prologue.
     unsafe {
         core::arch::asm!(
             "push.w {{r0, r1, r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
+            "sub sp, #8",
             "mov r1, lr",
             "add r8, r1, r4",
+            // The end of the weights: w + 2 pairs cols.
+            "mul r12, r3, r4",
+            "add r12, lr, r12, lsl #1",
+            "str r12, [sp, #20]",
+            // The column loop's entry: its second half when cols is an odd multiple of 16.
             "adr r12, 2f",
             "tst r4, #16",
             "beq 8f",
             "adr r12, 4f",
             "8:",
             "orr r12, r12, #1",
-            "sub sp, #8",
             "str r12, [sp]",
+            // After the loop: requantize when y is not null, else the next pair.
+            "adr r12, 6f",
+            "cmp r10, #0",
+            "bne 9f",
+            "adr r12, 7f",
+            "9:",
+            "orr r12, r12, #1",
+            "str r12, [sp, #4]",
             "3:",
             "ldr r0, [sp, #8]",
             "ldr r12, [sp, #16]",
@@ -417,19 +431,18 @@ unsafe fn pairs(f: &Pairs, w: *const i8) {
             "ldr r12, [sp, #36]",
             "strd lr, r9, [r12], #8",
             "str r12, [sp, #36]",
+            "ldr pc, [sp, #4]",
+            "6:",
             "ldr r12, [sp, #40]",
-            "cmp r12, #0",
-            "beq 7f",
             requantize_pair!(),
             "str r12, [sp, #40]",
             "7:",
-            // Next pair: row 0 <- the row after row 1.
+            // Next pair: row 0 <- the row after row 1, until row 0 reaches the end of `w`.
             "mov r1, r8",
             "ldr r12, [sp, #24]",
             "add r8, r8, r12",
             "ldr r12, [sp, #20]",
-            "subs r12, r12, #1",
-            "str r12, [sp, #20]",
+            "cmp r1, r12",
             "bne 3b",
             "add sp, #56",
             inout("r0") f.x => _,
