@@ -291,7 +291,8 @@ pub enum FormatError {
 /// The fields of an int8 model file checked value by value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuantField {
-    /// The input quantizer (offsets finite, factors finite and > 0, scale finite and > 0).
+    /// The input quantizer (index 0: scale finite and > 0; 1: offsets finite; 2: factors
+    /// finite and > 0; 3: a one-input file without flag bit 0).
     Input,
     /// A layer mode code unknown, or not the one its position and activation allow.
     Mode,

@@ -286,3 +286,42 @@ fn padding_bytes_must_be_zero() {
         );
     }
 }
+
+/// A one-input model has one encoding: the writer flags its single quantizer uniform, and
+/// the same file without the flag (per-input arrays of one entry, the same values) is refused,
+/// so that every file the parser accepts re-encodes to its own bytes (a libFuzzer find).
+#[test]
+fn one_input_has_one_encoding() {
+    let (w, b, scale) = (vec![5i8, -7], vec![3i32, -4], vec![1e-3f32, 2e-3]);
+    let dense = QuantDense {
+        inputs: 1,
+        outputs: 2,
+        weights: &w,
+        bias: &b,
+        multiplier: &[],
+        shift: &[],
+        input_zero: 0,
+        output_zero: 0,
+        min: -128,
+        max: 127,
+        known: Known::of(&w, &b, &[], &[]),
+    };
+    let layer = QuantLayer {
+        dense,
+        activation: Activation::Identity,
+        mode: LayerMode::Dequantize,
+        table: &[],
+        acc_scale: &scale,
+        out_scale: 0.0,
+        out_zero: 0,
+    };
+    let input = QuantInput { mean: &[0.25], factor: &[4.0], zero: 0, scale: 0.5 };
+    let mut good = vec![0u8; quant::encoded_len(&input, &[layer]).unwrap()];
+    quant::write(1, Loss::Mse, &input, &[layer], &mut good).unwrap();
+    assert_eq!(good[6] & quant::FLAG_UNIFORM_INPUT as u8, quant::FLAG_UNIFORM_INPUT as u8);
+    assert_eq!(parse(&good).unwrap(), good);
+    let mut unflagged = good.clone();
+    unflagged[6] &= !(quant::FLAG_UNIFORM_INPUT as u8);
+    reseal(&mut unflagged);
+    assert_eq!(parse(&unflagged).err(), Some(FormatError::QuantValue { layer: 0, field: QuantField::Input, index: 3 }));
+}

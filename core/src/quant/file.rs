@@ -123,6 +123,11 @@ pub fn parse(bytes: &[u8]) -> Result<QuantModel<'_>, FormatError> {
         return Err(bad(0, QuantField::Input, 0));
     }
     let uniform = flags & FLAG_UNIFORM_INPUT != 0;
+    // One input has one encoding: one quantizer, flagged uniform (as `write` sets it), so a
+    // parsed file re-encodes to its own bytes.
+    if inputs == 1 && !uniform {
+        return Err(bad(0, QuantField::Input, 3));
+    }
     let k = if uniform { 1 } else { inputs };
     let (shape, data) = table(bytes, count, inputs, loss, k)?;
     let shape = shape.get(..count).ok_or(FormatError::InvalidTopology)?;
