@@ -201,6 +201,39 @@ impl Default for Line {
     }
 }
 
+/// What the two sine firmwares share: the reference they compare with and their report.
+pub mod sine {
+    use super::{exit, Line};
+
+    /// sin(x) by a short Taylor series after range reduction to [-pi, pi]: the reference the
+    /// network is compared against, without pulling a math library into the footprint.
+    pub fn reference(x: f32) -> f32 {
+        let pi = core::f32::consts::PI;
+        let r = if x > pi { x - 2.0 * pi } else { x };
+        let r2 = r * r;
+        r * (1.0
+            - r2 / 6.0
+                * (1.0 - r2 / 20.0 * (1.0 - r2 / 42.0 * (1.0 - r2 / 72.0 * (1.0 - r2 / 110.0 * (1.0 - r2 / 156.0))))))
+    }
+
+    /// Prints the largest error over `points` inputs, instructions per inference, the stack
+    /// used and PASS or FAIL, then exits with `ok`.
+    pub fn report(name: &str, worst: f32, points: usize, instructions: u64, stack: usize, ok: bool) -> ! {
+        Line::new()
+            .str(name)
+            .str(": max |error| ")
+            .dec((worst * 1e6) as u64)
+            .str(" x1e-6 over ")
+            .dec(points as u64)
+            .str(" points")
+            .print();
+        Line::new().str("instructions per inference ").dec(instructions / points as u64).print();
+        Line::new().str("stack used ").dec(stack as u64).str(" bytes").print();
+        Line::new().str(if ok { "PASS" } else { "FAIL" }).print();
+        exit(ok)
+    }
+}
+
 /// Installs the panic and HardFault handlers: both print what happened and exit non-zero.
 #[macro_export]
 macro_rules! handlers {

@@ -228,49 +228,18 @@ unsafe fn panel(
     let mut m0 = 0;
     while m0 < m_len {
         let mb = pass.min(m_len - m0);
-        // SAFETY: rows m0..m0+mb of B and columns m0.. of A are in bounds (caller).
+        let (ap, bp) = (a.as_ptr().wrapping_add(m0 * a_ms), b.as_ptr().wrapping_add(m0 * n));
+        let mode = if m0 > 0 { Accumulate::Add } else { mode };
+        // SAFETY: rows m0..m0+mb of B and columns m0.. of A are in bounds (caller). The passes
+        // that add to C are their own instance, which prefetches ([`super::prefetch_strip`]).
         unsafe {
-            panel_pass_any(
-                wide,
-                c,
-                rows,
-                n,
-                a.as_ptr().add(m0 * a_ms),
-                a_rs,
-                a_ms,
-                b.as_ptr().add(m0 * n),
-                mb,
-                if m0 > 0 { Accumulate::Add } else { mode },
-            )
+            if mode == Accumulate::Add {
+                panel_pass::<true>(wide, c, rows, n, ap, a_rs, a_ms, bp, mb, mode)
+            } else {
+                panel_pass::<false>(wide, c, rows, n, ap, a_rs, a_ms, bp, mb, mode)
+            }
         };
         m0 += mb;
-    }
-}
-
-/// [`panel_pass`] for `mode`: its own instance for the passes that add to `C`, which
-/// prefetch the next strip of `C` ([`super::prefetch_strip`]).
-///
-/// # Safety
-/// As for [`panel_pass`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn panel_pass_any(
-    wide: bool,
-    c: &mut [f32],
-    rows: usize,
-    n: usize,
-    ap: *const f32,
-    a_rs: usize,
-    a_ms: usize,
-    bp: *const f32,
-    m_len: usize,
-    mode: Accumulate,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        match mode {
-            Accumulate::Add => panel_pass::<true>(wide, c, rows, n, ap, a_rs, a_ms, bp, m_len, mode),
-            _ => panel_pass::<false>(wide, c, rows, n, ap, a_rs, a_ms, bp, m_len, mode),
-        }
     }
 }
 

@@ -46,17 +46,6 @@ fn model_sin(_: &Counter, x: f32, _: &mut u64) -> Option<f32> {
     Some(core::hint::black_box(x) * 0.0)
 }
 
-/// sin(x) by a short Taylor series after range reduction to [-pi, pi]: the reference the
-/// network is compared against, without pulling a math library into the footprint.
-fn sin_ref(x: f32) -> f32 {
-    let pi = core::f32::consts::PI;
-    let r = if x > pi { x - 2.0 * pi } else { x };
-    let r2 = r * r;
-    r * (1.0
-        - r2 / 6.0
-            * (1.0 - r2 / 20.0 * (1.0 - r2 / 42.0 * (1.0 - r2 / 72.0 * (1.0 - r2 / 110.0 * (1.0 - r2 / 156.0))))))
-}
-
 #[entry]
 fn main() -> ! {
     myelin_embedded_demo::paint_stack();
@@ -69,20 +58,10 @@ fn main() -> ! {
             Line::new().str("model rejected").print();
             exit(false)
         };
-        let e = y - sin_ref(x);
+        let e = y - myelin_embedded_demo::sine::reference(x);
         worst = worst.max(if e < 0.0 { -e } else { e });
     }
     let stack = myelin_embedded_demo::stack_used(RAM_END);
-    Line::new()
-        .str("sine 1-16-16-1: max |error| ")
-        .dec((worst * 1e6) as u64)
-        .str(" x1e-6 over ")
-        .dec(POINTS as u64)
-        .str(" points")
-        .print();
-    Line::new().str("instructions per inference ").dec(instructions / POINTS as u64).print();
-    Line::new().str("stack used ").dec(stack as u64).str(" bytes").print();
     let ok = cfg!(feature = "no-engine") || worst < 0.05;
-    Line::new().str(if ok { "PASS" } else { "FAIL" }).print();
-    exit(ok)
+    myelin_embedded_demo::sine::report("sine 1-16-16-1", worst, POINTS, instructions, stack, ok)
 }
