@@ -202,6 +202,9 @@ fn bounded_layers_requantize_as_the_definition() {
         }
     }
     assert!(bounded >= 2900 && unbounded >= 900, "both paths ran: {bounded} bounded, {unbounded} not");
+    // A layer without inputs: its accumulators are its biases, bounded by them alone.
+    assert!(Known::of(&[], &[5, -7], &[1 << 30; 2], &[-3; 2]).bounded());
+    assert!(!Known::of(&[], &[5, 1 << 29], &[1 << 30; 2], &[-3; 2]).bounded());
     assert!(inside > 40_000, "most outputs land inside the int8 range: {inside}");
 }
 

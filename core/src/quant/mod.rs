@@ -149,7 +149,9 @@ pub(crate) fn bounded(weights: &[i8], bias: &[i32]) -> bool {
     }
     let n = weights.len() / m;
     n * m == weights.len()
-        && weights.chunks_exact(n.max(1)).zip(bias).all(|(row, &b)| {
+        && bias.iter().enumerate().all(|(j, &b)| {
+            // Every row, also of a layer without inputs (its accumulators are the biases).
+            let row = weights.get(j * n..(j + 1) * n).unwrap_or(&[]);
             let sum = row.iter().fold(0i64, |s, &w| s + (w as i64).abs());
             (b as i64).abs() + 255 * sum < Known::ACC_BOUND
         })
