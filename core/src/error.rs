@@ -308,6 +308,9 @@ pub enum QuantField {
     Multiplier,
     /// A shift outside -31..=31.
     Shift,
+    /// A layer's [`crate::quant::Known`] claims a fact its values do not have (a network
+    /// built in memory or compiled in, [`crate::quant::QuantNet::new`]).
+    Known,
 }
 
 impl fmt::Display for FormatError {

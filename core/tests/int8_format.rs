@@ -1,9 +1,12 @@
 //! The int8 model file (format version 2): written and read back to the same bytes, every
 //! single bit flip rejected by the checksum and, resealed, either a typed error or a valid
-//! model that re-encodes to its own bytes and runs; one crafted file per value check.
+//! model that re-encodes to its own bytes and runs (also as a `QuantNet`, same bits); one
+//! crafted file per value check; and `QuantNet::new`'s checks, one broken network each,
+//! evaluated at run time and in a `static` (at compile time).
 
 use myelin_core::format::{self, crc32, FormatError, QuantField};
-use myelin_core::quant::{self, I8Backend, Known, LayerMode, QuantDense, QuantInput, QuantLayer};
+use myelin_core::quant::{self, I8Backend, Known, LayerMode, QuantDense, QuantInput, QuantLayer, QuantNet};
+use myelin_core::Values;
 use myelin_core::{Activation, Loss};
 
 /// A 3-4-4-2 network: ReLU clamp, tanh table, softmax dequantized.
@@ -111,6 +114,10 @@ fn parse(bytes: &[u8]) -> Result<Vec<u8>, FormatError> {
             m.predict(k, &x, 2, &mut work, &mut y).unwrap();
             let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
             assert_eq!(first.get_or_insert(bits.clone()), &bits, "{} differs", k.name());
+            // The same layers as a network in memory: accepted, and the same bits.
+            let net = QuantNet::new(m.inputs, m.loss, m.input, &ls).expect("a parsed model passes QuantNet::new");
+            net.predict(k, &x, 2, &mut work, &mut y).unwrap();
+            assert!(y.iter().zip(&bits).all(|(a, b)| a.to_bits() == *b), "{}: QuantNet differs", k.name());
         }
     }
     Ok(again)
@@ -324,4 +331,148 @@ fn one_input_has_one_encoding() {
     unflagged[6] &= !(quant::FLAG_UNIFORM_INPUT as u8);
     reseal(&mut unflagged);
     assert_eq!(parse(&unflagged).err(), Some(FormatError::QuantValue { layer: 0, field: QuantField::Input, index: 3 }));
+}
+
+/// Every check of `QuantNet::new` on the 3-4-4-2 network, one broken copy at a time: each
+/// gives its typed error (and `quant::write`, which runs the same checks, refuses it too).
+#[test]
+fn compiled_in_networks_check_every_value() {
+    let p = parts();
+    let input = QuantInput { mean: &p.mean, factor: &p.factor, zero: 3, scale: 0.1 };
+    let good = layers(&p);
+    assert!(QuantNet::new(3, Loss::CrossEntropy, input, &good).is_ok());
+    let qv = |layer, field, index| Some(FormatError::QuantValue { layer, field, index });
+    let check = |ls: &[QuantLayer<'_>], input: QuantInput<'_>, loss: Loss| {
+        let got = QuantNet::new(3, loss, input, ls).err();
+        let mut out = vec![0u8; 1 << 12];
+        assert_eq!(quant::write(3, loss, &input, ls, &mut out).err(), got, "write and QuantNet::new differ");
+        got
+    };
+    // The good network with one change.
+    macro_rules! with {
+        ($l:ident => $change:expr) => {{
+            let mut $l = layers(&p);
+            $change;
+            check(&$l, input, Loss::CrossEntropy)
+        }};
+    }
+    let w128: Vec<i8> = p.w[1].iter().enumerate().map(|(i, &w)| if i == 5 { -128 } else { w }).collect();
+    let wide: Vec<i8> = p.w[1].iter().map(|&w| w.clamp(-63, 63)).collect();
+    let (short, nan, mult, shift) = (vec![1i8; 11], vec![f32::NAN; 4], vec![1 << 29; 4], vec![0i8, 0, 32, 0]);
+    assert_eq!(
+        with!(l => l[1].dense.weights = &short),
+        Some(FormatError::ValueCount { what: Values::Params, expected: 16, got: 11 })
+    );
+    assert_eq!(with!(l => l[1].dense.weights = &w128), qv(1, QuantField::Weight, 5));
+    assert_eq!(with!(l => l[1].acc_scale = &nan), qv(1, QuantField::Scale, 0));
+    assert_eq!(with!(l => l[1].dense.multiplier = &mult), qv(1, QuantField::Multiplier, 0));
+    assert_eq!(with!(l => l[1].dense.shift = &shift), qv(1, QuantField::Shift, 2));
+    assert_eq!(with!(l => l[0].out_scale = 0.0), qv(0, QuantField::Scale, 0));
+    assert_eq!(with!(l => l[1].dense.input_zero = -127), qv(1, QuantField::ZeroPoint, 0));
+    assert_eq!(with!(l => l[0].dense.min = -127), qv(0, QuantField::ZeroPoint, 1));
+    assert_eq!(with!(l => l[0].dense.output_zero = 5), qv(0, QuantField::ZeroPoint, 0));
+    assert_eq!(with!(l => l[2].out_zero = 1), qv(2, QuantField::ZeroPoint, 0));
+    assert_eq!(with!(l => l[1].mode = LayerMode::Clamp), qv(1, QuantField::Mode, 0));
+    assert_eq!(
+        with!(l => (l[1].mode, l[1].activation) = (LayerMode::Clamp, Activation::Identity)),
+        Some(FormatError::ValueCount { what: Values::Params, expected: 0, got: 256 })
+    );
+    assert_eq!(with!(l => l[0].activation = Activation::Sigmoid), qv(0, QuantField::Mode, 0));
+    assert_eq!(with!(l => l[2].dense.inputs = 3), Some(FormatError::InvalidTopology));
+    // A claim of narrow weights over weights beyond 63, and the same claim where it holds.
+    let claim = Known::of(&wide, &p.b[1], &p.mult[1], &p.shift[1]);
+    assert!(claim.narrow_weights() && !Known::of(&p.w[1], &p.b[1], &p.mult[1], &p.shift[1]).narrow_weights());
+    assert_eq!(with!(l => l[1].dense.known = claim), qv(1, QuantField::Known, 0));
+    assert_eq!(with!(l => (l[1].dense.weights, l[1].dense.known) = (&wide, claim)), None);
+    assert_eq!(with!(l => l[1].dense.known = Known::NOTHING), None);
+    // The loss against the last activation, the layer count and the input quantizer.
+    assert_eq!(check(&good, input, Loss::Mse), None);
+    assert_eq!(check(&good, input, Loss::BinaryCrossEntropy), Some(FormatError::InvalidTopology));
+    assert_eq!(check(&good[..0], input, Loss::Mse), Some(FormatError::LayerCount { got: 0, max: 8 }));
+    let bad_input = |mean: &[f32], factor: &[f32], scale: f32| {
+        check(&good, QuantInput { mean, factor, zero: 3, scale }, Loss::CrossEntropy)
+    };
+    assert_eq!(bad_input(&p.mean, &p.factor, 0.0), qv(0, QuantField::Input, 0));
+    assert_eq!(bad_input(&[0.0, f32::INFINITY, 0.0], &p.factor, 0.1), qv(0, QuantField::Input, 1));
+    assert_eq!(bad_input(&p.mean, &[1.0, 0.0, 1.0], 0.1), qv(0, QuantField::Input, 2));
+    assert_eq!(
+        bad_input(&p.mean[..2], &p.factor[..2], 0.1),
+        Some(FormatError::ValueCount { what: Values::Mean, expected: 3, got: 2 })
+    );
+    assert_eq!(
+        bad_input(&p.mean, &p.factor[..1], 0.1),
+        Some(FormatError::ValueCount { what: Values::Std, expected: 3, got: 1 })
+    );
+}
+
+/// A network checked at compile time (a `static`, as `myelin export --rust` writes one)
+/// runs exactly as the file written from the same layers, on every kernel set.
+#[test]
+fn a_static_network_runs_as_its_file() {
+    static W0: [i8; 6] = [5, -7, 127, -127, 0, 33];
+    static W1: [i8; 2] = [-90, 61];
+    static LAYERS: [QuantLayer<'static>; 2] = [
+        QuantLayer {
+            dense: QuantDense {
+                inputs: 3,
+                outputs: 2,
+                weights: &W0,
+                bias: &[400, -250],
+                multiplier: &[1_300_000_000, 1 << 30],
+                shift: &[-7, -3],
+                input_zero: -4,
+                output_zero: -128,
+                min: -128,
+                max: 127,
+                known: Known::of(&W0, &[400, -250], &[1_300_000_000, 1 << 30], &[-7, -3]),
+            },
+            activation: Activation::Relu,
+            mode: LayerMode::Clamp,
+            table: &[],
+            acc_scale: &[0.01, 0.02],
+            out_scale: 0.04,
+            out_zero: -128,
+        },
+        QuantLayer {
+            dense: QuantDense {
+                inputs: 2,
+                outputs: 1,
+                weights: &W1,
+                bias: &[77],
+                multiplier: &[],
+                shift: &[],
+                input_zero: -128,
+                output_zero: 0,
+                min: -128,
+                max: 127,
+                known: Known::of(&W1, &[77], &[], &[]),
+            },
+            activation: Activation::Identity,
+            mode: LayerMode::Dequantize,
+            table: &[],
+            acc_scale: &[0.003],
+            out_scale: 0.0,
+            out_zero: 0,
+        },
+    ];
+    const INPUT: QuantInput<'static> = QuantInput { mean: &[0.5], factor: &[12.0], zero: -4, scale: 0.08 };
+    static NET: QuantNet<'static> = match QuantNet::new(3, Loss::Mse, INPUT, &LAYERS) {
+        Ok(net) => net,
+        Err(_) => panic!("does not check"),
+    };
+    let mut bytes = vec![0u8; quant::encoded_len(&INPUT, &LAYERS).unwrap()];
+    quant::write(3, Loss::Mse, &INPUT, &LAYERS, &mut bytes).unwrap();
+    let w = aligned(&bytes);
+    let m = quant::parse(&bytemuck::cast_slice::<u32, u8>(&w)[..bytes.len()]).unwrap();
+    assert_eq!((NET.inputs(), NET.outputs(), NET.widest(), NET.macs()), (3, 1, 3, 8));
+    let x: Vec<f32> = (0..3 * 40).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+    let mut work = vec![0i32; NET.work_len(40).unwrap()];
+    assert_eq!(NET.work_len(40).unwrap(), m.work_len(40).unwrap());
+    for k in I8Backend::available() {
+        let (mut a, mut b) = (vec![0.0f32; 40], vec![0.0f32; 40]);
+        NET.predict(k, &x, 40, &mut work, &mut a).unwrap();
+        m.predict(k, &x, 40, &mut work, &mut b).unwrap();
+        assert!(a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits()), "{}", k.name());
+        assert!(a.iter().any(|&v| v != a[0]), "the outputs vary with the inputs");
+    }
 }

@@ -413,6 +413,10 @@ fn quantize_then_eval_predict_inspect_export_an_int8_model() {
     assert_eq!(std::fs::read(d.join("fw8.myelin")).unwrap(), std::fs::read(d.join("q8.myelin")).unwrap());
     let rs = std::fs::read_to_string(d.join("m8.rs")).unwrap();
     assert!(rs.contains("pub const SIZES: [usize; 3] = [64, 32, 10];") && rs.contains("quant::work_len"), "{rs}");
+    assert!(
+        rs.contains("pub static NET: QuantNet<'static>") && rs.contains("static WEIGHTS_1: Aligned<[i8; 320]>"),
+        "{rs}"
+    );
     fails(&["export", "q8.myelin", "--out", "m.onnx", "--format", "onnx"], d, "int8 models export as `myelin`");
     fails(&["quantize", "q8.myelin", "--out", "again.myelin"], d, "already an int8 model");
     fails(&["quantize", "run/model.myelin", "--percentile", "20", "--out", "bad.myelin"], d, "--percentile");

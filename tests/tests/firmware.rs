@@ -144,10 +144,60 @@ fn a_model_imported_from_onnx_runs_in_the_firmware_unchanged() {
     check_firmware(&run, &["--features", "onnx-model"]);
 }
 
+/// The firmware's int8 networks compiled in: the Rust files `myelin export --rust` writes
+/// (statics checked by `QuantNet::new` when this test is built).
+#[allow(dead_code)]
+mod compiled {
+    pub mod digits {
+        include!("../../embedded-demo/models/digits-int8.rs");
+    }
+    pub mod sine {
+        include!("../../embedded-demo/models/sine-int8.rs");
+    }
+}
+
+/// The committed int8 Rust files are what `myelin export --rust` writes of the committed
+/// int8 model files, and their networks (`NET`) give the files' output bits on every int8
+/// kernel set the host runs: the digits test set, and the sine network over its interval.
+#[test]
+fn compiled_in_int8_networks_are_their_files() {
+    use myelin_core::quant::{I8Backend, QuantNet};
+    let dir = root().join("embedded-demo/models");
+    let test = std::fs::read(dir.join("digits-test.bin")).unwrap();
+    let digits: Vec<f32> = test.chunks_exact(65).flat_map(|s| s[..64].iter().map(|&p| p as f32)).collect();
+    let points: Vec<f32> = (0..1000).map(|i| i as f32 * 0.00629).collect();
+    let cases: [(&str, &QuantNet<'static>, &[f32]); 2] =
+        [("digits-int8", &compiled::digits::NET, &digits), ("sine-int8", &compiled::sine::NET, &points)];
+    for (name, net, x) in cases {
+        let path = dir.join(format!("{name}.myelin"));
+        let bytes = std::fs::read(&path).unwrap();
+        let model = myelin::quant::Int8Model::from_bytes(&bytes, &path).unwrap();
+        let float = myelin::io::modelfile::load(&path).unwrap();
+        let source = std::fs::read_to_string(dir.join(format!("{name}.rs"))).unwrap();
+        let generated = myelin::io::rust_consts::source_int8(&float.topology, &model.view(), bytes.len(), name);
+        let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+        assert!(
+            body(&source) == body(&generated),
+            "embedded-demo/models/{name}.rs is stale: run embedded-demo/make-assets"
+        );
+        let m = model.view();
+        let batch = x.len() / m.inputs;
+        let mut work = vec![0i32; m.work_len(batch).unwrap()];
+        for k in I8Backend::available() {
+            let (mut a, mut b) = (vec![0.0f32; batch * m.outputs()], vec![0.0f32; batch * m.outputs()]);
+            net.predict(k, x, batch, &mut work, &mut a).unwrap();
+            m.predict(k, x, batch, &mut work, &mut b).unwrap();
+            assert!(a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits()), "{name} on {}: NET differs", k.name());
+        }
+        println!("{name}: NET gives the file's bits on every int8 kernel set ({batch} samples)");
+    }
+}
+
 /// The int8 digits model gives the same outputs, bit for bit, on every int8 kernel set the
 /// host runs (reference, portable, AVX2, VNNI) and on the Cortex-M4F (`SMLAD`) and the
-/// Cortex-M3 (Thumb-2 integer loop) in QEMU; and the committed int8 model is exactly what
-/// `myelin quantize` makes of the committed float model.
+/// Cortex-M3 (Thumb-2 integer loop) in QEMU, from its file and compiled in (the firmware
+/// fails when the two differ); and the committed int8 model is exactly what `myelin
+/// quantize` makes of the committed float model.
 #[test]
 fn int8_firmware_outputs_are_bit_identical_to_the_host() {
     use myelin_core::quant::{self, I8Backend};

@@ -39,7 +39,7 @@
 use super::model::{LayerMode, QuantInput, QuantLayer, QuantModel};
 use super::{Known, QuantDense, MAX_QUANT_INPUTS};
 use crate::activation::Activation;
-use crate::error::{FormatError, QuantField, Values};
+use crate::error::{FormatError, QuantField};
 use crate::format::{crc32, put, u16_at, u32_at, u8_at, MAGIC};
 use crate::loss::Loss;
 use crate::topology::{Layer, Topology, MAX_LAYERS};
@@ -240,14 +240,7 @@ fn table(
 
 /// A layer's mode against its position and activation, and its scale and zero points.
 fn check_entry(e: &Entry, i: usize, last: bool) -> Result<(), FormatError> {
-    let allowed = match e.mode {
-        LayerMode::Dequantize => last,
-        LayerMode::Clamp => !last && matches!(e.activation, Activation::Identity | Activation::Relu),
-        LayerMode::Table => {
-            !last && matches!(e.activation, Activation::Sigmoid | Activation::Tanh | Activation::LeakyRelu)
-        }
-    };
-    if !allowed {
+    if !super::net::mode_allowed(e.mode, e.activation, last) {
         return Err(bad(i, QuantField::Mode, 0));
     }
     if e.mode == LayerMode::Dequantize {
@@ -385,43 +378,6 @@ fn envelope(bytes: &[u8]) -> Result<u16, FormatError> {
     Ok(flags)
 }
 
-/// Checks that `layers` chain from `inputs`, that only the last dequantizes, and every
-/// layer's lengths (what [`write`] needs to write a file [`parse`] accepts; values are
-/// checked by reading it back).
-fn check_layers(inputs: usize, input: &QuantInput<'_>, layers: &[QuantLayer<'_>]) -> Result<(), FormatError> {
-    if layers.is_empty() || layers.len() > MAX_LAYERS {
-        return Err(FormatError::LayerCount { got: layers.len(), max: MAX_LAYERS });
-    }
-    let k = input.mean.len();
-    let count = |what, expected: usize, got: usize| {
-        if expected == got {
-            Ok(())
-        } else {
-            Err(FormatError::ValueCount { what, expected, got })
-        }
-    };
-    count(Values::Mean, if k == 1 { 1 } else { inputs }, k)?;
-    count(Values::Std, k, input.factor.len())?;
-    let mut prev = inputs;
-    for (i, l) in layers.iter().enumerate() {
-        let (n, m) = (l.dense.inputs, l.dense.outputs);
-        let last = i + 1 == layers.len();
-        if n != prev || (l.mode == LayerMode::Dequantize) != last {
-            return Err(FormatError::InvalidTopology);
-        }
-        count(Values::Params, n.checked_mul(m).ok_or(FormatError::TooLarge)?, l.dense.weights.len())?;
-        for len in [l.dense.bias.len(), l.acc_scale.len()] {
-            count(Values::Params, m, len)?;
-        }
-        let requant = if l.mode == LayerMode::Dequantize { 0 } else { m };
-        count(Values::Params, requant, l.dense.multiplier.len())?;
-        count(Values::Params, requant, l.dense.shift.len())?;
-        count(Values::Params, if l.mode == LayerMode::Table { 256 } else { 0 }, l.table.len())?;
-        prev = m;
-    }
-    Ok(())
-}
-
 /// File length of a model with input quantizer `input` and `layers`.
 pub fn encoded_len(input: &QuantInput<'_>, layers: &[QuantLayer<'_>]) -> Result<usize, FormatError> {
     let mut len = (FIXED + ENTRY * layers.len() + 4)
@@ -444,7 +400,7 @@ pub fn write(
     layers: &[QuantLayer<'_>],
     out: &mut [u8],
 ) -> Result<usize, FormatError> {
-    check_layers(inputs, input, layers)?;
+    super::QuantNet::new(inputs, loss, *input, layers)?;
     let len = encoded_len(input, layers)?;
     let room = out.len();
     let short = FormatError::Capacity { needed: len, got: room };

@@ -39,6 +39,7 @@
 
 mod file;
 pub mod model;
+mod net;
 
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 use crate::kernels::int8::dsp;
@@ -49,6 +50,7 @@ use crate::kernels::int8::x86;
 pub use crate::kernels::int8::portable::quantize_value;
 pub use file::{encoded_len, parse, write, FLAG_NARROW_WEIGHTS, FLAG_UNIFORM_INPUT, VERSION};
 pub use model::{round_half_away, widest, work_len, LayerMode, QuantInput, QuantLayer, QuantModel};
+pub use net::QuantNet;
 
 use crate::error::{Buffer, Error};
 
@@ -114,9 +116,18 @@ impl Known {
 
     /// What holds of a layer's weights (rows of `weights.len() / bias.len()`), biases,
     /// multipliers and shifts.
-    pub fn of(weights: &[i8], bias: &[i32], multiplier: &[i32], shift: &[i8]) -> Known {
+    /// A `const fn`: a compiled-in network ([`QuantNet`]) states its layers' facts with it,
+    /// evaluated when the program is built.
+    pub const fn of(weights: &[i8], bias: &[i32], multiplier: &[i32], shift: &[i8]) -> Known {
         let right_shifts = right_shifts(multiplier, shift);
         Known { narrow: narrow(weights), right_shifts, bounded: right_shifts && bounded(weights, bias) }
+    }
+
+    /// Every fact `self` claims is one of `actual`'s (what [`Known::of`] found).
+    pub const fn holds_within(self, actual: Known) -> bool {
+        (!self.narrow || actual.narrow)
+            && (!self.right_shifts || actual.right_shifts)
+            && (!self.bounded || actual.bounded)
     }
 
     /// Every weight in -63..=63.
@@ -141,30 +152,67 @@ impl Known {
 }
 
 /// Every row `j` of `weights` (as many rows as `bias` entries) has `|b[j]| + 255 sum_i
-/// |W[j][i]| < Known::ACC_BOUND`: no int8 input takes its accumulator to the bound.
-pub(crate) fn bounded(weights: &[i8], bias: &[i32]) -> bool {
+/// |W[j][i]| < Known::ACC_BOUND`: no int8 input takes its accumulator to the bound. (The
+/// checks of this block are `const fn`s, hence their `while` loops.)
+pub(crate) const fn bounded(weights: &[i8], bias: &[i32]) -> bool {
     let m = bias.len();
     if m == 0 {
         return weights.is_empty();
     }
     let n = weights.len() / m;
-    n * m == weights.len()
-        && bias.iter().enumerate().all(|(j, &b)| {
-            // Every row, also of a layer without inputs (its accumulators are the biases).
-            let row = weights.get(j * n..(j + 1) * n).unwrap_or(&[]);
-            let sum = row.iter().fold(0i64, |s, &w| s + (w as i64).abs());
-            (b as i64).abs() + 255 * sum < Known::ACC_BOUND
-        })
+    if n * m != weights.len() {
+        return false;
+    }
+    // Every row, also of a layer without inputs (its accumulators are the biases).
+    let (mut rows, mut bias) = (weights, bias);
+    while let ([b, more_bias @ ..], Some((row, more_rows))) = (bias, rows.split_at_checked(n)) {
+        let (mut sum, mut row) = (0i64, row);
+        while let [w, rest @ ..] = row {
+            sum += (*w as i64).abs();
+            row = rest;
+        }
+        if (*b as i64).abs() + 255 * sum >= Known::ACC_BOUND {
+            return false;
+        }
+        (rows, bias) = (more_rows, more_bias);
+    }
+    true
 }
 
 /// Every weight within -[`Known::NARROW_BOUND`]..=[`Known::NARROW_BOUND`].
-pub(crate) fn narrow(weights: &[i8]) -> bool {
-    weights.iter().all(|&w| (-Known::NARROW_BOUND..=Known::NARROW_BOUND).contains(&w))
+pub(crate) const fn narrow(weights: &[i8]) -> bool {
+    within(weights, Known::NARROW_BOUND)
+}
+
+/// Every weight within `-bound..=bound`.
+pub(crate) const fn within(weights: &[i8], bound: i8) -> bool {
+    let mut rest = weights;
+    while let [w, more @ ..] = rest {
+        if *w < -bound || *w > bound {
+            return false;
+        }
+        rest = more;
+    }
+    true
 }
 
 /// Every shift in -31..=0 and no multiplier `i32::MIN`.
-pub(crate) fn right_shifts(multiplier: &[i32], shift: &[i8]) -> bool {
-    shift.iter().all(|&e| (-31..=0).contains(&e)) && !multiplier.contains(&i32::MIN)
+pub(crate) const fn right_shifts(multiplier: &[i32], shift: &[i8]) -> bool {
+    let mut rest = shift;
+    while let [e, more @ ..] = rest {
+        if *e < -31 || *e > 0 {
+            return false;
+        }
+        rest = more;
+    }
+    let mut rest = multiplier;
+    while let [v, more @ ..] = rest {
+        if *v == i32::MIN {
+            return false;
+        }
+        rest = more;
+    }
+    true
 }
 
 /// The most inputs a layer may have: `(x - z_in) W` is at most 255 * 127 in magnitude, so

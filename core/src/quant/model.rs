@@ -19,6 +19,7 @@ use crate::activation::{softmax_row, Activation};
 use crate::error::{Buffer, Error};
 use crate::loss::Loss;
 use crate::topology::MAX_LAYERS;
+use core::borrow::Borrow;
 
 /// The workspace cut into accumulators and two int8 buffers.
 type WorkParts<'w> = (&'w mut [i32], &'w mut [i8], &'w mut [i8]);
@@ -69,13 +70,17 @@ pub struct QuantInput<'a> {
 }
 
 impl QuantInput<'_> {
-    /// [`QuantInput::quantize`] compiled for the vector width of kernel set `k` (the same
-    /// arithmetic, so the same bits). Never inlined: a firmware built for size still runs
+    /// [`QuantInput::quantize`] compiled for the vector width of kernel set `k`, or (the
+    /// Cortex-M4's) written for it: the same arithmetic, so the same bits. Never inlined: a firmware built for size still runs
     /// this loop as the engine's optimized code.
     #[inline(never)]
     pub fn quantize_with(&self, k: I8Backend, x: &[f32], q: &mut [i8]) {
         #[cfg(target_arch = "x86_64")]
         if k == I8Backend::Vnni && crate::kernels::int8::x86::quantize_avx512(self, x, q) {
+            return;
+        }
+        #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+        if k == I8Backend::Dsp && crate::kernels::int8::dsp::quantize(self, x, q) {
             return;
         }
         let _ = k;
@@ -209,8 +214,7 @@ impl<'a> QuantModel<'a> {
 
     /// Workspace words [`QuantModel::predict`] needs for `batch` samples.
     pub fn work_len(&self, batch: usize) -> Result<usize, Error> {
-        let w = self.widest().checked_mul(batch).ok_or(Error::TooLarge)?;
-        w.checked_add(2 * w.div_ceil(4)).ok_or(Error::TooLarge)
+        self.engine().work_len(batch)
     }
 
     /// Inference on raw features `x` (batch, inputs) into `out` (batch, outputs): quantize,
@@ -224,7 +228,7 @@ impl<'a> QuantModel<'a> {
         work: &mut [i32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        self.run_features(k, x, batch, work, out, true)
+        self.engine().features(self.layers(), k, x, batch, work, out, true)
     }
 
     /// [`QuantModel::predict`] without the last layer's activation: the dequantized
@@ -238,12 +242,46 @@ impl<'a> QuantModel<'a> {
         work: &mut [i32],
         out: &mut [f32],
     ) -> Result<(), Error> {
-        self.run_features(k, x, batch, work, out, false)
+        self.engine().features(self.layers(), k, x, batch, work, out, false)
+    }
+
+    /// [`QuantModel::predict`] from inputs already quantized (`xq`, batch x inputs).
+    pub fn predict_quantized(
+        &self,
+        k: I8Backend,
+        xq: &[i8],
+        batch: usize,
+        work: &mut [i32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        self.engine().quantized(self.layers(), k, xq, batch, work, out)
+    }
+
+    fn engine(&self) -> Engine<'_, 'a> {
+        Engine { inputs: self.inputs, outputs: self.outputs, widest: self.widest, input: &self.input }
+    }
+}
+
+/// What inference needs beside the layers, shared by the network read from a file
+/// ([`QuantModel`]) and the network compiled into the program ([`super::QuantNet`]).
+pub(super) struct Engine<'m, 'a> {
+    pub(super) inputs: usize,
+    pub(super) outputs: usize,
+    pub(super) widest: usize,
+    pub(super) input: &'m QuantInput<'a>,
+}
+
+impl<'a> Engine<'_, 'a> {
+    pub(super) fn work_len(&self, batch: usize) -> Result<usize, Error> {
+        let w = self.widest.checked_mul(batch).ok_or(Error::TooLarge)?;
+        w.checked_add(2 * w.div_ceil(4)).ok_or(Error::TooLarge)
     }
 
     /// Quantizes `x` into the workspace, then runs the layers.
-    fn run_features(
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn features<L: Borrow<QuantLayer<'a>>>(
         &self,
+        layers: impl Iterator<Item = L>,
         k: I8Backend,
         x: &[f32],
         batch: usize,
@@ -258,12 +296,13 @@ impl<'a> QuantModel<'a> {
         let (acc, a, b) = self.split_work(work, batch)?;
         let q = a.get_mut(..xs).ok_or(Error::TooLarge)?;
         self.input.quantize_with(k, x, q);
-        self.run(k, batch, acc, a, b, out, activate)
+        self.run(layers, k, batch, acc, a, b, out, activate)
     }
 
-    /// Inference on already quantized inputs `xq` (batch, inputs); see [`QuantModel::predict`].
-    pub fn predict_quantized(
+    /// Runs the layers on inputs already quantized.
+    pub(super) fn quantized<L: Borrow<QuantLayer<'a>>>(
         &self,
+        layers: impl Iterator<Item = L>,
         k: I8Backend,
         xq: &[i8],
         batch: usize,
@@ -276,7 +315,7 @@ impl<'a> QuantModel<'a> {
         }
         let (acc, a, b) = self.split_work(work, batch)?;
         a.get_mut(..xs).ok_or(Error::TooLarge)?.copy_from_slice(xq);
-        self.run(k, batch, acc, a, b, out, true)
+        self.run(layers, k, batch, acc, a, b, out, true)
     }
 
     /// The workspace as accumulators and two int8 buffers.
@@ -287,7 +326,7 @@ impl<'a> QuantModel<'a> {
         let need = self.work_len(batch)?;
         let got = work.len();
         let work = work.get_mut(..need).ok_or(Error::BadLength { buffer: Buffer::Workspace, expected: need, got })?;
-        let w = self.widest() * batch;
+        let w = self.widest * batch;
         // Checked splits (within `need` words by construction): no panic path.
         let (acc, bytes) = work.split_at_mut_checked(w).ok_or(Error::TooLarge)?;
         let bytes: &mut [i8] = bytemuck::cast_slice_mut(bytes);
@@ -295,8 +334,10 @@ impl<'a> QuantModel<'a> {
         Ok((acc, a, b))
     }
 
-    fn run(
+    #[allow(clippy::too_many_arguments)]
+    fn run<L: Borrow<QuantLayer<'a>>>(
         &self,
+        layers: impl Iterator<Item = L>,
         k: I8Backend,
         batch: usize,
         acc: &mut [i32],
@@ -305,13 +346,13 @@ impl<'a> QuantModel<'a> {
         out: &mut [f32],
         activate: bool,
     ) -> Result<(), Error> {
-        let ys = batch.checked_mul(self.outputs()).ok_or(Error::TooLarge)?;
+        let ys = batch.checked_mul(self.outputs).ok_or(Error::TooLarge)?;
         if out.len() != ys {
             return Err(Error::BadLength { buffer: Buffer::Output, expected: ys, got: out.len() });
         }
         let (mut input, mut output) = (a, b);
-        for l in self.layers() {
-            let l = &l;
+        for l in layers {
+            let l = l.borrow();
             let d = &l.dense;
             let (xs, ys) = (batch * d.inputs, batch * d.outputs);
             let x = input.get(..xs).ok_or(Error::TooLarge)?;

@@ -4,7 +4,10 @@
 //! and random data; then every int8 kernel set this target runs (on the Cortex-M4 the
 //! `SMLAD` loops and the dense layer that requantizes in registers) against the int8
 //! reference, on random layers with shifts from 0 to -31 (and a left shift), extreme
-//! inputs, weights and biases. The kernels promise the reference's bits, so every
+//! inputs, weights and biases; and the input quantization of every int8 kernel set against
+//! `quantize_value` on f32 bit patterns across the whole range (NaN and infinities
+//! included), values at and beside every rounding tie of the int8 range, and every zero
+//! point. The kernels promise the reference's bits, so every
 //! comparison is bit-exact; guard words after each output catch stray writes. Exits
 //! non-zero on any mismatch.
 #![no_std]
@@ -12,7 +15,7 @@
 
 use cortex_m_rt::entry;
 use myelin_core::kernels::{Dims, Kernels, Portable, Reference};
-use myelin_core::quant::{I8Backend, Known, QuantDense};
+use myelin_core::quant::{quantize_value, I8Backend, Known, QuantDense, QuantInput};
 use myelin_core::{Activation, Rng};
 use myelin_embedded_demo::{exit, hprintln};
 
@@ -129,7 +132,13 @@ fn main() -> ! {
         int8_cases,
         int8_failures
     );
-    let ok = failures == 0 && int8_failures == 0;
+    let (q_cases, q_failures) = quantize_check(&mut rng);
+    hprintln!(
+        "int8 input quantization check: {} values, {} mismatches (every kernel set vs quantize_value, bit-exact, guarded)",
+        q_cases,
+        q_failures
+    );
+    let ok = failures == 0 && int8_failures == 0 && q_failures == 0;
     hprintln!("{}", if ok { "PASS" } else { "FAIL" });
     exit(ok)
 }
@@ -234,6 +243,61 @@ fn int8_check(rng: &mut Rng) -> (u32, u32) {
                     }
                 }
             }
+        }
+    }
+    (cases, failures)
+}
+
+const Q_ROW: usize = 23;
+
+/// The input quantizer of every int8 kernel set against its definition, one row of
+/// `Q_ROW` features (a multiple of four and a tail) at a time: values `v` with offset 0
+/// and factor 1 (so `(v - 0) 1 = v` exactly), each row under a different zero point.
+fn quantize_check(rng: &mut Rng) -> (u32, u32) {
+    let (mut cases, mut failures) = (0u32, 0u32);
+    let mean = [0.0f32; Q_ROW];
+    let factor = [1.0f32; Q_ROW];
+    let mut row = [0.0f32; Q_ROW];
+    let mut filled = 0;
+    let mut zero: i32 = -128;
+    let mut check = |row: &[f32; Q_ROW], zero: i32| {
+        let input = QuantInput { mean: &mean, factor: &factor, zero: zero as i8, scale: 1.0 };
+        for k in I8Backend::available() {
+            let mut q = [0x5Ai8; Q_ROW + GUARD];
+            input.quantize_with(k, row, &mut q[..Q_ROW]);
+            cases += Q_ROW as u32;
+            let same = q.iter().zip(row).all(|(&q, &v)| q == quantize_value(v, zero));
+            if !same || q[Q_ROW..].iter().any(|&g| g != 0x5A) {
+                failures += 1;
+                if failures <= 5 {
+                    hprintln!("QUANTIZE MISMATCH {} zero {} first {:#010x}", k.name(), zero, row[0].to_bits());
+                }
+            }
+        }
+    };
+    let mut push = |v: f32, check: &mut dyn FnMut(&[f32; Q_ROW], i32)| {
+        row[filled] = v;
+        filled += 1;
+        if filled == Q_ROW {
+            check(&row, zero);
+            filled = 0;
+            zero = if zero == 127 { -128 } else { zero + 1 };
+        }
+    };
+    // Bit patterns at a stride of 2^16 with a random low half: every exponent and sign,
+    // NaNs and infinities.
+    for hi in 0..=0xFFFFu32 {
+        push(f32::from_bits(hi << 16 | (rng.next_u32() & 0xFFFF)), &mut check);
+    }
+    push(f32::INFINITY, &mut check);
+    push(f32::NEG_INFINITY, &mut check);
+    push(f32::NAN, &mut check);
+    push(-0.0, &mut check);
+    // Every tie of the int8 range and beyond (k + 1/2), and its neighbours one ulp away.
+    for k in -400..400 {
+        let t = k as f32 + 0.5;
+        for v in [t, f32::from_bits(t.to_bits() - 1), f32::from_bits(t.to_bits() + 1), k as f32] {
+            push(v, &mut check);
         }
     }
     (cases, failures)

@@ -18,7 +18,12 @@ pub fn run(args: ExportArgs) -> Result<()> {
         }
         modelfile::write_atomic(&args.out, q.bytes())?;
         if let Some(path) = &args.rust {
-            let src = rust_consts::source_int8(&model.topology, q.bytes().len(), &args.model.display().to_string());
+            let src = rust_consts::source_int8(
+                &model.topology,
+                &q.view(),
+                q.bytes().len(),
+                &args.model.display().to_string(),
+            );
             modelfile::write_atomic(path, src.as_bytes())?;
         }
         println!("wrote {}", args.out.display());

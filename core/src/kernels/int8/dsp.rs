@@ -460,3 +460,92 @@ unsafe fn pairs(f: &Pairs, w: *const i8) {
         );
     }
 }
+
+/// The input quantizer of a network with an offset and a factor per input (rows of
+/// `input.mean.len()` features), four inputs per step: `VLDM` of four inputs, offsets and
+/// factors, `VSUB` and `VMUL` (the same two IEEE-754 operations as
+/// [`crate::quant::quantize_value`]'s caller), then the rounding in two steps:
+/// `VCVT.S16.F32 #1` gives `u = trunc(2 v)` saturated to 16 bits (sign-extended; NaN is 0),
+/// and `round_half_away(v) + z = (u - [u < 0] + 2 z + 1) >> 1` (for `u >= 0`,
+/// `floor((floor(2v) + 1) / 2) = floor(v + 1/2)`; for `u < 0`, `floor(u / 2) =
+/// -floor(-v + 1/2)`), `SSAT` with its shift for the clamp. Beyond 16 bits every output
+/// saturates either way. `false` (nothing done) for one quantizer shared by every input.
+pub(crate) fn quantize(input: &crate::quant::QuantInput<'_>, x: &[f32], q: &mut [i8]) -> bool {
+    let n = input.mean.len();
+    if n < 4 || input.factor.len() != n {
+        return false;
+    }
+    let fast = n - n % 4;
+    let c = 2 * input.zero as i32 + 1;
+    for (xr, qr) in x.chunks_exact(n).zip(q.chunks_exact_mut(n)) {
+        // SAFETY: `xr`, `mean` and `factor` hold `n >= fast` f32 (4-byte aligned as any f32),
+        // `qr` holds `n` bytes; `fast` is a positive multiple of 4.
+        unsafe { quantize4(xr.as_ptr(), input.mean.as_ptr(), input.factor.as_ptr(), fast, c, qr.as_mut_ptr()) };
+        for (((q, &v), &m), &f) in qr.iter_mut().zip(xr).zip(input.mean).zip(input.factor).skip(fast) {
+            *q = crate::quant::quantize_value((v - m) * f, input.zero as i32);
+        }
+    }
+    true
+}
+
+/// The four-input loop of [`quantize`] over `n` inputs.
+///
+/// # Safety
+/// `x`, `mean` and `factor` hold `n` f32 each, `q` room for `n` bytes; `n` is a positive
+/// multiple of 4.
+unsafe fn quantize4(x: *const f32, mean: *const f32, factor: *const f32, n: usize, c: i32, q: *mut i8) {
+    // SAFETY: reads `n` f32 of each input pointer and writes `n` bytes of `q` (the caller's
+    // contract); `s0`..`s11` are caller-saved and declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "vldmia {x}!, {{s0-s3}}",
+            "vldmia {m}!, {{s4-s7}}",
+            "vldmia {f}!, {{s8-s11}}",
+            "vsub.f32 s0, s0, s4",
+            "vsub.f32 s1, s1, s5",
+            "vsub.f32 s2, s2, s6",
+            "vsub.f32 s3, s3, s7",
+            "vmul.f32 s0, s0, s8",
+            "vmul.f32 s1, s1, s9",
+            "vmul.f32 s2, s2, s10",
+            "vmul.f32 s3, s3, s11",
+            "vcvt.s16.f32 s0, s0, #1",
+            "vcvt.s16.f32 s1, s1, #1",
+            "vcvt.s16.f32 s2, s2, #1",
+            "vcvt.s16.f32 s3, s3, #1",
+            "vmov {a}, {b}, s0, s1",
+            "add {a}, {a}, {a}, asr #31",
+            "add {a}, {a}, {c}",
+            "ssat {a}, #8, {a}, asr #1",
+            "strb {a}, [{q}], #1",
+            "add {b}, {b}, {b}, asr #31",
+            "add {b}, {b}, {c}",
+            "ssat {b}, #8, {b}, asr #1",
+            "strb {b}, [{q}], #1",
+            "vmov {a}, {b}, s2, s3",
+            "add {a}, {a}, {a}, asr #31",
+            "add {a}, {a}, {c}",
+            "ssat {a}, #8, {a}, asr #1",
+            "strb {a}, [{q}], #1",
+            "add {b}, {b}, {b}, asr #31",
+            "add {b}, {b}, {c}",
+            "ssat {b}, #8, {b}, asr #1",
+            "strb {b}, [{q}], #1",
+            "cmp {x}, {end}",
+            "bne 2b",
+            x = inout(reg) x => _,
+            m = inout(reg) mean => _,
+            f = inout(reg) factor => _,
+            q = inout(reg) q => _,
+            end = in(reg) x.wrapping_add(n),
+            c = in(reg) c,
+            a = out(reg) _,
+            b = out(reg) _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _,
+            out("s4") _, out("s5") _, out("s6") _, out("s7") _,
+            out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            options(nostack),
+        );
+    }
+}

@@ -30,13 +30,14 @@ pub(crate) trait Kernels {
     /// `x` (widened, reordered; a multiple of [`Kernels::WIDTH`]), weights in file order.
     fn pair(x: &[i16], w0: &[i8], w1: &[i8], s0: &mut i32, s1: &mut i32);
 
-    /// `acc[j] += sum_i x[i] w[j][i]` for every row `j` of `w` (an even count of rows of
-    /// `x.len()` weights, `acc` one entry per row).
-    fn rows(x: &[i16], w: &[i8], acc: &mut [i32]) {
+    /// `acc[j] = b[j] + sum_i x[i] w[j][i]` for every row `j` of `w` (an even count of rows
+    /// of `x.len()` weights, `b` and `acc` one entry per row).
+    fn rows(x: &[i16], w: &[i8], b: &[i32], acc: &mut [i32]) {
         let n = x.len();
-        for (rows, a) in w.chunks_exact(2 * n.max(1)).zip(acc.chunks_exact_mut(2)) {
+        for ((rows, a), b) in w.chunks_exact(2 * n.max(1)).zip(acc.chunks_exact_mut(2)).zip(b.chunks_exact(2)) {
             let (w0, w1) = rows.split_at(n);
-            if let [a0, a1] = a {
+            if let ([a0, a1], [b0, b1]) = (a, b) {
+                (*a0, *a1) = (*b0, *b1);
                 Self::pair(x, w0, w1, a0, a1);
             }
         }
@@ -53,15 +54,25 @@ pub(crate) fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
     }
 }
 
-/// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller),
-/// rows in pairs through `pair` over multiples of `width` columns.
+/// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller, at
+/// least one input), rows in pairs through `pair` over multiples of `width` columns. Each
+/// accumulator starts from its bias in the loop over the first chunk's rows (no copy pass:
+/// a firmware links no `memcpy` for it).
 pub(crate) fn widened<K: Kernels>(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     let width = K::WIDTH;
     let (n, m) = (layer.inputs, layer.outputs);
     let z = layer.input_zero;
+    if n < width.max(4) {
+        // Rows narrower than one step of the pair kernel: scalar rows, nothing to widen.
+        for (xr, ar) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)) {
+            for ((a, w), &b) in ar.iter_mut().zip(layer.weights.chunks_exact(n)).zip(layer.bias) {
+                *a = tail(b, xr, w, 0, z);
+            }
+        }
+        return;
+    }
     let mut buf = Widened([0; CHUNK]);
     for (xr, ar) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)) {
-        ar.copy_from_slice(layer.bias);
         let mut c0 = 0;
         while c0 < n {
             let len = CHUNK.min(n - c0);
@@ -74,18 +85,29 @@ pub(crate) fn widened<K: Kernels>(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i
             if fast == n {
                 // Whole rows in one chunk: every pair in one call, then a last odd row.
                 let even = m - m % 2;
-                K::rows(wide, layer.weights.get(..even * n).unwrap_or(&[]), ar.get_mut(..even).unwrap_or(&mut []));
-                if let (Some(a), Some(w)) = (ar.get_mut(even), layer.weights.get(even * n..(even + 1) * n)) {
-                    *a = tail(*a, cols, w, 0, z);
+                let (w, b) = (layer.weights.get(..even * n).unwrap_or(&[]), layer.bias.get(..even).unwrap_or(&[]));
+                K::rows(wide, w, b, ar.get_mut(..even).unwrap_or(&mut []));
+                if let (Some(a), Some(w), Some(&b)) =
+                    (ar.get_mut(even), layer.weights.get(even * n..(even + 1) * n), layer.bias.get(even))
+                {
+                    *a = tail(b, cols, w, 0, z);
                 }
                 break;
             }
+            let first = c0 == 0;
             let mut rows = layer.weights.chunks_exact(n);
             let mut outs = ar.iter_mut();
-            while let (Some(r0), Some(a0)) = (rows.next(), outs.next()) {
+            let mut bias = layer.bias.iter();
+            while let (Some(r0), Some(a0), Some(&b0)) = (rows.next(), outs.next(), bias.next()) {
                 let w0 = r0.get(c0..c0 + len).unwrap_or(&[]);
-                match (rows.next(), outs.next()) {
-                    (Some(r1), Some(a1)) => {
+                if first {
+                    *a0 = b0;
+                }
+                match (rows.next(), outs.next(), bias.next()) {
+                    (Some(r1), Some(a1), Some(&b1)) => {
+                        if first {
+                            *a1 = b1;
+                        }
                         let w1 = r1.get(c0..c0 + len).unwrap_or(&[]);
                         if fast > 0 {
                             K::pair(wide, w0.get(..fast).unwrap_or(&[]), w1.get(..fast).unwrap_or(&[]), a0, a1);
