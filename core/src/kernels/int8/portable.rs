@@ -186,21 +186,24 @@ pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
 /// of `2 frac`, which is 1 from `frac >= 0.5`, -1 from `frac <= -0.5`, else 0. Conversions
 /// saturate and take NaN to 0 (Rust's `as`, one `VCVT` on ARM), so `NaN` gives the zero
 /// point and values beyond the range clamp. On x86_64 `v` is first clamped to +-1e9 (exact
-/// in f32, same result) so that both conversions are exact and loops of it vectorize; on
+/// in f32, same result) so that both conversions are exact, the sums cannot overflow and
+/// loops of it vectorize; on
 /// soft-float ARM [`crate::quant::round_half_away`]'s comparisons run instead.
 #[inline(always)]
 pub fn quantize_value(v: f32, zero: i32) -> i8 {
     #[cfg(target_arch = "x86_64")]
-    let (t, d) = {
+    {
         let v = if v.is_nan() { 0.0 } else { v.clamp(-1e9, 1e9) };
         // SAFETY: `v` is finite and within +-1e9, so its truncation fits i32, and `2 frac`
         // lies strictly between -2 and 2 (the unchecked conversions let the loop vectorize).
-        unsafe {
+        let (t, d): (i32, i32) = unsafe {
             let t: i32 = v.to_int_unchecked();
             let frac = v - t as f32;
-            (t, (frac + frac).to_int_unchecked::<i32>())
-        }
-    };
+            (t, (frac + frac).to_int_unchecked())
+        };
+        // |t| <= 1e9, |d| <= 1, |zero| <= 128: the sum cannot overflow, so plain adds.
+        (t + d + zero).clamp(-128, 127) as i8
+    }
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "arm", not(target_abi = "eabihf")))))]
     let (t, d) = {
         let t = v as i32;
@@ -211,5 +214,6 @@ pub fn quantize_value(v: f32, zero: i32) -> i8 {
     // comparisons cost less; same result.
     #[cfg(all(target_arch = "arm", not(target_abi = "eabihf")))]
     let (t, d) = (crate::quant::round_half_away(v), 0);
-    t.saturating_add(d).saturating_add(zero).clamp(-128, 127) as i8
+    #[cfg(not(target_arch = "x86_64"))]
+    return t.saturating_add(d).saturating_add(zero).clamp(-128, 127) as i8;
 }

@@ -181,25 +181,12 @@ unsafe fn avx2_tile<const S: usize, const R: usize>(
     // SAFETY: the caller guarantees the rows read and written (see # Safety) and the CPU features.
     unsafe {
         let full = n - n % 16;
-        let mut sums = [[_mm256_setzero_si256(); R]; S];
-        let mut i = 0;
-        while i < full {
-            let mut xv = [_mm256_setzero_si256(); S];
-            for s in 0..S {
-                xv[s] = if xw.is_null() {
-                    _mm256_cvtepi8_epi16(_mm_loadu_si128(x.add(s * n + i) as *const __m128i))
-                } else {
-                    _mm256_loadu_si256(xw.add(s * n + i) as *const __m256i)
-                };
-            }
-            for r in 0..R {
-                let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.add(r * n + i) as *const __m128i));
-                for s in 0..S {
-                    sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_madd_epi16(xv[s], wv));
-                }
-            }
-            i += 16;
-        }
+        // The loop without a test of `xw` inside it: one instance per case.
+        let sums = if xw.is_null() {
+            avx2_steps::<S, R, false>(x, xw, w, n, full)
+        } else {
+            avx2_steps::<S, R, true>(x, xw, w, n, full)
+        };
         for s in 0..S {
             for r in 0..R {
                 let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(reduce8(sums[s][r]));
@@ -209,6 +196,53 @@ unsafe fn avx2_tile<const S: usize, const R: usize>(
                 *acc.add(s * m + r) = total;
             }
         }
+    }
+}
+
+/// The sums of [`avx2_tile`] over the first `full` columns (a multiple of 16), two steps of
+/// 16 per pass: inputs from `xw` (`WIDE`) or widened from `x` as they load.
+///
+/// # Safety
+/// As [`avx2_tile`], with `xw` not null when `WIDE`.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn avx2_steps<const S: usize, const R: usize, const WIDE: bool>(
+    x: *const i8,
+    xw: *const i16,
+    w: *const i8,
+    n: usize,
+    full: usize,
+) -> [[__m256i; R]; S] {
+    // SAFETY: columns below `full` of the rows the caller guarantees.
+    unsafe {
+        let mut sums = [[_mm256_setzero_si256(); R]; S];
+        let step = |i: usize, sums: &mut [[__m256i; R]; S]| {
+            let mut xv = [_mm256_setzero_si256(); S];
+            for s in 0..S {
+                xv[s] = if WIDE {
+                    _mm256_loadu_si256(xw.add(s * n + i) as *const __m256i)
+                } else {
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(x.add(s * n + i) as *const __m128i))
+                };
+            }
+            for r in 0..R {
+                let wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.add(r * n + i) as *const __m128i));
+                for s in 0..S {
+                    sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_madd_epi16(xv[s], wv));
+                }
+            }
+        };
+        let mut i = 0;
+        while i + 32 <= full {
+            step(i, &mut sums);
+            step(i + 16, &mut sums);
+            i += 32;
+        }
+        if i < full {
+            step(i, &mut sums);
+        }
+        sums
     }
 }
 
