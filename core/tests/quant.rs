@@ -183,7 +183,13 @@ fn bounded_layers_requantize_as_the_definition() {
             multiplier: &mult,
             shift: &shift,
             input_zero: 0,
-            output_zero: rng.below(17) as i32 - 8,
+            // Now and then a zero point beyond int8 (a layer built by hand): its addition
+            // saturates in the definition, so the bounded path must not take it.
+            output_zero: match round % 10 {
+                7 => i32::MAX - rng.below(1 << 20) as i32,
+                9 => i32::MIN + rng.below(1 << 20) as i32,
+                _ => rng.below(17) as i32 - 8,
+            },
             min: -128,
             max: 127,
             known,

@@ -338,8 +338,9 @@ impl QuantDense<'_> {
         // Right shifts only and no i32::MIN multiplier (every file's case): the high multiply
         // cannot saturate and needs no left shift, so the same arithmetic in fewer steps.
         let right_only = self.known.right_shifts() || right_shifts(self.multiplier, self.shift);
+        let bounded = self.requantizes_bounded();
         for (ar, yr) in acc.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
-            if self.known.bounded() {
+            if bounded {
                 requantize_bounded(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
             } else if right_only {
                 requantize_right(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
@@ -349,6 +350,14 @@ impl QuantDense<'_> {
                 }
             }
         }
+    }
+
+    /// Requantization by [`requantize_bounded`] (and the Cortex-M4's in-register form):
+    /// bounded accumulators and an int8 zero point, so the zero point's addition cannot
+    /// overflow and needs no saturation.
+    #[inline]
+    pub(crate) fn requantizes_bounded(&self) -> bool {
+        self.known.bounded() && (-128..=127).contains(&self.output_zero)
     }
 
     /// One accumulator requantized with multiplier `mult` and shift `e`, the zero point
@@ -400,12 +409,14 @@ fn requantize_right(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero:
 /// shift without a mask. The same values as [`requantize_right`] there.
 #[inline(never)]
 fn requantize_bounded(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero: i32, lo: i32, hi: i32) {
+    // The rounding's `+ 1` and the zero point in one addition before the last halving:
+    // `((u + 1) >> 1) + z = (u + 2 z + 1) >> 1` (`2 z` is even).
+    let c = zero.wrapping_mul(2).wrapping_add(1);
     for (((&a, o), &m), &e) in acc.iter().zip(y.iter_mut()).zip(mult).zip(shift) {
         let high = ((a.wrapping_mul(2) as i64 * m as i64 + (1 << 31)) >> 32) as i32;
         let e = (-(e as i32)) as u32 & 31;
         let t = high.wrapping_mul(2) - (high < 0) as i32;
-        let v = ((t >> e) + 1) >> 1;
-        *o = clamp(v.wrapping_add(zero), lo, hi);
+        *o = clamp(((t >> e) + c) >> 1, lo, hi);
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
 /// (lengths checked by the caller); `false` (nothing done) when the layer does not suit
 /// [`fused`].
 pub(crate) fn dense(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], y: &mut [i8]) -> bool {
-    layer.known.bounded() && layer.max == i8::MAX && y.len() == acc.len() && fused(layer, x, acc, Some(y))
+    layer.requantizes_bounded() && layer.max == i8::MAX && y.len() == acc.len() && fused(layer, x, acc, Some(y))
 }
 
 /// Whole layers of `16 k <= CHUNK` inputs and at least two outputs: per sample, the inputs
@@ -65,7 +65,7 @@ fn fused(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], mut y: Option<&mut [
             None => None,
         };
         let (yp, zero, lo) = match &yr {
-            Some(yr) => (yr.as_ptr() as *mut i8, layer.output_zero, layer.min as i32),
+            Some(yr) => (yr.as_ptr() as *mut i8, layer.output_zero.wrapping_mul(2).wrapping_add(1), layer.min as i32),
             None => (core::ptr::null_mut(), 0, 0),
         };
         let frame = Pairs {
@@ -104,8 +104,8 @@ fn fused(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], mut y: Option<&mut [
 
 /// What [`pairs`] reads, in the order its prologue pushes it: one sample's widened inputs
 /// and their end, the bias, the number of row pairs, the columns, the multipliers and
-/// shifts, where the accumulators and (when not null) the requantized outputs go, the
-/// output zero point and the low clamp.
+/// shifts, where the accumulators and (when not null) the requantized outputs go, twice
+/// the output zero point plus one, and the low clamp.
 #[repr(C)]
 struct Pairs {
     x: *const i16,
@@ -298,8 +298,10 @@ macro_rules! high_multiply {
 }
 
 /// `$a` divided by `2^e` (`e` in `$e`, 0..=31), rounded to nearest, ties away from zero,
-/// for `|$a| < 2^29`: `(((2 a - [a < 0]) >> e) + 1) >> 1` (`r4` scratch).
-macro_rules! rounding_shift {
+/// plus the zero point `z`, saturated to int8, for `|$a| < 2^29`: with `r10 = 2 z + 1`,
+/// `(((2 a - [a < 0]) >> e) + 2 z + 1) >> 1` (the rounding's `+ 1` and the zero point in
+/// one addition, `2 z` being even), the last halving inside `SSAT` (`r4` scratch).
+macro_rules! rounding_shift_zero {
     ($a:literal, $e:literal) => {
         concat!(
             "lsl r4, ",
@@ -311,27 +313,25 @@ macro_rules! rounding_shift {
             "asr r4, r4, ",
             $e,
             "\n",
-            "add r4, r4, #1\n",
-            "asr ",
+            "add r4, r4, r10\n",
+            "ssat ",
             $a,
-            ", r4, #1\n",
+            ", #8, r4, asr #1\n",
         )
     };
 }
 
-/// `$a = max(ssat8($a +sat zero), lo)`, the zero point in `r10` and the low clamp in `r11`.
-macro_rules! zero_and_clamp {
+/// `$a = max($a, lo)`, the low clamp in `r11` (ReLU's clamp at a zero point above -128).
+macro_rules! low_clamp {
     ($a:literal) => {
-        concat!(
-            "qadd ", $a, ", ", $a, ", r10\n", "ssat ", $a, ", #8, ", $a, "\n", "cmp ", $a, ", r11\n", "it lt\n",
-            "movlt ", $a, ", r11\n",
-        )
+        concat!("cmp ", $a, ", r11\n", "it lt\n", "movlt ", $a, ", r11\n")
     };
 }
 
 /// The requantization of a pair of bounded accumulators (`lr`, `r9`) into two outputs
 /// stored at `r12` (post-incremented), multipliers and shifts read through the frame's
-/// pointers ([`pairs`]'s frame and registers).
+/// pointers ([`pairs`]'s frame and registers); the low clamp only when it is above -128
+/// (`SSAT` gives -128 already).
 macro_rules! requantize_pair {
     () => {
         concat!(
@@ -341,19 +341,21 @@ macro_rules! requantize_pair {
             "str r10, [sp, #28]\n",
             high_multiply!("lr", "r2"),
             high_multiply!("r9", "r3"),
-            // The rounding right shifts by e = -shift.
+            // The rounding right shifts by e = -shift, with the zero point.
             "ldr r10, [sp, #32]\n",
             "ldrsb r2, [r10], #1\n",
             "ldrsb r3, [r10], #1\n",
             "str r10, [sp, #32]\n",
             "rsb r2, r2, #0\n",
             "rsb r3, r3, #0\n",
-            rounding_shift!("lr", "r2"),
-            rounding_shift!("r9", "r3"),
-            // Zero point (saturating), clamp to int8, then to the low clamp; store.
             "ldrd r10, r11, [sp, #44]\n",
-            zero_and_clamp!("lr"),
-            zero_and_clamp!("r9"),
+            rounding_shift_zero!("lr", "r2"),
+            rounding_shift_zero!("r9", "r3"),
+            "cmn r11, #128\n",
+            "beq 10f\n",
+            low_clamp!("lr"),
+            low_clamp!("r9"),
+            "10:\n",
             "strb lr, [r12], #1\n",
             "strb r9, [r12], #1\n",
         )
@@ -367,9 +369,10 @@ macro_rules! requantize_pair {
 /// [`crate::quant::QuantDense::requantize_rows`] computes them for bounded layers:
 ///
 /// ```text
-/// high = (2 acc M + 2^31) >> 32                   LSL, SMMULR
-/// y    = (((2 high - [high < 0]) >> e) + 1) >> 1   LSL, SUB, ASR, ADD, ASR
-/// y    = max(ssat8(y +sat z_out), lo)            QADD, SSAT, CMP, IT, MOV
+/// high = (2 acc M + 2^31) >> 32                            LSL, SMMULR
+/// y    = ssat8((((2 high - [high < 0]) >> e) + 2 z_out + 1) >> 1)
+///                                                          LSL, SUB, ASR, ADD, SSAT
+/// y    = max(y, lo)     (when lo > -128)                   CMP, IT, MOV
 /// ```
 ///
 /// # Safety
@@ -384,7 +387,7 @@ unsafe fn pairs(f: &Pairs, w: *const i8) {
     // (requantization or the next pair), both with the Thumb bit set; then the prologue's
     // PUSH: [sp, #8] x, [sp, #12] x end, [sp, #16] bias, [sp, #20] the end of `w` (in place
     // of the pair count), [sp, #24] cols, [sp, #28] multipliers, [sp, #32] shifts, [sp, #36]
-    // acc, [sp, #40] y, [sp, #44] zero point, [sp, #48] low clamp, [sp, #52] w.
+    // acc, [sp, #40] y, [sp, #44] 2 z_out + 1, [sp, #48] low clamp, [sp, #52] w.
     // SAFETY: reads `cols` i16 from `x` per pair, every row of `w` once, the bias, and with
     // `y` the multipliers and shifts, `2 pairs` each; writes `2 pairs` accumulators and
     // outputs (the caller's contract); the frame is popped at the end. The computed branches
