@@ -468,6 +468,9 @@ fn a_static_network_runs_as_its_file() {
     let x: Vec<f32> = (0..3 * 40).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
     let mut work = vec![0i32; NET.work_len(40).unwrap()];
     assert_eq!(NET.work_len(40).unwrap(), m.work_len(40).unwrap());
+    // The const fn firmware sizes its buffer with, for a network whose inputs are widest.
+    assert_eq!(quant::work_len(&[3, 2, 1], 40), NET.work_len(40).unwrap());
+    assert_eq!(quant::widest(&[3, 2, 1]), 3);
     for k in I8Backend::available() {
         let (mut a, mut b) = (vec![0.0f32; 40], vec![0.0f32; 40]);
         NET.predict(k, &x, 40, &mut work, &mut a).unwrap();

@@ -165,9 +165,14 @@ pub struct QuantModel<'a> {
     pub(super) widest: usize,
 }
 
-/// The widest layer a workspace is sized for by [`work_len`]: a `const fn` of the sizes.
+/// The widest layer a workspace is sized for by [`work_len`], inputs included (the int8
+/// buffers hold the quantized inputs too): a `const fn` of the sizes.
 pub const fn widest(sizes: &[usize]) -> usize {
-    crate::topology::max_width(sizes)
+    let outputs = crate::topology::max_width(sizes);
+    match sizes.first() {
+        Some(&inputs) if inputs > outputs => inputs,
+        _ => outputs,
+    }
 }
 
 /// Workspace (in `i32` words) of [`QuantModel::predict`] for widths `sizes` (inputs first)

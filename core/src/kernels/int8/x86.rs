@@ -156,8 +156,10 @@ pub(crate) fn accumulate_avx2(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
 }
 
 /// 16-bit inputs kept per block of four samples.
+#[cfg(target_feature = "avx2")]
 const WIDE_BLOCK: usize = 8 * 1024;
 
+#[cfg(target_feature = "avx2")]
 #[repr(C, align(32))]
 struct Wide([i16; WIDE_BLOCK]);
 
