@@ -184,6 +184,13 @@ pub fn softmax_row(row: &mut [f32]) {
             max = z;
         }
     }
+    softmax_from_max(row, max)
+}
+
+/// [`softmax_row`] given the row's maximum as its loop finds it (`NEG_INFINITY`, then
+/// every `z > max` taken in order), for a caller that computed it while writing the row.
+#[inline(always)]
+pub(crate) fn softmax_from_max(row: &mut [f32], max: f32) {
     let mut sum = 0.0f32;
     for z in row.iter_mut() {
         *z = libm::expf(*z - max);

@@ -368,16 +368,6 @@ impl QuantDense<'_> {
         clamp(v, self.min as i32, self.max as i32)
     }
 
-    /// Output `j` of one sample: `y[0]` from `acc[0]`.
-    #[cfg_attr(not(all(target_arch = "arm", target_abi = "eabihf")), allow(dead_code))]
-    pub(crate) fn requantize_one(&self, j: usize, acc: &[i32], y: &mut [i8]) {
-        if let (Some(&a), Some(o), Some(&m), Some(&e)) =
-            (acc.first(), y.first_mut(), self.multiplier.get(j), self.shift.get(j))
-        {
-            *o = self.requantize_value(a, m, e);
-        }
-    }
-
     /// `b[j] - z sum_i W[j][i]`: the part of row `j`'s accumulator that does not depend on
     /// the input, for inputs offset by `z` (the input zero point, plus 128 where a kernel
     /// reads inputs as unsigned).
@@ -408,7 +398,7 @@ fn requantize_right(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero:
 /// `2^29` in magnitude): the high multiply as the top word of `2 a M` rounded, the rounding
 /// shift without a mask. The same values as [`requantize_right`] there.
 #[inline(never)]
-fn requantize_bounded(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero: i32, lo: i32, hi: i32) {
+pub(crate) fn requantize_bounded(acc: &[i32], y: &mut [i8], mult: &[i32], shift: &[i8], zero: i32, lo: i32, hi: i32) {
     // The rounding's `+ 1` and the zero point in one addition before the last halving:
     // `((u + 1) >> 1) + z = (u + 2 z + 1) >> 1` (`2 z` is even).
     let c = zero.wrapping_mul(2).wrapping_add(1);
@@ -531,6 +521,36 @@ impl I8Backend {
         acc: &mut [i32],
         y: &mut [i8],
     ) -> Result<(), Error> {
+        self.dense_with(layer, x, batch, acc, y, true)
+    }
+
+    /// One layer for a batch into `y` (batch, outputs) alone: [`I8Backend::dense`] with
+    /// `scratch` (batch, outputs) as working space, its contents afterwards unspecified (a
+    /// kernel that requantizes in registers does not store the accumulators). The outputs
+    /// are the same bits.
+    #[inline(always)]
+    pub fn dense_into(
+        self,
+        layer: &QuantDense<'_>,
+        x: &[i8],
+        batch: usize,
+        scratch: &mut [i32],
+        y: &mut [i8],
+    ) -> Result<(), Error> {
+        self.dense_with(layer, x, batch, scratch, y, false)
+    }
+
+    /// [`I8Backend::dense`] (`keep`) or [`I8Backend::dense_into`].
+    #[inline(always)]
+    fn dense_with(
+        self,
+        layer: &QuantDense<'_>,
+        x: &[i8],
+        batch: usize,
+        acc: &mut [i32],
+        y: &mut [i8],
+        keep: bool,
+    ) -> Result<(), Error> {
         layer.check_requantize()?;
         if y.len() != acc.len() {
             return Err(Error::BadLength { buffer: Buffer::Output, expected: acc.len(), got: y.len() });
@@ -538,10 +558,11 @@ impl I8Backend {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
         if self == I8Backend::Dsp {
             layer.check_accumulate(x.len(), batch, acc.len())?;
-            if dsp::dense(layer, x, acc, y) {
+            if dsp::dense(layer, x, acc, y, keep) {
                 return Ok(());
             }
         }
+        let _ = keep;
         self.accumulate(layer, x, batch, acc)?;
         layer.requantize_rows(acc, y);
         Ok(())

@@ -15,7 +15,7 @@
 //! fixed order, so every target gives the same bits.
 
 use super::{quantize_value, I8Backend, QuantDense};
-use crate::activation::{softmax_row, Activation};
+use crate::activation::{softmax_from_max, Activation};
 use crate::error::{Buffer, Error};
 use crate::loss::Loss;
 use crate::topology::MAX_LAYERS;
@@ -364,9 +364,9 @@ impl<'a> Engine<'_, 'a> {
             let acc = acc.get_mut(..ys).ok_or(Error::TooLarge)?;
             let y = output.get_mut(..ys).ok_or(Error::TooLarge)?;
             match l.mode {
-                LayerMode::Clamp => k.dense(d, x, batch, acc, y)?,
+                LayerMode::Clamp => k.dense_into(d, x, batch, acc, y)?,
                 LayerMode::Table => {
-                    k.dense(d, x, batch, acc, y)?;
+                    k.dense_into(d, x, batch, acc, y)?;
                     for v in y.iter_mut() {
                         *v = l.table.get((*v as i32 + 128) as usize).copied().unwrap_or(0);
                     }
@@ -386,6 +386,9 @@ impl<'a> Engine<'_, 'a> {
 /// The last layer: `z[s][j] = acc[s][j] s_acc[j]`, then the activation per row.
 fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32], activate: bool) {
     let m = l.dense.outputs.max(1);
+    if activate && l.activation == Activation::Softmax {
+        return dequantize_softmax(acc, l.acc_scale, m, out);
+    }
     for (ar, or) in acc.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
         for ((o, &a), &s) in or.iter_mut().zip(ar).zip(l.acc_scale) {
             *o = a as f32 * s;
@@ -395,9 +398,25 @@ fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32], activate: bool) 
         }
         match l.activation {
             Activation::Identity => {}
-            Activation::Softmax => softmax_row(or),
             Activation::Relu => or.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 }),
             act => or.iter_mut().for_each(|v| *v = act.apply(*v)),
         }
+    }
+}
+
+/// [`dequantize`] for softmax: the row's maximum found while it is written (the same
+/// comparisons in the same order as [`crate::activation::softmax_row`], so the same bits).
+#[inline(never)]
+fn dequantize_softmax(acc: &[i32], scale: &[f32], m: usize, out: &mut [f32]) {
+    for (ar, or) in acc.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
+        let mut max = f32::NEG_INFINITY;
+        for ((o, &a), &s) in or.iter_mut().zip(ar).zip(scale) {
+            let z = a as f32 * s;
+            *o = z;
+            if z > max {
+                max = z;
+            }
+        }
+        softmax_from_max(or, max);
     }
 }

@@ -147,8 +147,8 @@ const Q_IN: usize = 144;
 const Q_OUT: usize = 11;
 const Q_BATCH: usize = 3;
 
-/// Random int8 layers through `dense` (accumulators and requantized outputs) and
-/// `accumulate` on every kernel set, against the reference.
+/// Random int8 layers through `dense` (accumulators and requantized outputs), `dense_into`
+/// (outputs alone) and `accumulate` on every kernel set, against the reference.
 fn int8_check(rng: &mut Rng) -> (u32, u32) {
     let mut x = [0i8; Q_BATCH * Q_IN];
     // Word-aligned weights, as a model file's (the `LDRD` loops need it); variant 3 reads
@@ -219,14 +219,20 @@ fn int8_check(rng: &mut Rng) -> (u32, u32) {
                         let mut acc = [0x5A5A_5A5Ai32; Q_BATCH * Q_OUT + GUARD];
                         let mut y = [0x5Ai8; Q_BATCH * Q_OUT + GUARD];
                         let mut acc2 = [0x5A5A_5A5Ai32; Q_BATCH * Q_OUT + GUARD];
+                        // `dense_into`: the outputs alone, the accumulators as scratch.
+                        let mut scratch = [0x5A5A_5A5Ai32; Q_BATCH * Q_OUT + GUARD];
+                        let mut y2 = [0x5Ai8; Q_BATCH * Q_OUT + GUARD];
                         let ran = k.dense(&layer, xs, batch, &mut acc[..batch * m], &mut y[..batch * m]).is_ok()
-                            && k.accumulate(&layer, xs, batch, &mut acc2[..batch * m]).is_ok();
+                            && k.accumulate(&layer, xs, batch, &mut acc2[..batch * m]).is_ok()
+                            && k.dense_into(&layer, xs, batch, &mut scratch[..batch * m], &mut y2[..batch * m]).is_ok();
                         let same = ran
                             && acc[..batch * m] == want_acc[..batch * m]
                             && y[..batch * m] == want_y[..batch * m]
-                            && acc2[..batch * m] == want_acc[..batch * m];
+                            && acc2[..batch * m] == want_acc[..batch * m]
+                            && y2[..batch * m] == want_y[..batch * m];
                         let guarded = acc[batch * m..].iter().chain(&acc2[batch * m..]).all(|&v| v == 0x5A5A_5A5A)
-                            && y[batch * m..].iter().all(|&v| v == 0x5A);
+                            && scratch[batch * m..].iter().all(|&v| v == 0x5A5A_5A5A)
+                            && y[batch * m..].iter().chain(&y2[batch * m..]).all(|&v| v == 0x5A);
                         if !(same && guarded) {
                             failures += 1;
                             if failures <= 5 {
@@ -248,10 +254,10 @@ fn int8_check(rng: &mut Rng) -> (u32, u32) {
     (cases, failures)
 }
 
-const Q_ROW: usize = 23;
+const Q_ROW: usize = 24;
 
-/// The input quantizer of every int8 kernel set against its definition, one row of
-/// `Q_ROW` features (a multiple of four and a tail) at a time: values `v` with offset 0
+/// The input quantizer of every int8 kernel set against its definition, rows of `Q_ROW`
+/// and `Q_ROW - 1` features (multiples of eight and of four, and a tail): values `v` with offset 0
 /// and factor 1 (so `(v - 0) 1 = v` exactly), each row under a different zero point.
 fn quantize_check(rng: &mut Rng) -> (u32, u32) {
     let (mut cases, mut failures) = (0u32, 0u32);
@@ -261,16 +267,31 @@ fn quantize_check(rng: &mut Rng) -> (u32, u32) {
     let mut filled = 0;
     let mut zero: i32 = -128;
     let mut check = |row: &[f32; Q_ROW], zero: i32| {
-        let input = QuantInput { mean: &mean, factor: &factor, zero: zero as i8, scale: 1.0 };
-        for k in I8Backend::available() {
-            let mut q = [0x5Ai8; Q_ROW + GUARD];
-            input.quantize_with(k, row, &mut q[..Q_ROW]);
-            cases += Q_ROW as u32;
-            let same = q.iter().zip(row).all(|(&q, &v)| q == quantize_value(v, zero));
-            if !same || q[Q_ROW..].iter().any(|&g| g != 0x5A) {
-                failures += 1;
-                if failures <= 5 {
-                    hprintln!("QUANTIZE MISMATCH {} zero {} first {:#010x}", k.name(), zero, row[0].to_bits());
+        // Rows of 24 (the M4's eight-input steps when the outputs are word-aligned, its
+        // four-input steps one byte off) and of 23 (four-input steps, then three inputs in
+        // scalar code).
+        for len in [Q_ROW, Q_ROW - 1] {
+            let input = QuantInput { mean: &mean[..len], factor: &factor[..len], zero: zero as i8, scale: 1.0 };
+            for (k, at) in I8Backend::available().flat_map(|k| [(k, 0), (k, 1)]) {
+                #[repr(align(4))]
+                struct Aligned([i8; Q_ROW + GUARD + 1]);
+                let mut buf = Aligned([0x5A; Q_ROW + GUARD + 1]);
+                let q = &mut buf.0[at..at + len + GUARD];
+                input.quantize_with(k, &row[..len], &mut q[..len]);
+                cases += len as u32;
+                let same = q.iter().zip(&row[..len]).all(|(&q, &v)| q == quantize_value(v, zero));
+                if !same || q[len..].iter().any(|&g| g != 0x5A) {
+                    failures += 1;
+                    if failures <= 5 {
+                        hprintln!(
+                            "QUANTIZE MISMATCH {} length {} offset {} zero {} first {:#010x}",
+                            k.name(),
+                            len,
+                            at,
+                            zero,
+                            row[0].to_bits()
+                        );
+                    }
                 }
             }
         }

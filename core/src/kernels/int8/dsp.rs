@@ -9,107 +9,120 @@
 //! last odd row and the last `inputs % 16` columns in scalar code) is the portable
 //! kernel's; sums wrap as the reference's do.
 
-use super::portable::{widened, Kernels, Widened, CHUNK};
+use super::portable::{widened, Kernels, CHUNK};
 use crate::quant::QuantDense;
 
 /// `acc[s][j] = b[j] + sum_i (x[s][i] - z_in) W[j][i]` (lengths checked by the caller).
 pub(crate) fn accumulate(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
-    if !fused(layer, x, acc, None) {
+    if !fused(layer, x, acc, None, true) {
         widened::<Dsp>(layer, x, acc);
     }
 }
 
-/// The accumulators and their requantization into `y` in one pass per pair of rows
-/// (lengths checked by the caller); `false` (nothing done) when the layer does not suit
+/// The accumulators' requantization into `y` in one pass per pair of rows (lengths checked
+/// by the caller), the accumulators kept in `acc` when `keep` (else `acc` is working space
+/// with unspecified contents); `false` (nothing done) when the layer does not suit
 /// [`fused`].
-pub(crate) fn dense(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], y: &mut [i8]) -> bool {
-    layer.requantizes_bounded() && layer.max == i8::MAX && y.len() == acc.len() && fused(layer, x, acc, Some(y))
+pub(crate) fn dense(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], y: &mut [i8], keep: bool) -> bool {
+    layer.requantizes_bounded() && layer.max == i8::MAX && fused(layer, x, acc, Some(y), keep)
 }
 
 /// Whole layers of `16 k <= CHUNK` inputs and at least two outputs: per sample, the inputs
 /// widened once, then [`pairs`] runs every pair of rows, its accumulators starting from
-/// the bias (read in place) and, with `y`, requantized in registers after the pair's loop;
-/// a last odd row in scalar code. `false` (nothing done) for any other shape.
-fn fused(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], mut y: Option<&mut [i8]>) -> bool {
+/// the bias (read in place), stored when `keep` or without `y` and, with `y`, requantized
+/// in registers after the pair's loop; a last odd row in scalar code. `false` (nothing
+/// done) for any other shape.
+fn fused(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], y: Option<&mut [i8]>, keep: bool) -> bool {
     let (n, m) = (layer.inputs, layer.outputs);
-    if n == 0
-        || !n.is_multiple_of(16)
-        || n > CHUNK
-        || m < 2
-        || !x.len().is_multiple_of(n)
-        || acc.len() != x.len() / n * m
-    {
+    let even = m & !1;
+    if n == 0 || !n.is_multiple_of(16) || n > CHUNK || m < 2 || !(x.as_ptr() as usize).is_multiple_of(4) {
         return false;
     }
-    let even = m - m % 2;
     let (Some(w), Some(bias)) = (layer.weights.get(..even * n), layer.bias.get(..even)) else { return false };
     // `LDRD` needs word-aligned weights (a file's are; a layer built in memory may not be).
     if !(w.as_ptr() as usize).is_multiple_of(4) {
         return false;
     }
-    if y.is_some() && (layer.multiplier.len() < even || layer.shift.len() < even) {
+    let batch = acc.len() / m;
+    if x.len() != batch * n || acc.len() != batch * m {
         return false;
     }
-    // Written by `widen_into` before the kernel reads it: no zeroing pass.
-    let mut buf = core::mem::MaybeUninit::<Widened>::uninit();
-    let wide = buf.as_mut_ptr() as *mut i16;
-    for (s, (xr, ar)) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)).enumerate() {
-        // SAFETY: `buf` has room for CHUNK >= n i16 and is 4-byte aligned (`Widened`); `n`
-        // is a positive multiple of 4 (of 16, checked above).
+    let mut frame = Pairs {
+        x: core::ptr::null(),
+        bias: bias.as_ptr(),
+        pairs: even / 2,
+        cols: n,
+        mult: layer.multiplier.as_ptr(),
+        shift: layer.shift.as_ptr(),
+        acc: core::ptr::null_mut(),
+        y: core::ptr::null_mut(),
+        zero: layer.output_zero.wrapping_mul(2).wrapping_add(1),
+        lo: layer.min as i32,
+    };
+    let mut y = match y {
+        Some(y) if y.len() != acc.len() || layer.multiplier.len() < even || layer.shift.len() < even => return false,
+        Some(y) => Some(y.chunks_exact_mut(m)),
+        None => None,
+    };
+    // The widened inputs end where the buffer does, at a multiple of 256 bytes: the column
+    // loop's end test is on its pointer's low byte. Written by `widen_into` before the kernel
+    // reads them: no zeroing pass.
+    let mut buf = core::mem::MaybeUninit::<EndAligned>::uninit();
+    let wide = (buf.as_mut_ptr() as *mut i16).wrapping_add(CHUNK - n);
+    frame.x = wide;
+    for (xr, ar) in x.chunks_exact(n).zip(acc.chunks_exact_mut(m)) {
+        // SAFETY: `wide` has room for n <= CHUNK i16 (the last `n` of `buf`) and is 4-byte
+        // aligned (`EndAligned`, `n` even), as is `xr` (`x` is, and `n` is a positive
+        // multiple of 16: checked above).
         unsafe { widen_into(xr.as_ptr(), n, layer.input_zero, wide) };
-        let yr = match y.as_deref_mut() {
-            Some(y) => match y.get_mut(s * m..(s + 1) * m) {
-                Some(yr) => Some(yr),
-                None => return false,
-            },
-            None => None,
-        };
-        let (yp, zero, lo) = match &yr {
-            Some(yr) => (yr.as_ptr() as *mut i8, layer.output_zero.wrapping_mul(2).wrapping_add(1), layer.min as i32),
-            None => (core::ptr::null_mut(), 0, 0),
-        };
-        let frame = Pairs {
-            x: wide,
-            x_end: wide.wrapping_add(n),
-            bias: bias.as_ptr(),
-            pairs: even / 2,
-            cols: n,
-            mult: layer.multiplier.as_ptr(),
-            shift: layer.shift.as_ptr(),
-            acc: ar.as_mut_ptr(),
-            y: yp,
-            zero,
-            lo,
-        };
+        let yr = y.as_mut().and_then(|rows| rows.next());
+        frame.y = yr.as_ref().map_or(core::ptr::null_mut(), |yr| yr.as_ptr() as *mut i8);
+        frame.acc = if keep || frame.y.is_null() { ar.as_mut_ptr() } else { core::ptr::null_mut() };
         // SAFETY: `wide` holds the sample's `n` widened inputs (4-byte aligned, `n` a positive
-        // multiple of 16), `w` the `even` rows of `n` weights, `bias` and `ar` at least `even`
-        // entries; with `y`, the multipliers, shifts (checked before the loop) and `yr` too.
+        // multiple of 16) and ends at a multiple of 256 bytes, `w` the `even` rows of `n` weights, `bias` and `ar` (when not
+        // null) at least `even` entries; with `y`, the multipliers, shifts (checked before the
+        // loop) and `yr` (a row of `m` outputs) too; one of `acc` and `y` is not null.
         unsafe { pairs(&frame, w.as_ptr()) };
         if even < m {
-            let j = even;
-            let row = layer.weights.get(j * n..(j + 1) * n).unwrap_or(&[]);
-            let sum = xr.iter().zip(row).fold(layer.bias.get(j).copied().unwrap_or(0), |s, (&xi, &wi)| {
-                s.wrapping_add((xi as i32 - layer.input_zero).wrapping_mul(wi as i32))
-            });
-            if let Some(a) = ar.get_mut(j) {
-                *a = sum;
-            }
-            if let Some(yr) = yr {
-                layer.requantize_one(j, ar.get(j..j + 1).unwrap_or(&[]), yr.get_mut(j..j + 1).unwrap_or(&mut []));
-            }
+            last_row(layer, layer.weights.get(even * n..).unwrap_or(&[]), xr, ar, yr);
         }
     }
     true
 }
 
+/// The last row `j` of a layer with an odd number of outputs, in scalar code (`row` its
+/// weights); with `y`, requantized as [`dense`]'s layers are (bounded).
+#[inline(never)]
+fn last_row(layer: &QuantDense<'_>, row: &[i8], xr: &[i8], ar: &mut [i32], yr: Option<&mut [i8]>) {
+    let j = layer.outputs - 1;
+    let mut sum = layer.bias.get(j).copied().unwrap_or(0);
+    for (&xi, &wi) in xr.iter().zip(row) {
+        sum = sum.wrapping_add((xi as i32 - layer.input_zero).wrapping_mul(wi as i32));
+    }
+    if let Some(a) = ar.get_mut(j) {
+        *a = sum;
+    }
+    if let (Some(o), Some(mult), Some(shift)) =
+        (yr.and_then(|yr| yr.get_mut(j..j + 1)), layer.multiplier.get(j..j + 1), layer.shift.get(j..j + 1))
+    {
+        let (lo, hi) = (layer.min as i32, layer.max as i32);
+        crate::quant::requantize_bounded(core::slice::from_ref(&sum), o, mult, shift, layer.output_zero, lo, hi);
+    }
+}
+
+/// [`CHUNK`] widened inputs at a multiple of 256 bytes (so is their end).
+#[repr(C, align(256))]
+struct EndAligned([i16; CHUNK]);
+
+const _: () = assert!(core::mem::size_of::<EndAligned>() == 256);
+
 /// What [`pairs`] reads, in the order its prologue pushes it: one sample's widened inputs
-/// and their end, the bias, the number of row pairs, the columns, the multipliers and
-/// shifts, where the accumulators and (when not null) the requantized outputs go, twice
-/// the output zero point plus one, and the low clamp.
+/// (ending at a multiple of 256 bytes), the bias, the number of row pairs, the columns, the multipliers and
+/// shifts, where the accumulators and the requantized outputs go (each when not null, at
+/// least one of them), twice the output zero point plus one, and the low clamp.
 #[repr(C)]
 struct Pairs {
     x: *const i16,
-    x_end: *const i16,
     bias: *const i32,
     pairs: usize,
     cols: usize,
@@ -138,10 +151,12 @@ impl Kernels for Dsp {
     }
 }
 
-/// The widening: per four inputs `LDR`, `SXTB16` (and rotated by 8) gives `(x0, x2)` and
-/// `(x1, x3)` as 16-bit halves, `SSUB16` takes the zero point from both, `STRD` stores.
+/// The widening: per four inputs, `SXTB16` (and rotated by 8) of their word gives
+/// `(x0, x2)` and `(x1, x3)` as 16-bit halves, `SSUB16` takes the zero point from both;
+/// eight inputs per step (`LDRD`, two `STRD`), the last four of a row of `8 k + 4` in
+/// portable code.
 fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
-    let n = src.len() - src.len() % 4;
+    let n = src.len() - src.len() % 8;
     if n == 0
         || dst.len() < n
         || !(src.as_ptr() as usize).is_multiple_of(4)
@@ -150,35 +165,47 @@ fn widen(src: &[i8], z: i32, dst: &mut [i16]) {
         return super::portable::widen(src, z, dst);
     }
     // SAFETY: `src` has `n` bytes and `dst` room for `n` i16, both 4-byte aligned (checked
-    // above); `n` is a positive multiple of 4.
+    // above); `n` is a positive multiple of 8.
     unsafe { widen_into(src.as_ptr(), n, z, dst.as_mut_ptr()) }
+    if let (Some(s), Some(d)) = (src.get(n..), dst.get_mut(n..)) {
+        super::portable::widen(s, z, d);
+    }
 }
 
-/// [`widen`] between raw pointers (`dst` may be uninitialized memory).
+/// [`widen`] between raw pointers (`dst` may be uninitialized memory); one copy of the
+/// loop, whatever its callers.
 ///
 /// # Safety
 /// `src` has `n` bytes and `dst` room for `n` i16, both 4-byte aligned; `n` is a positive
-/// multiple of 4.
+/// multiple of 8.
+#[inline(never)]
 unsafe fn widen_into(src: *const i8, n: usize, z: i32, dst: *mut i16) {
     let zz = (z as u32 & 0xFFFF) | ((z as u32) << 16);
     // SAFETY: reads `n` bytes of `src` and writes `n` i16 of `dst` (the caller's contract).
     unsafe {
         core::arch::asm!(
             "2:",
-            "ldr {w}, [{s}], #4",
-            "sxtb16 {a}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
+            "ldrd {u}, {v}, [{s}], #8",
+            "sxtb16 {a}, {u}",
+            "sxtb16 {u}, {u}, ror #8",
             "ssub16 {a}, {a}, {zz}",
-            "ssub16 {w}, {w}, {zz}",
-            "strd {a}, {w}, [{d}], #8",
+            "ssub16 {u}, {u}, {zz}",
+            "strd {a}, {u}, [{d}], #8",
+            "sxtb16 {a}, {v}",
+            "sxtb16 {v}, {v}, ror #8",
+            "ssub16 {a}, {a}, {zz}",
+            "ssub16 {v}, {v}, {zz}",
+            "strd {a}, {v}, [{d}], #8",
             "cmp {s}, {end}",
             "bne 2b",
             s = inout(reg) src => _,
             d = inout(reg) dst => _,
             end = in(reg) src.wrapping_add(n),
             zz = in(reg) zz,
-            w = out(reg) _,
+            u = out(reg) _,
+            v = out(reg) _,
             a = out(reg) _,
+            options(nostack),
         );
     }
 }
@@ -364,9 +391,10 @@ macro_rules! requantize_pair {
 
 /// Every pair of rows of one sample: the accumulators start from the bias, the column loop
 /// runs (two [`sixteen_columns`] per pass, entered at the second when the row has an odd
-/// number of sixteens: its address is chosen once, and each pair branches to it with one
-/// `LDR PC`), they are stored, and when `f.y` is not null requantized in registers as
-/// [`crate::quant::QuantDense::requantize_rows`] computes them for bounded layers:
+/// number of sixteens), they are stored when `f.acc` is not null, and when `f.y` is not
+/// null requantized in registers as [`crate::quant::QuantDense::requantize_rows`] computes
+/// them for bounded layers. Where the loop is entered, and where a pair goes after it and
+/// after the store, are chosen once: each pair branches with one `LDR PC`.
 ///
 /// ```text
 /// high = (2 acc M + 2^31) >> 32                            LSL, SMMULR
@@ -376,50 +404,62 @@ macro_rules! requantize_pair {
 /// ```
 ///
 /// # Safety
-/// `f.x` is 4-byte aligned with `f.cols` entries (a positive multiple of 16) ending at
-/// `f.x_end`; `w` has `2 f.pairs f.cols` bytes (`f.pairs > 0`); `f.bias` and `f.acc` have
-/// `2 f.pairs` entries, `f.acc` 4-byte aligned; when `f.y` is not null, `f.mult`,
-/// `f.shift` and `f.y` have `2 f.pairs` entries. (For the outputs to be the definition's,
-/// the layer is bounded: [`crate::quant::Known::bounded`].)
+/// `f.x` is 4-byte aligned with `f.cols` entries (a positive multiple of 16, at most 128)
+/// ending at a multiple of 256 bytes; `w` has `2 f.pairs f.cols` bytes (`f.pairs > 0`); `f.bias` has `2 f.pairs`
+/// entries; when `f.acc` is not null, it has `2 f.pairs` entries and is 4-byte aligned;
+/// when `f.y` is not null, `f.mult`, `f.shift` and `f.y` have `2 f.pairs` entries; `f.acc`
+/// and `f.y` are not both null. (For the outputs to be the definition's, the layer is
+/// bounded: [`crate::quant::Known::bounded`].)
 #[inline(never)]
 unsafe fn pairs(f: &Pairs, w: *const i8) {
-    // Stack frame: [sp] the column loop's entry and [sp, #4] where a pair goes after its loop
-    // (requantization or the next pair), both with the Thumb bit set; then the prologue's
-    // PUSH: [sp, #8] x, [sp, #12] x end, [sp, #16] bias, [sp, #20] the end of `w` (in place
-    // of the pair count), [sp, #24] cols, [sp, #28] multipliers, [sp, #32] shifts, [sp, #36]
-    // acc, [sp, #40] y, [sp, #44] 2 z_out + 1, [sp, #48] low clamp, [sp, #52] w.
-    // SAFETY: reads `cols` i16 from `x` per pair, every row of `w` once, the bias, and with
-    // `y` the multipliers and shifts, `2 pairs` each; writes `2 pairs` accumulators and
-    // outputs (the caller's contract); the frame is popped at the end. The computed branches
-    // go to labels of this block, chosen in the prologue.
+    // Stack frame: [sp] the column loop's entry, [sp, #4] where a pair goes after its loop
+    // (the store, or the requantization) and [sp, #8] after the store (the requantization,
+    // or the next pair), each with the Thumb bit set; then the prologue's PUSH: [sp, #12] x,
+    // [sp, #16] bias, [sp, #20] the end of `w` (in place of the pair count), [sp, #24]
+    // cols, [sp, #28] multipliers, [sp, #32] shifts, [sp, #36] acc, [sp, #40] y, [sp, #44]
+    // 2 z_out + 1, [sp, #48] low clamp, [sp, #52] w.
+    // SAFETY: reads `cols` i16 from `x` per pair (up to the multiple of 256 bytes where they
+    // end, the column loop's end test), every row of `w` once, the bias, and with `y` the
+    // multipliers and shifts, `2 pairs` each; writes `2 pairs` accumulators (when `acc` is
+    // not null) and outputs (when `y` is not null), the caller's contract; the frame is
+    // popped at the end. The computed branches go to labels of this block, chosen in the
+    // prologue.
     unsafe {
         core::arch::asm!(
-            "push.w {{r0, r1, r2, r3, r4, r5, r8, r9, r10, r11, r12, lr}}",
-            "sub sp, #8",
-            "mov r1, lr",
-            "add r8, r1, r4",
-            // The end of the weights: w + 2 pairs cols.
-            "mul r12, r3, r4",
-            "add r12, lr, r12, lsl #1",
-            "str r12, [sp, #20]",
+            "push.w {{r0, r1, r2, r3, r4, r5, r8, r9, r10, r11, lr}}",
+            "sub sp, #12",
+            // After the loop: the store when acc is not null, else the requantization.
+            "adr r12, 6f",
+            "cmp r8, #0",
+            "beq 9f",
+            "adr r12, 5f",
+            "9:",
+            "orr r12, r12, #1",
+            "str r12, [sp, #4]",
+            // After the store: the requantization when y is not null, else the next pair.
+            "adr r12, 7f",
+            "cmp r9, #0",
+            "beq 11f",
+            "adr r12, 6f",
+            "11:",
+            "orr r12, r12, #1",
+            "str r12, [sp, #8]",
             // The column loop's entry: its second half when cols is an odd multiple of 16.
             "adr r12, 2f",
-            "tst r4, #16",
+            "tst r3, #16",
             "beq 8f",
             "adr r12, 4f",
             "8:",
             "orr r12, r12, #1",
             "str r12, [sp]",
-            // After the loop: requantize when y is not null, else the next pair.
-            "adr r12, 6f",
-            "cmp r10, #0",
-            "bne 9f",
-            "adr r12, 7f",
-            "9:",
-            "orr r12, r12, #1",
-            "str r12, [sp, #4]",
+            // The end of the weights: w + 2 pairs cols.
+            "mul r12, r2, r3",
+            "add r12, lr, r12, lsl #1",
+            "str r12, [sp, #20]",
+            "mov r1, lr",
+            "add r8, r1, r3",
             "3:",
-            "ldr r0, [sp, #8]",
+            "ldr r0, [sp, #12]",
             "ldr r12, [sp, #16]",
             "ldrd lr, r9, [r12], #8",
             "str r12, [sp, #16]",
@@ -428,13 +468,14 @@ unsafe fn pairs(f: &Pairs, w: *const i8) {
             sixteen_columns!(),
             "4:",
             sixteen_columns!(),
-            "ldr r12, [sp, #12]",
-            "cmp r0, r12",
+            "tst r0, #255",
             "bne 2b",
+            "ldr pc, [sp, #4]",
+            "5:",
             "ldr r12, [sp, #36]",
             "strd lr, r9, [r12], #8",
             "str r12, [sp, #36]",
-            "ldr pc, [sp, #4]",
+            "ldr pc, [sp, #8]",
             "6:",
             "ldr r12, [sp, #40]",
             requantize_pair!(),
@@ -449,17 +490,17 @@ unsafe fn pairs(f: &Pairs, w: *const i8) {
             "bne 3b",
             "add sp, #56",
             inout("r0") f.x => _,
-            inout("r1") f.x_end => _,
-            inout("r2") f.bias => _,
-            inout("r3") f.pairs => _,
-            inout("r4") f.cols => _,
-            inout("r5") f.mult => _,
-            inout("r8") f.shift => _,
-            inout("r9") f.acc => _,
-            inout("r10") f.y => _,
-            inout("r11") f.zero => _,
-            inout("r12") f.lo => _,
+            inout("r1") f.bias => _,
+            inout("r2") f.pairs => _,
+            inout("r3") f.cols => _,
+            inout("r4") f.mult => _,
+            inout("r5") f.shift => _,
+            inout("r8") f.acc => _,
+            inout("r9") f.y => _,
+            inout("r10") f.zero => _,
+            inout("r11") f.lo => _,
             inout("lr") w => _,
+            out("r12") _,
         );
     }
 }
@@ -480,15 +521,125 @@ pub(crate) fn quantize(input: &crate::quant::QuantInput<'_>, x: &[f32], q: &mut 
     }
     let fast = n - n % 4;
     let c = 2 * input.zero as i32 + 1;
+    let (mean, factor) = (input.mean.as_ptr(), input.factor.as_ptr());
     for (xr, qr) in x.chunks_exact(n).zip(q.chunks_exact_mut(n)) {
+        let (xp, qp) = (xr.as_ptr(), qr.as_mut_ptr());
+        if n.is_multiple_of(8) && (qp as usize).is_multiple_of(4) {
+            // SAFETY: `xr`, `mean` and `factor` hold `n` f32 (4-byte aligned as any f32), `qr`
+            // holds `n` bytes and is 4-byte aligned; `n` is a positive multiple of 8.
+            unsafe { quantize8(xp, mean, factor, n, c, qp) };
+            continue;
+        }
         // SAFETY: `xr`, `mean` and `factor` hold `n >= fast` f32 (4-byte aligned as any f32),
         // `qr` holds `n` bytes; `fast` is a positive multiple of 4.
-        unsafe { quantize4(xr.as_ptr(), input.mean.as_ptr(), input.factor.as_ptr(), fast, c, qr.as_mut_ptr()) };
-        for (((q, &v), &m), &f) in qr.iter_mut().zip(xr).zip(input.mean).zip(input.factor).skip(fast) {
-            *q = crate::quant::quantize_value((v - m) * f, input.zero as i32);
+        unsafe { quantize4(xp, mean, factor, fast, c, qp) };
+        if fast < n {
+            quantize_tail(input, xr, qr, fast);
         }
     }
     true
+}
+
+/// The last `n % 4` inputs of a row, from `fast` on.
+#[inline(never)]
+fn quantize_tail(input: &crate::quant::QuantInput<'_>, x: &[f32], q: &mut [i8], fast: usize) {
+    for (((q, &v), &m), &f) in q.iter_mut().zip(x).zip(input.mean).zip(input.factor).skip(fast) {
+        *q = crate::quant::quantize_value((v - m) * f, input.zero as i32);
+    }
+}
+
+/// Four outputs of [`quantize8`] from `u0, u1` in `{a}, {b}` and `u2, u3` in `{t}, {u}`
+/// (`{one}` is `0x0001_0001`, `{cc}` is `2 z + 1` in both halves), stored at `{q}`.
+macro_rules! four_outputs {
+    () => {
+        concat!(
+            "pkhbt {a}, {a}, {t}, lsl #16\n",
+            "pkhbt {b}, {b}, {u}, lsl #16\n",
+            "and {t}, {one}, {a}, lsr #15\n",
+            "qsub16 {a}, {a}, {t}\n",
+            "shadd16 {a}, {a}, {cc}\n",
+            "ssat16 {a}, #8, {a}\n",
+            "and {u}, {one}, {b}, lsr #15\n",
+            "qsub16 {b}, {b}, {u}\n",
+            "shadd16 {b}, {b}, {cc}\n",
+            "ssat16 {b}, #8, {b}\n",
+            "and {a}, {a}, #0x00FF00FF\n",
+            "and {b}, {b}, #0x00FF00FF\n",
+            "orr {a}, {a}, {b}, lsl #8\n",
+            "str {a}, [{q}], #4\n",
+        )
+    };
+}
+
+/// Eight inputs per step of [`quantize`] over `n` inputs, the integer steps two lanes at a
+/// time: `PKHBT` pairs `u0` with `u2` and `u1` with `u3` as 16-bit halves, then per word
+/// `u - [u < 0]` (`QSUB16` of the halves' sign bits: saturating, so `-32768` stays below
+/// every int8 output), `+ 2 z + 1` and the halving in one `SHADD16`, `SSAT16` to int8, and
+/// the four low bytes interleaved into one word (`STR`).
+///
+/// # Safety
+/// `x`, `mean` and `factor` hold `n` f32 each, `q` room for `n` bytes and is 4-byte
+/// aligned; `n` is a positive multiple of 8.
+unsafe fn quantize8(x: *const f32, mean: *const f32, factor: *const f32, n: usize, c: i32, q: *mut i8) {
+    let cc = (c as u32 & 0xFFFF) | ((c as u32) << 16);
+    // SAFETY: reads `n` f32 of each input pointer and writes `n` bytes of `q` (the caller's
+    // contract); `s0`..`s15` are caller-saved and declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "vldmia {x}!, {{s0-s7}}",
+            "vldmia {m}!, {{s8-s15}}",
+            "vsub.f32 s0, s0, s8",
+            "vsub.f32 s1, s1, s9",
+            "vsub.f32 s2, s2, s10",
+            "vsub.f32 s3, s3, s11",
+            "vsub.f32 s4, s4, s12",
+            "vsub.f32 s5, s5, s13",
+            "vsub.f32 s6, s6, s14",
+            "vsub.f32 s7, s7, s15",
+            "vldmia {f}!, {{s8-s15}}",
+            "vmul.f32 s0, s0, s8",
+            "vmul.f32 s1, s1, s9",
+            "vmul.f32 s2, s2, s10",
+            "vmul.f32 s3, s3, s11",
+            "vmul.f32 s4, s4, s12",
+            "vmul.f32 s5, s5, s13",
+            "vmul.f32 s6, s6, s14",
+            "vmul.f32 s7, s7, s15",
+            "vcvt.s16.f32 s0, s0, #1",
+            "vcvt.s16.f32 s1, s1, #1",
+            "vcvt.s16.f32 s2, s2, #1",
+            "vcvt.s16.f32 s3, s3, #1",
+            "vcvt.s16.f32 s4, s4, #1",
+            "vcvt.s16.f32 s5, s5, #1",
+            "vcvt.s16.f32 s6, s6, #1",
+            "vcvt.s16.f32 s7, s7, #1",
+            "vmov {a}, {b}, s0, s1",
+            "vmov {t}, {u}, s2, s3",
+            four_outputs!(),
+            "vmov {a}, {b}, s4, s5",
+            "vmov {t}, {u}, s6, s7",
+            four_outputs!(),
+            "cmp {x}, {end}",
+            "bne 2b",
+            x = inout(reg) x => _,
+            m = inout(reg) mean => _,
+            f = inout(reg) factor => _,
+            q = inout(reg) q => _,
+            end = in(reg) x.wrapping_add(n),
+            cc = in(reg) cc,
+            one = in(reg) 0x0001_0001u32,
+            a = out(reg) _,
+            b = out(reg) _,
+            t = out(reg) _,
+            u = out(reg) _,
+            out("s0") _, out("s1") _, out("s2") _, out("s3") _,
+            out("s4") _, out("s5") _, out("s6") _, out("s7") _,
+            out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+            out("s12") _, out("s13") _, out("s14") _, out("s15") _,
+            options(nostack),
+        );
+    }
 }
 
 /// The four-input loop of [`quantize`] over `n` inputs.
