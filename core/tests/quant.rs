@@ -339,6 +339,53 @@ fn input_quantization_is_round_half_away_plus_zero_clamped() {
     }
 }
 
+/// Every kernel set's input quantizer (`quantize_with`: the AVX-512 and Cortex-M4 ones are
+/// their own code) against `quantize_value`, on the values above, in rows of 37 inputs (two
+/// whole vector steps and a tail) with an offset and a factor per input, and with one pair
+/// for every input.
+#[test]
+fn every_kernel_set_quantizes_inputs_as_the_definition() {
+    let mut rng = Rng::new(12);
+    let specials =
+        [0.5f32, -0.5, 127.5, -128.5, 1e9, -1e9, 3e9, -3e9, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 0.49999997];
+    let randoms = (0..100_000).map(|i| {
+        let v = (rng.uniform() - 0.5) * 2f32.powi((i % 36) - 4);
+        if i % 5 == 0 {
+            (v * 2.0).round() / 2.0
+        } else {
+            v
+        }
+    });
+    let patterns = (0..1u64 << 32).step_by(8191).map(|b| f32::from_bits(b as u32));
+    let mut values: Vec<f32> = specials.into_iter().chain(randoms).chain(patterns).collect();
+    values.truncate(values.len() / 37 * 37);
+    // Per input: offsets 0 and 0.25, factors 1 and 2 (so `(v - m) f` is exact or rounds
+    // once), alternating.
+    let mean: Vec<f32> = (0..37).map(|i| if i % 3 == 1 { 0.25 } else { 0.0 }).collect();
+    let factor: Vec<f32> = (0..37).map(|i| if i % 2 == 1 { 2.0 } else { 1.0 }).collect();
+    for zero in [-128i8, -3, 0, 5, 127] {
+        let per_input = QuantInput { mean: &mean, factor: &factor, zero, scale: 1.0 };
+        let uniform = QuantInput { mean: &[0.25], factor: &[2.0], zero, scale: 1.0 };
+        for (input, name) in [(per_input, "per input"), (uniform, "uniform")] {
+            let want: Vec<i8> = values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let k = if input.mean.len() == 1 { 0 } else { i % 37 };
+                    quantize_value((v - input.mean[k]) * input.factor[k], zero as i32)
+                })
+                .collect();
+            for k in I8Backend::available() {
+                let mut got = vec![0x5Ai8; values.len()];
+                input.quantize_with(k, &values, &mut got);
+                for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g, w, "{} {name} zero {zero}: input {} ({:#010x})", k.name(), i, values[i].to_bits());
+                }
+            }
+        }
+    }
+}
+
 /// Small layers on every kernel set (what Miri runs: the unsafe SIMD kernels' memory
 /// accesses at sizes Miri can afford, every tile shape and the inputs' tails).
 #[test]

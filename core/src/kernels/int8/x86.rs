@@ -561,8 +561,8 @@ unsafe fn reduce8(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(q)
 }
 
-/// [`QuantInput::quantize`] compiled 16 lanes wide, when the CPU runs AVX-512 F and BW (the
-/// VNNI kernels' CPUs); `false` (nothing written) otherwise.
+/// [`QuantInput::quantize`] 16 lanes wide, when the CPU runs AVX-512 F and BW (the VNNI
+/// kernels' CPUs); `false` (nothing written) otherwise.
 pub(crate) fn quantize_avx512(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) -> bool {
     if !vnni_available() {
         return false;
@@ -572,9 +572,79 @@ pub(crate) fn quantize_avx512(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) -
     true
 }
 
+/// The input quantizer, 16 inputs per step: the same subtract and multiply as
+/// [`crate::quant::quantize_value`]'s caller, then the rounding as the Cortex-M4's kernel
+/// does it: `u = trunc(2 v)` (`2 v` is exact; clamped to `+-2e9` first, so every value beyond
+/// the int8 range stays beyond it and the conversion is exact; NaN masked to 0) and
+/// `round_half_away(v) + z = (u - [u < 0] + 2 z + 1) >> 1`, narrowed to int8 with signed
+/// saturation (the clamp). Rows of `mean.len()` inputs (one entry: every input alike); the
+/// last `n % 16` of a row through masked loads and stores.
+///
 /// # Safety
 /// The CPU runs AVX-512 F and BW.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
 unsafe fn quantize_wide(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) {
-    input.quantize(x, q)
+    let c = 2 * input.zero as i32 + 1;
+    let (n, uniform) = match input.mean.len() {
+        1 => (x.len().min(q.len()), true),
+        n => (n, false),
+    };
+    if n == 0 || input.factor.len() != input.mean.len() {
+        return input.quantize(x, q);
+    }
+    let (mean, factor) = (input.mean.as_ptr(), input.factor.as_ptr());
+    // SAFETY (both closures): lanes `i..i + 16` of a row (masked to those below `n`) of `xr`,
+    // `qr` and, unless uniform, `mean` and `factor` (each `n` long); AVX-512 F/BW.
+    let offsets = |i: usize, mask: __mmask16| unsafe {
+        if uniform {
+            (_mm512_set1_ps(*mean), _mm512_set1_ps(*factor))
+        } else if mask == !0 {
+            (_mm512_loadu_ps(mean.add(i)), _mm512_loadu_ps(factor.add(i)))
+        } else {
+            (_mm512_maskz_loadu_ps(mask, mean.add(i)), _mm512_maskz_loadu_ps(mask, factor.add(i)))
+        }
+    };
+    for (xr, qr) in x.chunks_exact(n).zip(q.chunks_exact_mut(n)) {
+        let (xp, qp) = (xr.as_ptr(), qr.as_mut_ptr());
+        let full = n - n % 16;
+        let mut i = 0;
+        // Whole steps with plain loads and stores (masked stores are slow on some CPUs),
+        // narrowed in a register.
+        while i < full {
+            let (mv, fv) = offsets(i, !0);
+            // SAFETY: as above, `i + 16 <= n`.
+            unsafe {
+                let r = quantize16(_mm512_loadu_ps(xp.add(i)), mv, fv, c);
+                _mm_storeu_si128(qp.add(i) as *mut __m128i, _mm512_cvtsepi32_epi8(r));
+            }
+            i += 16;
+        }
+        if i < n {
+            let mask: __mmask16 = (1u16 << (n - i)) - 1;
+            let (mv, fv) = offsets(i, mask);
+            // SAFETY: as above, the `n - i < 16` lanes left.
+            unsafe {
+                let r = quantize16(_mm512_maskz_loadu_ps(mask, xp.add(i)), mv, fv, c);
+                _mm_mask_storeu_epi8(qp.add(i), mask, _mm512_cvtsepi32_epi8(r));
+            }
+        }
+    }
+}
+
+/// Sixteen inputs of [`quantize_wide`]: `(u - [u < 0] + c) >> 1` with `u = trunc(2 (x - m)
+/// f)` as 32-bit lanes (`c = 2 z + 1`), before the narrowing.
+///
+/// # Safety
+/// The CPU runs AVX-512 F.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn quantize16(x: __m512, m: __m512, f: __m512, c: i32) -> __m512i {
+    let v = _mm512_mul_ps(_mm512_sub_ps(x, m), f);
+    let v2 = _mm512_add_ps(v, v);
+    let ordered = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v2, v2);
+    let lim = _mm512_set1_ps(2e9);
+    let clamped = _mm512_min_ps(_mm512_max_ps(v2, _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim);
+    let u = _mm512_maskz_cvttps_epi32(ordered, clamped);
+    let u = _mm512_add_epi32(u, _mm512_srai_epi32::<31>(u));
+    _mm512_srai_epi32::<1>(_mm512_add_epi32(u, _mm512_set1_epi32(c)))
 }
