@@ -3,7 +3,9 @@
 //! on; AVX2 has 16 vector registers, so 16 accumulators and the two operands would spill to
 //! memory), so nothing but the FMA units bounds it. Prints GFLOP/s (2 per lane per FMA) for the 8-lane
 //! (AVX2) and, where the CPU has AVX-512F, the 16-lane form; the kernels' figures in
-//! BENCHMARKS.md are read against these.
+//! BENCHMARKS.md are read against these. Then the int8 kernels' instruction limits in
+//! multiply-accumulates per second: AVX2's `vpmaddwd` (and its 7-bit-weight form with
+//! `vpmaddubsw`) and AVX-512 VNNI's `vpdpbusd`, each chain feeding itself.
 //!
 //!     cargo run --release -p myelin-benches --example fma_peak
 
@@ -50,6 +52,69 @@ fn avx512(rounds: u64) -> f32 {
     _mm512_reduce_add_ps(acc.iter().fold(_mm512_set1_ps(0.0), |x, y| _mm512_add_ps(x, *y)))
 }
 
+/// The int8 kernels' multiply limit without VNNI: `vpmaddwd` (16 products of 16-bit pairs
+/// summed into 8 int32) and `vpaddd` into 12 accumulators, each chain feeding itself (so
+/// nothing is loop-invariant). Returns a value to keep the loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn avx2_madd(rounds: u64) -> i32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_epi32(1); ACC2];
+    let b = _mm256_set1_epi16(3);
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = _mm256_add_epi32(*v, _mm256_madd_epi16(*v, b));
+        }
+    }
+    let sum = acc.iter().fold(_mm256_setzero_si256(), |x, y| _mm256_add_epi32(x, *y));
+    _mm256_extract_epi32::<0>(sum)
+}
+
+/// The 7-bit-weight form: `vpmaddubsw` (32 byte products summed in pairs into 16 bits),
+/// `vpmaddwd` by ones and `vpaddd`, 32 multiply-accumulates per accumulator and round.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn avx2_maddubs(rounds: u64) -> i32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_epi32(1); ACC2];
+    let (b, ones) = (_mm256_set1_epi8(3), _mm256_set1_epi16(1));
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = _mm256_add_epi32(*v, _mm256_madd_epi16(_mm256_maddubs_epi16(*v, b), ones));
+        }
+    }
+    let sum = acc.iter().fold(_mm256_setzero_si256(), |x, y| _mm256_add_epi32(x, *y));
+    _mm256_extract_epi32::<0>(sum)
+}
+
+/// AVX-512 VNNI: `vpdpbusd`, 64 byte products added into 16 int32 lanes, 16 accumulators.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn vnni(rounds: u64) -> i32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_epi32(1); ACC];
+    let (a, b) = (_mm512_set1_epi8(5), _mm512_set1_epi8(3));
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = _mm512_dpbusd_epi32(*v, a, b);
+        }
+    }
+    _mm512_reduce_add_epi32(acc.iter().fold(_mm512_setzero_si512(), |x, y| _mm512_add_epi32(x, *y)))
+}
+
+/// Best of 5 timed calls of `f`, in giga-operations per second for `per_round` operations
+/// per round.
+fn best_ops(per_round: usize, f: impl Fn(u64) -> i32) -> f64 {
+    std::hint::black_box(f(ROUNDS / 16));
+    (0..5)
+        .map(|_| {
+            let t0 = Instant::now();
+            std::hint::black_box(f(std::hint::black_box(ROUNDS)));
+            per_round as f64 * ROUNDS as f64 / t0.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Best of 5 timed calls of a loop of `acc` accumulators, in GFLOP/s.
 fn best(lanes: usize, acc: usize, f: impl Fn(u64) -> f32) -> f64 {
     std::hint::black_box(f(ROUNDS / 16));
@@ -77,6 +142,23 @@ fn main() {
             );
         } else {
             println!("AVX-512F: not on this CPU");
+        }
+        // The int8 kernels' limits, in multiply-accumulates (an FMA lane is one: half its
+        // GFLOP/s above).
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 detected just above.
+            let madd = best_ops(16 * ACC2, |r| unsafe { avx2_madd(r) });
+            // SAFETY: as above.
+            let maddubs = best_ops(32 * ACC2, |r| unsafe { avx2_maddubs(r) });
+            println!("AVX2 int8, vpmaddwd + vpaddd (16-bit pairs), {ACC2} accumulators: {madd:.1} GMAC/s");
+            println!(
+                "AVX2 int8, vpmaddubsw + vpmaddwd + vpaddd (7-bit weights), {ACC2} accumulators: {maddubs:.1} GMAC/s"
+            );
+        }
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
+            // SAFETY: AVX-512F and VNNI detected just above.
+            let dp = best_ops(64 * ACC, |r| unsafe { vnni(r) });
+            println!("AVX-512 VNNI int8, vpdpbusd, {ACC} accumulators: {dp:.1} GMAC/s");
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
