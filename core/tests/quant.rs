@@ -271,6 +271,50 @@ fn every_backend_accumulates_the_reference_bits() {
     }
 }
 
+/// Batches large enough for the AVX-512 kernels' packed-weight path (from 32 samples), with
+/// rows in and beyond one packed block (32), inputs in and beyond one (1024) and every
+/// remainder of four, against the reference on every kernel set.
+#[test]
+fn large_batches_accumulate_the_reference_bits() {
+    let mut rng = Rng::new(29);
+    for (n, m, batch) in [
+        (1, 1, 32),
+        (3, 17, 33),
+        (4, 16, 40),
+        (5, 33, 45),
+        (63, 32, 32),
+        (65, 70, 37),
+        (784, 128, 64),
+        (1025, 15, 35),
+        (2103, 40, 33),
+    ] {
+        let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);
+        // Full-range weights, -128 included (a layer built in memory may hold it).
+        w.iter_mut().for_each(|v| *v = (rng.below(256) as i32 - 128) as i8);
+        let layer = QuantDense {
+            inputs: n,
+            outputs: m,
+            weights: &w,
+            bias: &b,
+            multiplier: &mult,
+            shift: &shift,
+            input_zero: rng.below(256) as i32 - 128,
+            output_zero: 0,
+            min: -128,
+            max: 127,
+            known: Known::of(&w, &b, &mult, &shift),
+        };
+        let x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
+        let mut want = vec![0i32; batch * m];
+        I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
+        for k in I8Backend::available() {
+            let mut got = vec![i32::MIN; batch * m];
+            k.accumulate(&layer, &x, batch, &mut got).unwrap();
+            assert_eq!(got, want, "{} {n}x{m} batch {batch}", k.name());
+        }
+    }
+}
+
 #[test]
 fn backend_names_round_trip_and_unknown_ones_are_refused() {
     for k in I8Backend::available() {

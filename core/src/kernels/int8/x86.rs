@@ -252,6 +252,14 @@ pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
     if !vnni_available() {
         return;
     }
+    let (n, m) = (layer.inputs, layer.outputs);
+    let batch = x.len().checked_div(n).unwrap_or(0);
+    if batch >= PACK_MIN_BATCH && x.len() == batch * n && acc.len() == batch * m && layer.weights.len() == n * m {
+        // SAFETY: the CPU runs AVX-512 F, BW and VNNI (checked above); lengths checked just
+        // above.
+        unsafe { accumulate_packed(layer, x, acc, batch) };
+        return;
+    }
     flipped_tiles::<4, 4>(layer, x, acc, |sb, rb, flipped, args| {
         let (xp, wp, ap, n, m, offs) = args;
         // SAFETY: `flipped_tiles` hands over rows inside x (or its flipped copy), W and acc
@@ -264,6 +272,195 @@ pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
             }
         }
     });
+}
+
+/// From this many samples [`accumulate_vnni`] packs the weights ([`accumulate_packed`]): the
+/// packing is read by every sample of the batch.
+const PACK_MIN_BATCH: usize = 32;
+/// Rows of `W` per packed block: two vectors of 16 outputs.
+const PACK_ROWS: usize = 32;
+/// Inputs per packed block (`PACK_K / 4` steps of 128 bytes: 32 KB).
+const PACK_K: usize = 1024;
+/// Samples per tile of [`packed_tile`]: 12 x 2 accumulators, two weight vectors and the
+/// broadcast input word fill 27 of the 32 `zmm` registers.
+const PACK_S: usize = 12;
+
+/// A block of packed weights: per step of four inputs, 32 rows of four bytes `W ^ 0x80`
+/// (`W + 128`, unsigned), rows of a group of 16 side by side; zero past the rows or inputs.
+#[repr(C, align(64))]
+struct Packed([u8; PACK_K * PACK_ROWS]);
+
+/// The VNNI accumulation of a large batch with the weights as the unsigned operand: blocks
+/// of 32 rows and up to 1024 inputs of `W + 128` are packed so that one `zmm` holds four
+/// inputs' weights for 16 outputs; each sample's four inputs are broadcast (signed, as they
+/// are) and `vpdpbusd` adds into 16 outputs at once, so a tile's sums need no horizontal
+/// reduction. `sum_i (W[j][i] + 128) x[i] = sum_i x[i] W[j][i] + 128 sum_i x[i]`: the tile
+/// takes `128 sum_i x[i]` (one more `vpdpbusd` pass over the sample's inputs, by ones) from
+/// the sums and adds the row offsets `b[j] - z_in sum_i W[j][i]`. Integer sums wrap as the
+/// reference's do, so the bits are the reference's.
+///
+/// # Safety
+/// The CPU runs AVX-512 F, BW and VNNI; `x` holds `batch x n` inputs, `acc` `batch x m`
+/// and `layer.weights` `m x n` (`n = layer.inputs`, `m = layer.outputs`, both positive).
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn accumulate_packed(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
+    let (n, m) = (layer.inputs, layer.outputs);
+    let mut packed = Packed([0; PACK_K * PACK_ROWS]);
+    for j0 in (0..m).step_by(PACK_ROWS) {
+        let rows = PACK_ROWS.min(m - j0);
+        let mut offs = [0i32; PACK_ROWS];
+        for (r, o) in offs.iter_mut().enumerate().take(rows) {
+            let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
+            *o = layer.row_offset(j0 + r, row, layer.input_zero);
+        }
+        for k0 in (0..n).step_by(PACK_K) {
+            let kw = PACK_K.min(n - k0);
+            pack(layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]), n, k0, kw, &mut packed);
+            let mut s0 = 0;
+            while s0 < batch {
+                let sb = PACK_S.min(batch - s0);
+                // In bounds: s0 + sb <= batch, k0 + kw <= n, j0 + rows <= m (the caller's
+                // lengths); `wrapping_add` keeps the arithmetic safe.
+                let t = PackedTile {
+                    x: x.as_ptr().wrapping_add(s0 * n + k0),
+                    n,
+                    kw,
+                    w: packed.0.as_ptr(),
+                    acc: acc.as_mut_ptr().wrapping_add(s0 * m + j0),
+                    m,
+                    rows,
+                    first: k0 == 0,
+                };
+                macro_rules! go {
+                    ($($s:literal)*) => {
+                        match (sb, rows > 16) {
+                            // SAFETY: samples s0..s0 + sb of x (inputs k0..k0 + kw) and of acc
+                            // (outputs j0..j0 + rows), the packed block of kw inputs and rows
+                            // rows; the CPU features (this function's contract).
+                            $(($s, true) => unsafe { packed_tile::<$s, 2>(&t, &offs) },
+                              ($s, false) => unsafe { packed_tile::<$s, 1>(&t, &offs) },)*
+                            _ => {}
+                        }
+                    };
+                }
+                go!(1 2 3 4 5 6 7 8 9 10 11 12);
+                s0 += sb;
+            }
+        }
+    }
+}
+
+/// Packs inputs `k0..k0 + kw` of `rows.len() / n` rows of `W` (`rows`, row-major, `n`
+/// inputs each) into `p` as [`Packed`] lays them out.
+fn pack(rows: &[i8], n: usize, k0: usize, kw: usize, p: &mut Packed) {
+    let count = rows.len().checked_div(n).unwrap_or(0);
+    let Ok(words) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut p.0) else { return };
+    for (step, out) in words.chunks_exact_mut(PACK_ROWS).take(kw.div_ceil(4)).enumerate() {
+        let (i0, i1) = (k0 + 4 * step, (k0 + 4 * step + 4).min(k0 + kw));
+        for (r, o) in out.iter_mut().enumerate() {
+            *o = if r < count {
+                let src = rows.get(r * n + i0..r * n + i1).unwrap_or(&[]);
+                if let [a, b, c, d] = *src {
+                    u32::from_le_bytes([a as u8, b as u8, c as u8, d as u8]) ^ 0x8080_8080
+                } else {
+                    let mut bytes = [0u8; 4];
+                    for (d, &v) in bytes.iter_mut().zip(src) {
+                        *d = v as u8 ^ 0x80;
+                    }
+                    u32::from_le_bytes(bytes)
+                }
+            } else {
+                0
+            };
+        }
+    }
+}
+
+/// What [`packed_tile`] reads and writes: the tile's first sample's inputs (from the block's
+/// first input; rows of `n`), the block's `kw` inputs, the packed weights, the tile's first
+/// accumulator (rows of `m`), the block's `rows`, and whether this is the first block of
+/// inputs (the row offsets start the sums) or a later one (they add to `acc`).
+struct PackedTile {
+    x: *const i8,
+    n: usize,
+    kw: usize,
+    w: *const u8,
+    acc: *mut i32,
+    m: usize,
+    rows: usize,
+    first: bool,
+}
+
+/// `S` samples x `G` groups of 16 rows of [`accumulate_packed`].
+///
+/// # Safety
+/// The CPU runs AVX-512 F, BW and VNNI; `t.x` holds `S` rows (stride `t.n`) of `t.kw` inputs,
+/// `t.w` a packed block of `t.kw` inputs, `t.acc` `S` rows (stride `t.m`) of `t.rows <= 16 G`
+/// writable entries.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn packed_tile<const S: usize, const G: usize>(t: &PackedTile, offs: &[i32; PACK_ROWS]) {
+    // SAFETY: every access is inside the rows and block the contract names: whole steps read
+    // four inputs below `kw`, the last partial step copies what remains, the packed block
+    // holds `kw.div_ceil(4)` steps of 128 bytes, and stores are masked to `rows`.
+    unsafe {
+        let mut sums = [[_mm512_setzero_si512(); G]; S];
+        let full = t.kw / 4;
+        for step in 0..full {
+            let mut w = [_mm512_setzero_si512(); G];
+            for g in 0..G {
+                w[g] = _mm512_load_si512(t.w.add(step * 128 + g * 64) as *const _);
+            }
+            for s in 0..S {
+                let b = _mm512_set1_epi32((t.x.add(s * t.n + 4 * step) as *const i32).read_unaligned());
+                for g in 0..G {
+                    sums[s][g] = _mm512_dpbusd_epi32(sums[s][g], w[g], b);
+                }
+            }
+        }
+        let rest = t.kw % 4;
+        if rest > 0 {
+            let mut w = [_mm512_setzero_si512(); G];
+            for g in 0..G {
+                w[g] = _mm512_load_si512(t.w.add(full * 128 + g * 64) as *const _);
+            }
+            for s in 0..S {
+                let mut bytes = [0u8; 4];
+                for (i, d) in bytes.iter_mut().enumerate().take(rest) {
+                    *d = *t.x.add(s * t.n + 4 * full + i) as u8;
+                }
+                let b = _mm512_set1_epi32(i32::from_le_bytes(bytes));
+                for g in 0..G {
+                    sums[s][g] = _mm512_dpbusd_epi32(sums[s][g], w[g], b);
+                }
+            }
+        }
+        let ones = _mm512_set1_epi8(1);
+        for s in 0..S {
+            // 128 sum_i x[i] over the block, by `vpdpbusd` with ones (masked at the end).
+            let row = t.x.add(s * t.n);
+            let mut sx = _mm512_setzero_si512();
+            let mut i = 0;
+            while i < t.kw {
+                let left = t.kw - i;
+                let mask: __mmask64 = if left >= 64 { !0 } else { (1u64 << left) - 1 };
+                sx = _mm512_dpbusd_epi32(sx, ones, _mm512_maskz_loadu_epi8(mask, row.add(i)));
+                i += 64;
+            }
+            let corr = _mm512_set1_epi32(_mm512_reduce_add_epi32(sx).wrapping_mul(128));
+            for g in 0..G {
+                let lanes = t.rows.saturating_sub(16 * g).min(16);
+                let mask: __mmask16 = ((1u32 << lanes) - 1) as __mmask16;
+                let out = t.acc.add(s * t.m + 16 * g);
+                let base = if t.first {
+                    _mm512_loadu_si512(offs.as_ptr().add(16 * g) as *const _)
+                } else {
+                    _mm512_maskz_loadu_epi32(mask, out)
+                };
+                let v = _mm512_sub_epi32(_mm512_add_epi32(base, sums[s][g]), corr);
+                _mm512_mask_storeu_epi32(out, mask, v);
+            }
+        }
+    }
 }
 
 /// The AVX2 accumulation of a layer whose weights are narrow ([`crate::quant::Known`]): `vpdpbusd`
