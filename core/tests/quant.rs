@@ -271,9 +271,10 @@ fn every_backend_accumulates_the_reference_bits() {
     }
 }
 
-/// Batches large enough for the AVX-512 kernels' packed-weight path (from 32 samples), with
-/// rows in and beyond one packed block (32), inputs in and beyond one (1024) and every
-/// remainder of four, against the reference on every kernel set.
+/// Batches large enough for the VNNI kernels' packed-weight path (from 32 samples), with
+/// rows in and beyond one packed block (32) and its groups (16 with AVX-512, 8 with
+/// AVX-VNNI), inputs in and beyond one block (1024), every remainder of four and of the
+/// tiles' samples, against the reference on every kernel set.
 #[test]
 fn large_batches_accumulate_the_reference_bits() {
     let mut rng = Rng::new(29);
@@ -465,5 +466,14 @@ fn small_layers_on_every_kernel_set() {
     }
     for v in [0.5f32, -2.5, 1e10, f32::NAN, 3.49] {
         assert_eq!(quantize_value(v, 1), round_half_away(v).saturating_add(1).clamp(-128, 127) as i8);
+    }
+    // Every kernel set's input quantizer on a row of 37 (a whole vector step and a tail).
+    let values: Vec<f32> = (0..37).map(|i| if i == 5 { f32::NAN } else { (i as f32 - 18.0) * 7.25 + 0.5 }).collect();
+    let input = QuantInput { mean: &[0.25], factor: &[2.0], zero: 3, scale: 1.0 };
+    let want: Vec<i8> = values.iter().map(|&v| quantize_value((v - 0.25) * 2.0, 3)).collect();
+    for k in I8Backend::available() {
+        let mut got = vec![0i8; values.len()];
+        input.quantize_with(k, &values, &mut got);
+        assert_eq!(got, want, "{}", k.name());
     }
 }

@@ -32,18 +32,19 @@ pub struct Options {
     pub narrow: bool,
 }
 
-/// The int8 kernel set `MYELIN_INT8_KERNELS` names (`native`, `vnni`, `avx2`, `portable`,
-/// `reference`; default native, the fastest this CPU runs; `MYELIN_AVX512=off` makes
-/// native `avx2`). Read once at the command line's edge and passed on as a value.
+/// The int8 kernel set `MYELIN_INT8_KERNELS` names (`native`, `vnni`, `avxvnni`, `avx2`,
+/// `portable`, `reference`; default native, the fastest this CPU runs; `MYELIN_AVX512=off`
+/// makes native the fastest without AVX-512: `avxvnni` where the CPU has AVX-VNNI, else
+/// `avx2`). Read once at the command line's edge and passed on as a value.
 pub fn backend_from_env() -> Result<I8Backend> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let mut name = var("MYELIN_INT8_KERNELS").unwrap_or_else(|| "native".into());
     if name == "native" && var("MYELIN_AVX512").is_some_and(|v| v.eq_ignore_ascii_case("off")) {
-        name = "avx2".into();
+        name = if I8Backend::AvxVnni.runs() { "avxvnni" } else { "avx2" }.into();
     }
     I8Backend::from_name(&name).ok_or_else(|| {
         Error::Usage(format!(
-            "MYELIN_INT8_KERNELS={name}: expected native, vnni, avx2, portable or reference, and one this CPU runs \
+            "MYELIN_INT8_KERNELS={name}: expected native, vnni, avxvnni, avx2, portable or reference, and one this CPU runs \
              (this one runs: {})",
             I8Backend::available().map(I8Backend::name).collect::<Vec<_>>().join(", ")
         ))

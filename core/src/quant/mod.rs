@@ -433,6 +433,9 @@ pub enum I8Backend {
     Avx2,
     /// x86_64 AVX-512 VNNI: `vpdpbusd`.
     Vnni,
+    /// x86_64 AVX-VNNI: `vpdpbusd` on 256-bit vectors (CPUs with AVX2 and AVX-VNNI, with or
+    /// without AVX-512).
+    AvxVnni,
     /// Cortex-M4/M7: `SMLAD` with `SXTB16`.
     Dsp,
 }
@@ -446,6 +449,8 @@ impl I8Backend {
             I8Backend::Avx2 => true,
             #[cfg(target_arch = "x86_64")]
             I8Backend::Vnni => x86::vnni_available(),
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            I8Backend::AvxVnni => x86::avx_vnni_available(),
             #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
             I8Backend::Dsp => true,
             #[allow(unreachable_patterns)]
@@ -455,23 +460,34 @@ impl I8Backend {
 
     /// The fastest kernel set this build and CPU run.
     pub fn detect() -> I8Backend {
-        [I8Backend::Vnni, I8Backend::Avx2, I8Backend::Dsp].into_iter().find(|b| b.runs()).unwrap_or(I8Backend::Portable)
+        [I8Backend::Vnni, I8Backend::AvxVnni, I8Backend::Avx2, I8Backend::Dsp]
+            .into_iter()
+            .find(|b| b.runs())
+            .unwrap_or(I8Backend::Portable)
     }
 
     /// Every kernel set this build and CPU run, slowest first.
     pub fn available() -> impl Iterator<Item = I8Backend> {
-        [I8Backend::Reference, I8Backend::Portable, I8Backend::Avx2, I8Backend::Dsp, I8Backend::Vnni]
-            .into_iter()
-            .filter(|b| b.runs())
+        [
+            I8Backend::Reference,
+            I8Backend::Portable,
+            I8Backend::Avx2,
+            I8Backend::Dsp,
+            I8Backend::AvxVnni,
+            I8Backend::Vnni,
+        ]
+        .into_iter()
+        .filter(|b| b.runs())
     }
 
-    /// A short stable name: `reference`, `portable`, `avx2`, `vnni`, `dsp`.
+    /// A short stable name: `reference`, `portable`, `avx2`, `avxvnni`, `vnni`, `dsp`.
     pub fn name(self) -> &'static str {
         match self {
             I8Backend::Reference => "reference",
             I8Backend::Portable => "portable",
             I8Backend::Avx2 => "avx2",
             I8Backend::Vnni => "vnni",
+            I8Backend::AvxVnni => "avxvnni",
             I8Backend::Dsp => "dsp",
         }
     }
@@ -485,6 +501,7 @@ impl I8Backend {
             "portable" => I8Backend::Portable,
             "avx2" | "simd8" => I8Backend::Avx2,
             "vnni" | "avx512" | "simd16" => I8Backend::Vnni,
+            "avxvnni" | "avx-vnni" => I8Backend::AvxVnni,
             "dsp" => I8Backend::Dsp,
             _ => return None,
         };
@@ -503,6 +520,8 @@ impl I8Backend {
             I8Backend::Avx2 => x86::accumulate_avx2(layer, x, acc),
             #[cfg(target_arch = "x86_64")]
             I8Backend::Vnni if x86::vnni_available() => x86::accumulate_vnni(layer, x, acc),
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+            I8Backend::AvxVnni if x86::avx_vnni_available() => x86::accumulate_avx_vnni(layer, x, acc),
             #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
             I8Backend::Dsp => dsp::accumulate(layer, x, acc),
             _ => portable::accumulate(layer, x, acc),

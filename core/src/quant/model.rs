@@ -79,6 +79,10 @@ impl QuantInput<'_> {
         if k == I8Backend::Vnni && crate::kernels::int8::x86::quantize_avx512(self, x, q) {
             return;
         }
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+        if matches!(k, I8Backend::Avx2 | I8Backend::AvxVnni) {
+            return crate::kernels::int8::x86::quantize_avx2(self, x, q);
+        }
         #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
         if k == I8Backend::Dsp && crate::kernels::int8::dsp::quantize(self, x, q) {
             return;

@@ -26,14 +26,45 @@ use core::sync::atomic::{AtomicU8, Ordering};
 /// Whether this CPU and OS run AVX-512 VNNI code (F, BW and VNNI, ZMM state enabled).
 pub(crate) fn vnni_available() -> bool {
     static STATE: AtomicU8 = AtomicU8::new(0);
-    match STATE.load(Ordering::Relaxed) {
+    cached(&STATE, detect_vnni)
+}
+
+/// Whether this CPU and OS run AVX-VNNI code (the VEX `vpdpbusd` on `ymm`, YMM state
+/// enabled): Intel cores since Alder Lake and Sapphire Rapids, AMD since Zen 5, with or
+/// without AVX-512.
+pub(crate) fn avx_vnni_available() -> bool {
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    cached(&STATE, detect_avx_vnni)
+}
+
+/// `detect()` once per process: 0 not asked yet, 1 no, 2 yes.
+fn cached(state: &AtomicU8, detect: fn() -> bool) -> bool {
+    match state.load(Ordering::Relaxed) {
         1 => false,
         2 => true,
         _ => {
-            let yes = detect_vnni();
-            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            let yes = detect();
+            state.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
             yes
         }
+    }
+}
+
+fn detect_avx_vnni() -> bool {
+    if cfg!(miri) {
+        return cfg!(all(target_feature = "avx2", target_feature = "avxvnni"));
+    }
+    // SAFETY (older toolchains mark these unsafe): CPUID exists on every x86_64 CPU; XGETBV is
+    // executed only when CPUID reports OSXSAVE.
+    #[allow(unused_unsafe)]
+    unsafe {
+        if __cpuid(0).eax < 7 {
+            return false;
+        }
+        let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
+        let avx2 = __cpuid_count(7, 0).ebx & (1 << 5) != 0;
+        let avx_vnni = __cpuid_count(7, 1).eax & (1 << 4) != 0;
+        osxsave && avx2 && avx_vnni && _xgetbv(0) & 0x6 == 0x6
     }
 }
 
@@ -486,6 +517,202 @@ pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut
     });
 }
 
+/// The AVX-VNNI accumulation (256-bit `vpdpbusd`, for CPUs with AVX2 and AVX-VNNI, with or
+/// without AVX-512): from [`PACK_MIN_BATCH`] samples the weights packed as the unsigned
+/// operand as [`accumulate_vnni`] packs them, eight outputs per `ymm`
+/// ([`accumulate_packed_ymm`]); below, tiles of 4 samples x 2 rows on flipped inputs with
+/// horizontal sums ([`avx_vnni_tile`]).
+#[cfg(target_feature = "avx2")]
+pub(crate) fn accumulate_avx_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    if !avx_vnni_available() {
+        return;
+    }
+    let (n, m) = (layer.inputs, layer.outputs);
+    let batch = x.len().checked_div(n).unwrap_or(0);
+    if batch >= PACK_MIN_BATCH && x.len() == batch * n && acc.len() == batch * m && layer.weights.len() == n * m {
+        // SAFETY: the CPU runs AVX2 and AVX-VNNI (checked above); lengths checked just above.
+        unsafe { accumulate_packed_ymm(layer, x, acc, batch) };
+        return;
+    }
+    flipped_tiles::<4, 2>(layer, x, acc, |sb, rb, flipped, args| {
+        let (xp, wp, ap, n, m, offs) = args;
+        // SAFETY: `flipped_tiles` hands over rows inside x (or its flipped copy), W and acc
+        // (see there); the CPU runs AVX2 and AVX-VNNI (checked above).
+        unsafe {
+            if flipped {
+                tile_dispatch!(avx_vnni_tile_u, sb, rb, (xp, wp, ap, n, m, offs))
+            } else {
+                tile_dispatch!(avx_vnni_tile_s, sb, rb, (xp, wp, ap, n, m, offs))
+            }
+        }
+    });
+}
+
+/// Samples per tile of [`packed_tile_ymm`]: 6 x 2 accumulators, two weight vectors and the
+/// broadcast input word fill 15 of the 16 `ymm` registers.
+#[cfg(target_feature = "avx2")]
+const PACK_S_YMM: usize = 6;
+
+/// [`accumulate_packed`] in 256-bit vectors: the same packed blocks of 32 rows, read as four
+/// groups of 8 outputs, two groups per pass of a tile; `128 sum_i x[i]` of each sample is
+/// taken once per block of inputs and rows and shared by the passes.
+///
+/// # Safety
+/// The CPU runs AVX2 and AVX-VNNI; `x` holds `batch x n` inputs, `acc` `batch x m` and
+/// `layer.weights` `m x n` (`n = layer.inputs`, `m = layer.outputs`, both positive).
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
+    let (n, m) = (layer.inputs, layer.outputs);
+    let mut packed = Packed([0; PACK_K * PACK_ROWS]);
+    for j0 in (0..m).step_by(PACK_ROWS) {
+        let rows = PACK_ROWS.min(m - j0);
+        let groups = rows.div_ceil(8);
+        let mut offs = [0i32; PACK_ROWS];
+        for (r, o) in offs.iter_mut().enumerate().take(rows) {
+            let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
+            *o = layer.row_offset(j0 + r, row, layer.input_zero);
+        }
+        for k0 in (0..n).step_by(PACK_K) {
+            let kw = PACK_K.min(n - k0);
+            pack(layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]), n, k0, kw, &mut packed);
+            let mut s0 = 0;
+            while s0 < batch {
+                let sb = PACK_S_YMM.min(batch - s0);
+                let mut corr = [0i32; PACK_S_YMM];
+                for (s, c) in corr.iter_mut().enumerate().take(sb) {
+                    let inputs = x.get((s0 + s) * n + k0..(s0 + s) * n + k0 + kw).unwrap_or(&[]);
+                    // SAFETY: the CPU features (this function's contract).
+                    *c = unsafe { byte_sum(inputs) }.wrapping_mul(128);
+                }
+                let mut g0 = 0;
+                while g0 < groups {
+                    let two = groups - g0 >= 2;
+                    // In bounds: s0 + sb <= batch, k0 + kw <= n, j0 + rows <= m (the caller's
+                    // lengths); `wrapping_add` keeps the arithmetic safe.
+                    let t = PackedTile {
+                        x: x.as_ptr().wrapping_add(s0 * n + k0),
+                        n,
+                        kw,
+                        w: packed.0.as_ptr().wrapping_add(32 * g0),
+                        acc: acc.as_mut_ptr().wrapping_add(s0 * m + j0 + 8 * g0),
+                        m,
+                        rows: rows - 8 * g0,
+                        first: k0 == 0,
+                    };
+                    let (offs, corr) = (offs.get(8 * g0..).unwrap_or(&[]), &corr);
+                    macro_rules! go {
+                        ($($s:literal)*) => {
+                            match (sb, two) {
+                                // SAFETY: samples s0..s0 + sb of x (inputs k0..k0 + kw) and of
+                                // acc (outputs j0 + 8 g0..j0 + rows), groups g0.. of the packed
+                                // block; the CPU features (this function's contract).
+                                $(($s, true) => unsafe { packed_tile_ymm::<$s, 2>(&t, offs, corr) },
+                                  ($s, false) => unsafe { packed_tile_ymm::<$s, 1>(&t, offs, corr) },)*
+                                _ => {}
+                            }
+                        };
+                    }
+                    go!(1 2 3 4 5 6);
+                    g0 += if two { 2 } else { 1 };
+                }
+                s0 += sb;
+            }
+        }
+    }
+}
+
+/// The wrapping sum of `x`, 32 bytes per `vpdpbusd` by ones.
+///
+/// # Safety
+/// The CPU runs AVX2 and AVX-VNNI.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn byte_sum(x: &[i8]) -> i32 {
+    let ones = _mm256_set1_epi8(1);
+    let mut v = _mm256_setzero_si256();
+    let mut chunks = x.chunks_exact(32);
+    for c in &mut chunks {
+        // SAFETY: `c` holds 32 bytes.
+        v = _mm256_dpbusd_avx_epi32(v, ones, unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) });
+    }
+    // SAFETY: the CPU runs AVX2.
+    let head = unsafe { reduce8(v) };
+    chunks.remainder().iter().fold(head, |t, &b| t.wrapping_add(b as i32))
+}
+
+/// `S` samples x `G` groups of 8 rows of [`accumulate_packed_ymm`]: `t.w` is the packed
+/// block advanced to the tile's first group, `t.acc` the tile's first output, `t.rows` the
+/// rows from there on (more than `8 (G - 1)`), `offs` their row offsets, `corr[s]` sample
+/// `s`'s `128 sum_i x[i]` over the block's inputs.
+///
+/// # Safety
+/// The CPU runs AVX2 and AVX-VNNI; `t.x` holds `S` rows (stride `t.n`) of `t.kw` inputs,
+/// `t.w` the groups of a packed block of `t.kw` inputs (steps of 128 bytes), `t.acc` `S` rows
+/// (stride `t.m`) of `min(t.rows, 8 G)` writable entries; `offs` holds `min(t.rows, 8 G)`
+/// values or more.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn packed_tile_ymm<const S: usize, const G: usize>(t: &PackedTile, offs: &[i32], corr: &[i32; PACK_S_YMM]) {
+    // SAFETY: every access is inside the rows and block the contract names: whole steps read
+    // four inputs below `kw`, the last partial step copies what remains, the packed block
+    // holds `kw.div_ceil(4)` steps of 128 bytes, and partial groups load and store through
+    // masks (or a copy of the offsets).
+    unsafe {
+        let mut sums = [[_mm256_setzero_si256(); G]; S];
+        let full = t.kw / 4;
+        for step in 0..full {
+            let mut w = [_mm256_setzero_si256(); G];
+            for g in 0..G {
+                w[g] = _mm256_load_si256(t.w.add(step * 128 + g * 32) as *const __m256i);
+            }
+            for s in 0..S {
+                let b = _mm256_set1_epi32((t.x.add(s * t.n + 4 * step) as *const i32).read_unaligned());
+                for g in 0..G {
+                    sums[s][g] = _mm256_dpbusd_avx_epi32(sums[s][g], w[g], b);
+                }
+            }
+        }
+        let rest = t.kw % 4;
+        if rest > 0 {
+            let mut w = [_mm256_setzero_si256(); G];
+            for g in 0..G {
+                w[g] = _mm256_load_si256(t.w.add(full * 128 + g * 32) as *const __m256i);
+            }
+            for s in 0..S {
+                let mut bytes = [0u8; 4];
+                for (i, d) in bytes.iter_mut().enumerate().take(rest) {
+                    *d = *t.x.add(s * t.n + 4 * full + i) as u8;
+                }
+                let b = _mm256_set1_epi32(i32::from_le_bytes(bytes));
+                for g in 0..G {
+                    sums[s][g] = _mm256_dpbusd_avx_epi32(sums[s][g], w[g], b);
+                }
+            }
+        }
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for g in 0..G {
+            let lanes = t.rows.saturating_sub(8 * g).min(8);
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), lane);
+            let mut base = [0i32; 8];
+            for (d, &o) in base.iter_mut().zip(offs.get(8 * g..).unwrap_or(&[])) {
+                *d = o;
+            }
+            let base = _mm256_loadu_si256(base.as_ptr() as *const __m256i);
+            for s in 0..S {
+                let out = t.acc.add(s * t.m + 8 * g);
+                let from = if t.first { base } else { _mm256_maskload_epi32(out, mask) };
+                let v = _mm256_sub_epi32(_mm256_add_epi32(from, sums[s][g]), _mm256_set1_epi32(corr[s]));
+                if lanes == 8 {
+                    _mm256_storeu_si256(out as *mut __m256i, v);
+                } else {
+                    _mm256_maskstore_epi32(out, mask, v);
+                }
+            }
+        }
+    }
+}
+
 /// A tile's pointers and sizes: inputs, weights, accumulators, `n`, `m`, row offsets.
 type TileArgs<'o> = (*const i8, *const i8, *mut i32, usize, usize, &'o [i32]);
 
@@ -638,110 +865,179 @@ unsafe fn vnni_tile<const S: usize, const R: usize, const FLIP: bool>(
     }
 }
 
-/// [`narrow_tile`] on signed inputs (flipped as they load).
-///
-/// # Safety
-/// As [`narrow_tile`].
-#[cfg(target_feature = "avx2")]
-#[target_feature(enable = "avx2")]
-unsafe fn narrow_tile_s<const S: usize, const R: usize>(
-    x: *const i8,
-    w: *const i8,
-    acc: *mut i32,
-    n: usize,
-    m: usize,
-    offs: &[i32],
-) {
-    // SAFETY: the caller's contract.
-    unsafe { narrow_tile::<S, R, true>(x, w, acc, n, m, offs) }
+/// Defines a tile kernel on unsigned inputs times signed bytes, 4 products per 32-bit
+/// lane, as `$dot256` / `$dot128` add them (`(acc, u, w)`), with its two entry points on
+/// signed inputs (flipped as they load: `$signed`) and on inputs flipped by the caller
+/// (`$unsigned`): the AVX2 tile on 7-bit weights and the AVX-VNNI tile are this loop with
+/// another multiply-add.
+macro_rules! byte_tile {
+    ($(#[$doc:meta])* $tile:ident, $signed:ident, $unsigned:ident, $features:literal, $dot256:ident, $dot128:ident) => {
+        /// The tile on signed inputs (flipped as they load).
+        ///
+        /// # Safety
+        /// As the tile.
+        #[cfg(target_feature = "avx2")]
+        #[target_feature(enable = $features)]
+        unsafe fn $signed<const S: usize, const R: usize>(
+            x: *const i8,
+            w: *const i8,
+            acc: *mut i32,
+            n: usize,
+            m: usize,
+            offs: &[i32],
+        ) {
+            // SAFETY: the caller's contract.
+            unsafe { $tile::<S, R, true>(x, w, acc, n, m, offs) }
+        }
+
+        /// The tile on inputs already flipped to unsigned.
+        ///
+        /// # Safety
+        /// As the tile.
+        #[cfg(target_feature = "avx2")]
+        #[target_feature(enable = $features)]
+        unsafe fn $unsigned<const S: usize, const R: usize>(
+            x: *const i8,
+            w: *const i8,
+            acc: *mut i32,
+            n: usize,
+            m: usize,
+            offs: &[i32],
+        ) {
+            // SAFETY: the caller's contract.
+            unsafe { $tile::<S, R, false>(x, w, acc, n, m, offs) }
+        }
+
+        $(#[$doc])*
+        #[cfg(target_feature = "avx2")]
+        #[target_feature(enable = $features)]
+        #[inline]
+        unsafe fn $tile<const S: usize, const R: usize, const FLIP: bool>(
+            x: *const i8,
+            w: *const i8,
+            acc: *mut i32,
+            n: usize,
+            m: usize,
+            offs: &[i32],
+        ) {
+            // SAFETY: the caller guarantees the rows read and written (see # Safety) and the
+            // CPU features.
+            unsafe {
+                let flip = _mm256_set1_epi8(-128);
+                let mut sums = [[_mm256_setzero_si256(); R]; S];
+                let full = n - n % 32;
+                let mut i = 0;
+                while i < full {
+                    let mut xv = [_mm256_setzero_si256(); S];
+                    for s in 0..S {
+                        let v = _mm256_loadu_si256(x.add(s * n + i) as *const __m256i);
+                        xv[s] = if FLIP { _mm256_xor_si256(v, flip) } else { v };
+                    }
+                    for r in 0..R {
+                        let wv = _mm256_loadu_si256(w.add(r * n + i) as *const __m256i);
+                        for s in 0..S {
+                            sums[s][r] = $dot256(sums[s][r], xv[s], wv);
+                        }
+                    }
+                    i += 32;
+                }
+                if n - i >= 16 {
+                    let flip = _mm256_castsi256_si128(flip);
+                    let mut xv = [_mm_setzero_si128(); S];
+                    for s in 0..S {
+                        let v = _mm_loadu_si128(x.add(s * n + i) as *const __m128i);
+                        xv[s] = if FLIP { _mm_xor_si128(v, flip) } else { v };
+                    }
+                    for r in 0..R {
+                        let wv = _mm_loadu_si128(w.add(r * n + i) as *const __m128i);
+                        for s in 0..S {
+                            let quads = $dot128(_mm_setzero_si128(), xv[s], wv);
+                            sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_zextsi128_si256(quads));
+                        }
+                    }
+                    i += 16;
+                }
+                for s in 0..S {
+                    for r in 0..R {
+                        let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(reduce8(sums[s][r]));
+                        for k in i..n {
+                            let u = *x.add(s * n + k) as u8 ^ if FLIP { 0x80 } else { 0 };
+                            total = total.wrapping_add((u as i32).wrapping_mul(*w.add(r * n + k) as i32));
+                        }
+                        *acc.add(s * m + r) = total;
+                    }
+                }
+            }
+        }
+    };
 }
 
-/// [`narrow_tile`] on inputs already flipped to unsigned.
-///
-/// # Safety
-/// As [`narrow_tile`].
-#[cfg(target_feature = "avx2")]
-#[target_feature(enable = "avx2")]
-unsafe fn narrow_tile_u<const S: usize, const R: usize>(
-    x: *const i8,
-    w: *const i8,
-    acc: *mut i32,
-    n: usize,
-    m: usize,
-    offs: &[i32],
-) {
-    // SAFETY: the caller's contract.
-    unsafe { narrow_tile::<S, R, false>(x, w, acc, n, m, offs) }
-}
+byte_tile!(
+    /// One AVX2 tile on 7-bit weights: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`,
+    /// with `x` flipped to unsigned here (`FLIP`) or by the caller; 32 inputs per step, then
+    /// one step of 16 (`xmm`), then scalar code for the last `n % 16`.
+    ///
+    /// # Safety
+    /// `x` holds `S` rows and `w` `R` rows of `n` bytes each, every weight in -63..=63 (else
+    /// the sums may saturate: wrong, not unsafe); `acc` has `S` rows of stride `m` with `R`
+    /// writable entries each; the CPU runs AVX2.
+    narrow_tile, narrow_tile_s, narrow_tile_u, "avx2", maddubs256, maddubs128
+);
 
-/// One AVX2 tile on 7-bit weights: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`,
-/// with `x` flipped to unsigned here (`FLIP`) or by the caller; 32 inputs per step, then
-/// one step of 16 (`xmm`), then scalar code for the last `n % 16`.
+byte_tile!(
+    /// One AVX-VNNI tile: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`, as the AVX2
+    /// tile on 7-bit weights with `vpdpbusd` (no saturation: every int8 weight).
+    ///
+    /// # Safety
+    /// `x` holds `S` rows and `w` `R` rows of `n` bytes each; `acc` has `S` rows of stride
+    /// `m` with `R` writable entries each; the CPU runs AVX2 and AVX-VNNI.
+    avx_vnni_tile, avx_vnni_tile_s, avx_vnni_tile_u, "avx2,avxvnni", dpbusd256, dpbusd128
+);
+
+/// `acc + ` the sums of four adjacent products `u w` (unsigned by signed bytes) per 32-bit
+/// lane, by `vpmaddubsw` (pairs into 16 bits, saturating: exact while `|w| <= 64`) and
+/// `vpmaddwd` by ones.
 ///
 /// # Safety
-/// `x` holds `S` rows and `w` `R` rows of `n` bytes each, every weight in -63..=63 (else
-/// the sums may saturate: wrong, not unsafe); `acc` has `S` rows of stride `m` with `R`
-/// writable entries each; the CPU runs AVX2.
+/// The CPU runs AVX2.
 #[cfg(target_feature = "avx2")]
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn narrow_tile<const S: usize, const R: usize, const FLIP: bool>(
-    x: *const i8,
-    w: *const i8,
-    acc: *mut i32,
-    n: usize,
-    m: usize,
-    offs: &[i32],
-) {
-    // SAFETY: the caller guarantees the rows read and written (see # Safety) and the CPU features.
-    unsafe {
-        let flip = _mm256_set1_epi8(-128);
-        let ones = _mm256_set1_epi16(1);
-        let mut sums = [[_mm256_setzero_si256(); R]; S];
-        let full = n - n % 32;
-        let mut i = 0;
-        while i < full {
-            let mut xv = [_mm256_setzero_si256(); S];
-            for s in 0..S {
-                let v = _mm256_loadu_si256(x.add(s * n + i) as *const __m256i);
-                xv[s] = if FLIP { _mm256_xor_si256(v, flip) } else { v };
-            }
-            for r in 0..R {
-                let wv = _mm256_loadu_si256(w.add(r * n + i) as *const __m256i);
-                for s in 0..S {
-                    let pairs = _mm256_maddubs_epi16(xv[s], wv);
-                    sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_madd_epi16(pairs, ones));
-                }
-            }
-            i += 32;
-        }
-        if n - i >= 16 {
-            let (flip, ones) = (_mm256_castsi256_si128(flip), _mm256_castsi256_si128(ones));
-            let mut xv = [_mm_setzero_si128(); S];
-            for s in 0..S {
-                let v = _mm_loadu_si128(x.add(s * n + i) as *const __m128i);
-                xv[s] = if FLIP { _mm_xor_si128(v, flip) } else { v };
-            }
-            for r in 0..R {
-                let wv = _mm_loadu_si128(w.add(r * n + i) as *const __m128i);
-                for s in 0..S {
-                    let quads = _mm_madd_epi16(_mm_maddubs_epi16(xv[s], wv), ones);
-                    sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_zextsi128_si256(quads));
-                }
-            }
-            i += 16;
-        }
-        for s in 0..S {
-            for r in 0..R {
-                let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(reduce8(sums[s][r]));
-                for k in i..n {
-                    let u = *x.add(s * n + k) as u8 ^ if FLIP { 0x80 } else { 0 };
-                    total = total.wrapping_add((u as i32).wrapping_mul(*w.add(r * n + k) as i32));
-                }
-                *acc.add(s * m + r) = total;
-            }
-        }
-    }
+unsafe fn maddubs256(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, w), _mm256_set1_epi16(1)))
+}
+
+/// [`maddubs256`] on 16 bytes.
+///
+/// # Safety
+/// The CPU runs AVX2.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn maddubs128(acc: __m128i, u: __m128i, w: __m128i) -> __m128i {
+    _mm_add_epi32(acc, _mm_madd_epi16(_mm_maddubs_epi16(u, w), _mm_set1_epi16(1)))
+}
+
+/// `acc + ` the sums of four adjacent products `u w` per 32-bit lane, exact (`vpdpbusd`).
+///
+/// # Safety
+/// The CPU runs AVX2 and AVX-VNNI.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2,avxvnni")]
+#[inline]
+unsafe fn dpbusd256(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
+    _mm256_dpbusd_avx_epi32(acc, u, w)
+}
+
+/// [`dpbusd256`] on 16 bytes.
+///
+/// # Safety
+/// The CPU runs AVX2 and AVX-VNNI.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2,avxvnni")]
+#[inline]
+unsafe fn dpbusd128(acc: __m128i, u: __m128i, w: __m128i) -> __m128i {
+    _mm_dpbusd_avx_epi32(acc, u, w)
 }
 
 /// The sum of a vector's eight 32-bit lanes (wrapping).
@@ -844,4 +1140,79 @@ unsafe fn quantize16(x: __m512, m: __m512, f: __m512, c: i32) -> __m512i {
     let u = _mm512_maskz_cvttps_epi32(ordered, clamped);
     let u = _mm512_add_epi32(u, _mm512_srai_epi32::<31>(u));
     _mm512_srai_epi32::<1>(_mm512_add_epi32(u, _mm512_set1_epi32(c)))
+}
+
+/// [`QuantInput::quantize`] 8 lanes wide for the AVX2 and AVX-VNNI kernel sets (the build
+/// enables AVX2): [`quantize_wide`]'s arithmetic in `ymm`, four vectors narrowed with signed
+/// saturation (`vpackssdw`, `vpacksswb`, a lane permutation) and stored as 32 bytes; the last
+/// `n % 32` of a row through [`crate::quant::quantize_value`], the definition.
+#[cfg(target_feature = "avx2")]
+pub(crate) fn quantize_avx2(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) {
+    // SAFETY: the build enables AVX2.
+    unsafe { quantize_ymm(input, x, q) }
+}
+
+/// # Safety
+/// The CPU runs AVX2.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_ymm(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) {
+    let (zero, c) = (input.zero as i32, 2 * input.zero as i32 + 1);
+    let (n, uniform) = match input.mean.len() {
+        1 => (x.len().min(q.len()), true),
+        n => (n, false),
+    };
+    if n == 0 || input.factor.len() != input.mean.len() {
+        return input.quantize(x, q);
+    }
+    let (mean, factor) = (input.mean.as_ptr(), input.factor.as_ptr());
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (xr, qr) in x.chunks_exact(n).zip(q.chunks_exact_mut(n)) {
+        let (xp, qp) = (xr.as_ptr(), qr.as_mut_ptr());
+        let full = n - n % 32;
+        let mut i = 0;
+        while i < full {
+            // SAFETY: lanes `i..i + 32 <= n` of the row `xr`, `qr` and, unless uniform, of
+            // `mean` and `factor` (each `n` long); AVX2.
+            unsafe {
+                let part = |k: usize| {
+                    let (mv, fv) = if uniform {
+                        (_mm256_set1_ps(*mean), _mm256_set1_ps(*factor))
+                    } else {
+                        (_mm256_loadu_ps(mean.add(i + k)), _mm256_loadu_ps(factor.add(i + k)))
+                    };
+                    quantize8(_mm256_loadu_ps(xp.add(i + k)), mv, fv, c)
+                };
+                let (a, b, d, e) = (part(0), part(8), part(16), part(24));
+                let bytes = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(d, e));
+                _mm256_storeu_si256(qp.add(i) as *mut __m256i, _mm256_permutevar8x32_epi32(bytes, order));
+            }
+            i += 32;
+        }
+        let tail = xr.get(i..).unwrap_or(&[]).iter().zip(qr.get_mut(i..).unwrap_or(&mut [])).enumerate();
+        for (k, (&v, o)) in tail {
+            let j = if uniform { 0 } else { i + k };
+            let (m, f) = (input.mean.get(j).copied().unwrap_or(0.0), input.factor.get(j).copied().unwrap_or(1.0));
+            *o = crate::quant::quantize_value((v - m) * f, zero);
+        }
+    }
+}
+
+/// Eight inputs of [`quantize_ymm`]: [`quantize16`] in `ymm` (NaN masked to 0 by an `and`
+/// with the ordered comparison).
+///
+/// # Safety
+/// The CPU runs AVX2.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn quantize8(x: __m256, m: __m256, f: __m256, c: i32) -> __m256i {
+    let v = _mm256_mul_ps(_mm256_sub_ps(x, m), f);
+    let v2 = _mm256_add_ps(v, v);
+    let ordered = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_ORD_Q>(v2, v2));
+    let lim = _mm256_set1_ps(2e9);
+    let clamped = _mm256_min_ps(_mm256_max_ps(v2, _mm256_sub_ps(_mm256_setzero_ps(), lim)), lim);
+    let u = _mm256_and_si256(_mm256_cvttps_epi32(clamped), ordered);
+    let u = _mm256_add_epi32(u, _mm256_srai_epi32::<31>(u));
+    _mm256_srai_epi32::<1>(_mm256_add_epi32(u, _mm256_set1_epi32(c)))
 }
