@@ -346,7 +346,7 @@ unsafe fn accumulate_packed(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], b
         }
         for k0 in (0..n).step_by(PACK_K) {
             let kw = PACK_K.min(n - k0);
-            pack(layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]), n, k0, kw, &mut packed);
+            pack(layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]), n, k0, kw, &mut packed, 0x80);
             let mut s0 = 0;
             while s0 < batch {
                 let sb = PACK_S.min(batch - s0);
@@ -383,7 +383,7 @@ unsafe fn accumulate_packed(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], b
 
 /// Packs inputs `k0..k0 + kw` of `rows.len() / n` rows of `W` (`rows`, row-major, `n`
 /// inputs each) into `p` as [`Packed`] lays them out.
-fn pack(rows: &[i8], n: usize, k0: usize, kw: usize, p: &mut Packed) {
+fn pack(rows: &[i8], n: usize, k0: usize, kw: usize, p: &mut Packed, flip: u8) {
     let count = rows.len().checked_div(n).unwrap_or(0);
     let Ok(words) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut p.0) else { return };
     for (step, out) in words.chunks_exact_mut(PACK_ROWS).take(kw.div_ceil(4)).enumerate() {
@@ -392,11 +392,11 @@ fn pack(rows: &[i8], n: usize, k0: usize, kw: usize, p: &mut Packed) {
             *o = if r < count {
                 let src = rows.get(r * n + i0..r * n + i1).unwrap_or(&[]);
                 if let [a, b, c, d] = *src {
-                    u32::from_le_bytes([a as u8, b as u8, c as u8, d as u8]) ^ 0x8080_8080
+                    u32::from_le_bytes([a as u8, b as u8, c as u8, d as u8]) ^ u32::from_le_bytes([flip; 4])
                 } else {
                     let mut bytes = [0u8; 4];
                     for (d, &v) in bytes.iter_mut().zip(src) {
-                        *d = v as u8 ^ 0x80;
+                        *d = v as u8 ^ flip;
                     }
                     u32::from_le_bytes(bytes)
                 }
@@ -518,10 +518,9 @@ pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut
 }
 
 /// The AVX-VNNI accumulation (256-bit `vpdpbusd`, for CPUs with AVX2 and AVX-VNNI, with or
-/// without AVX-512): from [`PACK_MIN_BATCH`] samples the weights packed as the unsigned
-/// operand as [`accumulate_vnni`] packs them, eight outputs per `ymm`
-/// ([`accumulate_packed_ymm`]); below, tiles of 4 samples x 2 rows on flipped inputs with
-/// horizontal sums ([`avx_vnni_tile`]).
+/// without AVX-512): from [`PACK_MIN_BATCH`] samples the weights packed in
+/// [`accumulate_vnni`]'s layout, eight outputs per `ymm` ([`accumulate_packed_ymm`]); below,
+/// tiles of 4 samples x 2 rows on flipped inputs with horizontal sums ([`avx_vnni_tile`]).
 #[cfg(target_feature = "avx2")]
 pub(crate) fn accumulate_avx_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     if !avx_vnni_available() {
@@ -553,9 +552,12 @@ pub(crate) fn accumulate_avx_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i
 #[cfg(target_feature = "avx2")]
 const PACK_S_YMM: usize = 6;
 
-/// [`accumulate_packed`] in 256-bit vectors: the same packed blocks of 32 rows, read as four
-/// groups of 8 outputs, two groups per pass of a tile; `128 sum_i x[i]` of each sample is
-/// taken once per block of inputs and rows and shared by the passes.
+/// [`accumulate_packed`] in 256-bit vectors with the operands' roles swapped: the same
+/// blocks of 32 rows packed as they are (signed), read as four groups of 8 outputs, two
+/// groups per pass of a tile, times each sample's four inputs broadcast as unsigned bytes
+/// (`x ^ 0x80`, flipped into [`Flipped`] once per tile of samples and block of rows, rows
+/// padded with zeros to whole words): `sum_i (x[i] + 128) W[j][i]`, with the row offsets
+/// taken at `z_in + 128`, so no per-sample correction and a broadcast that is a load alone.
 ///
 /// # Safety
 /// The CPU runs AVX2 and AVX-VNNI; `x` holds `batch x n` inputs, `acc` `batch x m` and
@@ -565,50 +567,55 @@ const PACK_S_YMM: usize = 6;
 unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
     let (n, m) = (layer.inputs, layer.outputs);
     let mut packed = Packed([0; PACK_K * PACK_ROWS]);
+    let mut flipped = Flipped([0; FLIP_BLOCK]);
     for j0 in (0..m).step_by(PACK_ROWS) {
         let rows = PACK_ROWS.min(m - j0);
         let groups = rows.div_ceil(8);
         let mut offs = [0i32; PACK_ROWS];
         for (r, o) in offs.iter_mut().enumerate().take(rows) {
             let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
-            *o = layer.row_offset(j0 + r, row, layer.input_zero);
+            *o = layer.row_offset(j0 + r, row, layer.input_zero.wrapping_add(128));
         }
         for k0 in (0..n).step_by(PACK_K) {
             let kw = PACK_K.min(n - k0);
-            pack(layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]), n, k0, kw, &mut packed);
+            let stride = kw.next_multiple_of(4);
+            pack(layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]), n, k0, kw, &mut packed, 0);
             let mut s0 = 0;
             while s0 < batch {
                 let sb = PACK_S_YMM.min(batch - s0);
-                let mut corr = [0i32; PACK_S_YMM];
-                for (s, c) in corr.iter_mut().enumerate().take(sb) {
-                    let inputs = x.get((s0 + s) * n + k0..(s0 + s) * n + k0 + kw).unwrap_or(&[]);
-                    // SAFETY: the CPU features (this function's contract).
-                    *c = unsafe { byte_sum(inputs) }.wrapping_mul(128);
+                for (s, row) in flipped.0.chunks_exact_mut(stride).take(sb).enumerate() {
+                    let src = x.get((s0 + s) * n + k0..(s0 + s) * n + k0 + kw).unwrap_or(&[]);
+                    let (head, pad) = row.split_at_mut(kw.min(row.len()));
+                    for (d, &v) in head.iter_mut().zip(src) {
+                        *d = v as u8 ^ 0x80;
+                    }
+                    pad.fill(0);
                 }
                 let mut g0 = 0;
                 while g0 < groups {
                     let two = groups - g0 >= 2;
-                    // In bounds: s0 + sb <= batch, k0 + kw <= n, j0 + rows <= m (the caller's
-                    // lengths); `wrapping_add` keeps the arithmetic safe.
+                    // In bounds: s0 + sb <= batch, j0 + rows <= m (the caller's lengths), the
+                    // flipped rows hold sb x stride bytes (PACK_S_YMM x PACK_K fit in
+                    // FLIP_BLOCK); `wrapping_add` keeps the arithmetic safe.
                     let t = PackedTile {
-                        x: x.as_ptr().wrapping_add(s0 * n + k0),
-                        n,
-                        kw,
+                        x: flipped.0.as_ptr() as *const i8,
+                        n: stride,
+                        kw: stride,
                         w: packed.0.as_ptr().wrapping_add(32 * g0),
                         acc: acc.as_mut_ptr().wrapping_add(s0 * m + j0 + 8 * g0),
                         m,
                         rows: rows - 8 * g0,
                         first: k0 == 0,
                     };
-                    let (offs, corr) = (offs.get(8 * g0..).unwrap_or(&[]), &corr);
+                    let offs = offs.get(8 * g0..).unwrap_or(&[]);
                     macro_rules! go {
                         ($($s:literal)*) => {
                             match (sb, two) {
-                                // SAFETY: samples s0..s0 + sb of x (inputs k0..k0 + kw) and of
-                                // acc (outputs j0 + 8 g0..j0 + rows), groups g0.. of the packed
-                                // block; the CPU features (this function's contract).
-                                $(($s, true) => unsafe { packed_tile_ymm::<$s, 2>(&t, offs, corr) },
-                                  ($s, false) => unsafe { packed_tile_ymm::<$s, 1>(&t, offs, corr) },)*
+                                // SAFETY: sb flipped rows of `stride` bytes, samples s0..s0 + sb
+                                // of acc (outputs j0 + 8 g0..j0 + rows), groups g0.. of the
+                                // packed block; the CPU features (this function's contract).
+                                $(($s, true) => unsafe { packed_tile_ymm::<$s, 2>(&t, offs) },
+                                  ($s, false) => unsafe { packed_tile_ymm::<$s, 1>(&t, offs) },)*
                                 _ => {}
                             }
                         };
@@ -622,71 +629,32 @@ unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32
     }
 }
 
-/// The wrapping sum of `x`, 32 bytes per `vpdpbusd` by ones.
+/// `S` samples x `G` groups of 8 rows of [`accumulate_packed_ymm`]: `t.x` the flipped
+/// inputs (unsigned, `t.kw` a multiple of 4), `t.w` the packed block advanced to the tile's
+/// first group, `t.acc` the tile's first output, `t.rows` the rows from there on (more than
+/// `8 (G - 1)`), `offs` their row offsets.
 ///
 /// # Safety
-/// The CPU runs AVX2 and AVX-VNNI.
-#[cfg(target_feature = "avx2")]
-#[target_feature(enable = "avx2,avxvnni")]
-unsafe fn byte_sum(x: &[i8]) -> i32 {
-    let ones = _mm256_set1_epi8(1);
-    let mut v = _mm256_setzero_si256();
-    let mut chunks = x.chunks_exact(32);
-    for c in &mut chunks {
-        // SAFETY: `c` holds 32 bytes.
-        v = _mm256_dpbusd_avx_epi32(v, ones, unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) });
-    }
-    // SAFETY: the CPU runs AVX2.
-    let head = unsafe { reduce8(v) };
-    chunks.remainder().iter().fold(head, |t, &b| t.wrapping_add(b as i32))
-}
-
-/// `S` samples x `G` groups of 8 rows of [`accumulate_packed_ymm`]: `t.w` is the packed
-/// block advanced to the tile's first group, `t.acc` the tile's first output, `t.rows` the
-/// rows from there on (more than `8 (G - 1)`), `offs` their row offsets, `corr[s]` sample
-/// `s`'s `128 sum_i x[i]` over the block's inputs.
-///
-/// # Safety
-/// The CPU runs AVX2 and AVX-VNNI; `t.x` holds `S` rows (stride `t.n`) of `t.kw` inputs,
+/// The CPU runs AVX2 and AVX-VNNI; `t.x` holds `S` rows (stride `t.n`) of `t.kw` bytes,
 /// `t.w` the groups of a packed block of `t.kw` inputs (steps of 128 bytes), `t.acc` `S` rows
-/// (stride `t.m`) of `min(t.rows, 8 G)` writable entries; `offs` holds `min(t.rows, 8 G)`
-/// values or more.
+/// (stride `t.m`) of `min(t.rows, 8 G)` writable entries.
 #[cfg(target_feature = "avx2")]
 #[target_feature(enable = "avx2,avxvnni")]
-unsafe fn packed_tile_ymm<const S: usize, const G: usize>(t: &PackedTile, offs: &[i32], corr: &[i32; PACK_S_YMM]) {
-    // SAFETY: every access is inside the rows and block the contract names: whole steps read
-    // four inputs below `kw`, the last partial step copies what remains, the packed block
-    // holds `kw.div_ceil(4)` steps of 128 bytes, and partial groups load and store through
-    // masks (or a copy of the offsets).
+unsafe fn packed_tile_ymm<const S: usize, const G: usize>(t: &PackedTile, offs: &[i32]) {
+    // SAFETY: every access is inside the rows and block the contract names: each step reads
+    // four bytes below `kw` of each row and 32 G bytes of a step of the packed block; partial
+    // groups load and store through masks (the offsets through a copy).
     unsafe {
         let mut sums = [[_mm256_setzero_si256(); G]; S];
-        let full = t.kw / 4;
-        for step in 0..full {
+        for step in 0..t.kw / 4 {
             let mut w = [_mm256_setzero_si256(); G];
             for g in 0..G {
                 w[g] = _mm256_load_si256(t.w.add(step * 128 + g * 32) as *const __m256i);
             }
             for s in 0..S {
-                let b = _mm256_set1_epi32((t.x.add(s * t.n + 4 * step) as *const i32).read_unaligned());
+                let u = _mm256_set1_epi32((t.x.add(s * t.n + 4 * step) as *const i32).read_unaligned());
                 for g in 0..G {
-                    sums[s][g] = _mm256_dpbusd_avx_epi32(sums[s][g], w[g], b);
-                }
-            }
-        }
-        let rest = t.kw % 4;
-        if rest > 0 {
-            let mut w = [_mm256_setzero_si256(); G];
-            for g in 0..G {
-                w[g] = _mm256_load_si256(t.w.add(full * 128 + g * 32) as *const __m256i);
-            }
-            for s in 0..S {
-                let mut bytes = [0u8; 4];
-                for (i, d) in bytes.iter_mut().enumerate().take(rest) {
-                    *d = *t.x.add(s * t.n + 4 * full + i) as u8;
-                }
-                let b = _mm256_set1_epi32(i32::from_le_bytes(bytes));
-                for g in 0..G {
-                    sums[s][g] = _mm256_dpbusd_avx_epi32(sums[s][g], w[g], b);
+                    sums[s][g] = _mm256_dpbusd_avx_epi32(sums[s][g], u, w[g]);
                 }
             }
         }
@@ -702,7 +670,7 @@ unsafe fn packed_tile_ymm<const S: usize, const G: usize>(t: &PackedTile, offs: 
             for s in 0..S {
                 let out = t.acc.add(s * t.m + 8 * g);
                 let from = if t.first { base } else { _mm256_maskload_epi32(out, mask) };
-                let v = _mm256_sub_epi32(_mm256_add_epi32(from, sums[s][g]), _mm256_set1_epi32(corr[s]));
+                let v = _mm256_add_epi32(from, sums[s][g]);
                 if lanes == 8 {
                     _mm256_storeu_si256(out as *mut __m256i, v);
                 } else {
@@ -757,8 +725,11 @@ fn flipped_tiles<const SB: usize, const RB: usize>(
     });
 }
 
-/// Bytes of flipped inputs kept per block of four samples.
+/// Bytes of flipped inputs kept per block of four samples (and per tile of the AVX-VNNI
+/// packed path: `PACK_S_YMM` rows of up to `PACK_K` inputs).
 const FLIP_BLOCK: usize = 16 * 1024;
+#[cfg(target_feature = "avx2")]
+const _: () = assert!(PACK_S_YMM * PACK_K <= FLIP_BLOCK);
 
 #[repr(C, align(64))]
 struct Flipped([u8; FLIP_BLOCK]);
