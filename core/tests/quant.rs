@@ -135,13 +135,16 @@ fn bad_lengths_are_errors() {
 /// multiply of `2 acc`, the rounding shift without a mask) against the definition, on
 /// accumulators every such layer can produce: every shift from 0 to -31, zero and extreme
 /// multipliers, the bound's edge, and ties of both signs (with the multiplier 2^30, the
-/// high multiply is `floor((a + 1) / 2)`, so chosen accumulators land on every tie).
+/// high multiply is `floor((a + 1) / 2)`, so chosen accumulators land on every tie), on
+/// every kernel set's requantization (the x86 sets' 8 lanes at a time, with every remainder).
 #[test]
 fn bounded_layers_requantize_as_the_definition() {
     let mut rng = Rng::new(29);
-    let (n, m) = (4, 64);
+    let n = 4;
     let (mut bounded, mut unbounded, mut inside) = (0, 0, 0);
     for round in 0..4000 {
+        // 57 to 67 outputs: whole vector steps and every remainder of 8.
+        let m = 57 + round % 11;
         let w: Vec<i8> = (0..n * m).map(|_| (rng.below(255) as i32 - 127) as i8).collect();
         let b: Vec<i32> = (0..m)
             .map(|j| match round % 4 {
@@ -199,12 +202,16 @@ fn bounded_layers_requantize_as_the_definition() {
         } else {
             unbounded += 1;
         }
-        let mut y = vec![0i8; m];
-        layer.requantize_rows(&acc, &mut y);
-        for j in 0..m {
-            let v = exact(acc[j], mult[j], shift[j] as i32) as i64 + layer.output_zero as i64;
-            inside += (-128..=127).contains(&v) as usize;
-            assert_eq!(y[j] as i64, v.clamp(-128, 127), "acc {} mult {} shift {}", acc[j], mult[j], shift[j]);
+        let want: Vec<i64> =
+            (0..m).map(|j| exact(acc[j], mult[j], shift[j] as i32) as i64 + layer.output_zero as i64).collect();
+        inside += want.iter().filter(|v| (-128..=127).contains(*v)).count();
+        for k in I8Backend::available() {
+            let mut y = vec![0i8; m];
+            layer.requantize_rows_with(k, &acc, &mut y);
+            for j in 0..m {
+                let (got, v) = (y[j] as i64, want[j].clamp(-128, 127));
+                assert_eq!(got, v, "{}: acc {} mult {} shift {}", k.name(), acc[j], mult[j], shift[j]);
+            }
         }
     }
     assert!(bounded >= 2900 && unbounded >= 900, "both paths ran: {bounded} bounded, {unbounded} not");
@@ -432,7 +439,8 @@ fn every_kernel_set_quantizes_inputs_as_the_definition() {
 }
 
 /// Small layers on every kernel set (what Miri runs: the unsafe SIMD kernels' memory
-/// accesses at sizes Miri can afford, every tile shape and the inputs' tails).
+/// accesses at sizes Miri can afford, every tile shape and the inputs' tails, the
+/// requantization of 9 outputs: one vector step and a tail).
 #[test]
 fn small_layers_on_every_kernel_set() {
     let mut rng = Rng::new(5);
@@ -456,12 +464,14 @@ fn small_layers_on_every_kernel_set() {
             known: Known::of(&w, &b, &mult, &shift),
         };
         let x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
-        let mut want = vec![0i32; batch * m];
-        I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
+        let (mut want, mut want_y) = (vec![0i32; batch * m], vec![0i8; batch * m]);
+        I8Backend::Reference.dense(&layer, &x, batch, &mut want, &mut want_y).unwrap();
+        assert!(layer.known.bounded());
         for k in I8Backend::available() {
             let (mut acc, mut y) = (vec![0i32; batch * m], vec![0i8; batch * m]);
             k.dense(&layer, &x, batch, &mut acc, &mut y).unwrap();
             assert_eq!(acc, want, "{} {n}x{m} b{batch}", k.name());
+            assert_eq!(y, want_y, "{} {n}x{m} b{batch}", k.name());
         }
     }
     for v in [0.5f32, -2.5, 1e10, f32::NAN, 3.49] {

@@ -333,14 +333,31 @@ impl QuantDense<'_> {
 
     /// Requantizes rows of accumulators (batch, outputs) into `y` of the same shape.
     pub fn requantize_rows(&self, acc: &[i32], y: &mut [i8]) {
+        self.requantize_rows_with(I8Backend::Portable, acc, y)
+    }
+
+    /// [`QuantDense::requantize_rows`] in the code of kernel set `k`: on x86_64 the AVX2,
+    /// AVX-VNNI and AVX-512 sets requantize bounded layers 8 outputs at a time
+    /// (`requantize_bounded`'s arithmetic in `ymm`); the same bits.
+    pub fn requantize_rows_with(&self, k: I8Backend, acc: &[i32], y: &mut [i8]) {
         let m = self.outputs.max(1);
         let (lo, hi) = (self.min as i32, self.max as i32);
         // Right shifts only and no i32::MIN multiplier (every file's case): the high multiply
         // cannot saturate and needs no left shift, so the same arithmetic in fewer steps.
         let right_only = self.known.right_shifts() || right_shifts(self.multiplier, self.shift);
         let bounded = self.requantizes_bounded();
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+        let wide = matches!(k, I8Backend::Avx2 | I8Backend::AvxVnni | I8Backend::Vnni);
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+        let wide = {
+            let _ = k;
+            false
+        };
         for (ar, yr) in acc.chunks_exact(m).zip(y.chunks_exact_mut(m)) {
-            if bounded {
+            if bounded && wide {
+                #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+                x86::requantize_bounded_avx2(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
+            } else if bounded {
                 requantize_bounded(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
             } else if right_only {
                 requantize_right(ar, yr, self.multiplier, self.shift, self.output_zero, lo, hi);
@@ -583,7 +600,7 @@ impl I8Backend {
         }
         let _ = keep;
         self.accumulate(layer, x, batch, acc)?;
-        layer.requantize_rows(acc, y);
+        layer.requantize_rows_with(self, acc, y);
         Ok(())
     }
 }

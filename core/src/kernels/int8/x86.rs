@@ -1187,3 +1187,80 @@ unsafe fn quantize8(x: __m256, m: __m256, f: __m256, c: i32) -> __m256i {
     let u = _mm256_add_epi32(u, _mm256_srai_epi32::<31>(u));
     _mm256_srai_epi32::<1>(_mm256_add_epi32(u, _mm256_set1_epi32(c)))
 }
+
+/// [`crate::quant::requantize_bounded`] 8 outputs at a time (the build enables AVX2): the
+/// high multiply as two `vpmuldq` (even and odd lanes, 64-bit products plus `2^31`, the high
+/// halves blended), the rounding shift per lane (`vpsravd`), the clamp, and the narrowing;
+/// the last `len % 8` through the scalar form.
+#[cfg(target_feature = "avx2")]
+pub(crate) fn requantize_bounded_avx2(
+    acc: &[i32],
+    y: &mut [i8],
+    mult: &[i32],
+    shift: &[i8],
+    zero: i32,
+    lo: i32,
+    hi: i32,
+) {
+    let len = acc.len().min(y.len()).min(mult.len()).min(shift.len());
+    let full = len - len % 8;
+    // SAFETY: the build enables AVX2; every slice holds `full` entries or more.
+    unsafe { requantize_ymm(acc, y, mult, shift, full, zero, lo, hi) };
+    let rest = |i: usize| i..len.max(i);
+    crate::quant::requantize_bounded(
+        acc.get(rest(full)).unwrap_or(&[]),
+        y.get_mut(rest(full)).unwrap_or(&mut []),
+        mult.get(rest(full)).unwrap_or(&[]),
+        shift.get(rest(full)).unwrap_or(&[]),
+        zero,
+        lo,
+        hi,
+    );
+}
+
+/// The first `full` (a multiple of 8) outputs of [`requantize_bounded_avx2`].
+///
+/// # Safety
+/// The CPU runs AVX2; `acc`, `y`, `mult` and `shift` hold `full` entries or more.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn requantize_ymm(
+    acc: &[i32],
+    y: &mut [i8],
+    mult: &[i32],
+    shift: &[i8],
+    full: usize,
+    zero: i32,
+    lo: i32,
+    hi: i32,
+) {
+    let c = _mm256_set1_epi32(zero.wrapping_mul(2).wrapping_add(1));
+    let (lo, hi) = (_mm256_set1_epi32(lo), _mm256_set1_epi32(hi));
+    let round = _mm256_set1_epi64x(1 << 31);
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let mut i = 0;
+    while i < full {
+        // SAFETY: `i + 8 <= full`, inside every slice (the contract).
+        unsafe {
+            let a = _mm256_loadu_si256(acc.as_ptr().add(i) as *const __m256i);
+            let m = _mm256_loadu_si256(mult.as_ptr().add(i) as *const __m256i);
+            let e = _mm256_cvtepi8_epi32(_mm_loadl_epi64(shift.as_ptr().add(i) as *const __m128i));
+            let e = _mm256_and_si256(_mm256_sub_epi32(_mm256_setzero_si256(), e), _mm256_set1_epi32(31));
+            let a2 = _mm256_add_epi32(a, a);
+            // (2a m + 2^31) >> 32 per lane: even lanes' high halves moved down, odd lanes'
+            // products (of the lanes shifted down) already in place.
+            let even = _mm256_srli_epi64::<32>(_mm256_add_epi64(_mm256_mul_epi32(a2, m), round));
+            let odd =
+                _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64::<32>(a2), _mm256_srli_epi64::<32>(m)), round);
+            let h = _mm256_blend_epi32::<0b1010_1010>(even, odd);
+            let t = _mm256_add_epi32(_mm256_add_epi32(h, h), _mm256_srai_epi32::<31>(h));
+            let v = _mm256_srai_epi32::<1>(_mm256_add_epi32(_mm256_srav_epi32(t, e), c));
+            let v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+            let bytes = _mm256_packs_epi16(_mm256_packs_epi32(v, v), _mm256_setzero_si256());
+            let bytes = _mm256_permutevar8x32_epi32(bytes, order);
+            _mm_storel_epi64(y.as_mut_ptr().add(i) as *mut __m128i, _mm256_castsi256_si128(bytes));
+        }
+        i += 8;
+    }
+}
