@@ -5,7 +5,8 @@
 //! (AVX2) and, where the CPU has AVX-512F, the 16-lane form; the kernels' figures in
 //! BENCHMARKS.md are read against these. Then the int8 kernels' instruction limits in
 //! multiply-accumulates per second: AVX2's `vpmaddwd` (and its 7-bit-weight form with
-//! `vpmaddubsw`) and AVX-512 VNNI's `vpdpbusd`, each chain feeding itself.
+//! `vpmaddubsw`), AVX-VNNI's `vpdpbusd` on `ymm` and AVX-512 VNNI's on `zmm`, each chain
+//! feeding itself.
 //!
 //!     cargo run --release -p myelin-benches --example fma_peak
 
@@ -102,6 +103,23 @@ fn vnni(rounds: u64) -> i32 {
     _mm512_reduce_add_epi32(acc.iter().fold(_mm512_setzero_si512(), |x, y| _mm512_add_epi32(x, *y)))
 }
 
+/// AVX-VNNI: the VEX `vpdpbusd` on `ymm`, 32 byte products added into 8 int32 lanes, 12
+/// accumulators.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+fn avx_vnni(rounds: u64) -> i32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_epi32(1); ACC2];
+    let (a, b) = (_mm256_set1_epi8(5), _mm256_set1_epi8(3));
+    for _ in 0..rounds {
+        for v in acc.iter_mut() {
+            *v = _mm256_dpbusd_avx_epi32(*v, a, b);
+        }
+    }
+    let sum = acc.iter().fold(_mm256_setzero_si256(), |x, y| _mm256_add_epi32(x, *y));
+    _mm256_extract_epi32::<0>(sum)
+}
+
 /// Best of 5 timed calls of `f`, in giga-operations per second for `per_round` operations
 /// per round.
 fn best_ops(per_round: usize, f: impl Fn(u64) -> i32) -> f64 {
@@ -154,6 +172,11 @@ fn main() {
             println!(
                 "AVX2 int8, vpmaddubsw + vpmaddwd + vpaddd (7-bit weights), {ACC2} accumulators: {maddubs:.1} GMAC/s"
             );
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni") {
+            // SAFETY: AVX2 and AVX-VNNI detected just above.
+            let dp = best_ops(32 * ACC2, |r| unsafe { avx_vnni(r) });
+            println!("AVX-VNNI int8, vpdpbusd on ymm, {ACC2} accumulators: {dp:.1} GMAC/s");
         }
         if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
             // SAFETY: AVX-512F and VNNI detected just above.
