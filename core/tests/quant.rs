@@ -278,10 +278,12 @@ fn every_backend_accumulates_the_reference_bits() {
     }
 }
 
-/// Batches large enough for the VNNI kernels' packed-weight path (from 32 samples), with
-/// rows in and beyond one packed block (32) and its groups (16 with AVX-512, 8 with
-/// AVX-VNNI), inputs in and beyond one block (1024), every remainder of four and of the
-/// tiles' samples, against the reference on every kernel set.
+/// Batches large enough for the packed-weight paths (from 32 samples: the VNNI sets', and
+/// AVX2's on 7-bit weights), with rows in and beyond one packed block (32) and its groups
+/// (16 with AVX-512, 8 with AVX-VNNI and AVX2), inputs in and beyond one block (1024), every
+/// remainder of four and of the tiles' samples (12, 6, 5), against the reference on every
+/// kernel set; each layer with full-range weights (-128 included: a layer built in memory
+/// may hold it) and with 7-bit ones whose largest pairs meet the largest inputs.
 #[test]
 fn large_batches_accumulate_the_reference_bits() {
     let mut rng = Rng::new(29);
@@ -292,33 +294,46 @@ fn large_batches_accumulate_the_reference_bits() {
         (5, 33, 45),
         (63, 32, 32),
         (65, 70, 37),
+        (8, 9, 36),
         (784, 128, 64),
         (1025, 15, 35),
         (2103, 40, 33),
     ] {
-        let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);
-        // Full-range weights, -128 included (a layer built in memory may hold it).
-        w.iter_mut().for_each(|v| *v = (rng.below(256) as i32 - 128) as i8);
-        let layer = QuantDense {
-            inputs: n,
-            outputs: m,
-            weights: &w,
-            bias: &b,
-            multiplier: &mult,
-            shift: &shift,
-            input_zero: rng.below(256) as i32 - 128,
-            output_zero: 0,
-            min: -128,
-            max: 127,
-            known: Known::of(&w, &b, &mult, &shift),
-        };
-        let x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
-        let mut want = vec![0i32; batch * m];
-        I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
-        for k in I8Backend::available() {
-            let mut got = vec![i32::MIN; batch * m];
-            k.accumulate(&layer, &x, batch, &mut got).unwrap();
-            assert_eq!(got, want, "{} {n}x{m} batch {batch}", k.name());
+        for narrow in [false, true] {
+            let (mut w, b, mult, shift) = random_layer(&mut rng, n, m);
+            if narrow {
+                w.iter_mut().for_each(|v| *v = (rng.below(127) as i32 - 63) as i8);
+                // Pairs of +-63 where the first sample's inputs are 127 (flipped: 255), the
+                // largest 16-bit pair sums, 2 * 255 * 63.
+                for (i, v) in w.iter_mut().enumerate().take(n.min(4)) {
+                    *v = if i < 2 { 63 } else { -63 };
+                }
+            } else {
+                w.iter_mut().for_each(|v| *v = (rng.below(256) as i32 - 128) as i8);
+            }
+            let layer = QuantDense {
+                inputs: n,
+                outputs: m,
+                weights: &w,
+                bias: &b,
+                multiplier: &mult,
+                shift: &shift,
+                input_zero: rng.below(256) as i32 - 128,
+                output_zero: 0,
+                min: -128,
+                max: 127,
+                known: Known::of(&w, &b, &mult, &shift),
+            };
+            assert_eq!(layer.known.narrow_weights(), narrow || w.iter().all(|v| v.abs() <= 63));
+            let mut x: Vec<i8> = (0..n * batch).map(|_| (rng.below(256) as i32 - 128) as i8).collect();
+            x.iter_mut().take(n.min(4)).for_each(|v| *v = 127);
+            let mut want = vec![0i32; batch * m];
+            I8Backend::Reference.accumulate(&layer, &x, batch, &mut want).unwrap();
+            for k in I8Backend::available() {
+                let mut got = vec![i32::MIN; batch * m];
+                k.accumulate(&layer, &x, batch, &mut got).unwrap();
+                assert_eq!(got, want, "{} {n}x{m} batch {batch} narrow {narrow}", k.name());
+            }
         }
     }
 }

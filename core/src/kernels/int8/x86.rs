@@ -1,17 +1,21 @@
-//! x86_64 int8 accumulation. Both kernels compute dot products along `inputs` for a tile
-//! of samples x rows of `W` (read in place, row-major) and add each horizontal sum to the
-//! row's offset: the same integer sums as the reference in another order, so the same bits.
+//! x86_64 int8 accumulation. Every kernel computes the same integer sums as the reference
+//! in another order (sums wrap as the reference's do), so the same bits.
 //!
-//! - AVX2: 16 inputs and 16 weights sign-extended to 16 bits (`vpmovsxbw`), `vpmaddwd`
+//! - Small batches (below 32 samples): dot products along `inputs` for a tile of samples x
+//!   rows of `W` (read in place, row-major), each horizontal sum added to the row's offset.
+//!   AVX2: 16 inputs and 16 weights sign-extended to 16 bits (`vpmovsxbw`), `vpmaddwd`
 //!   (pairs of exact 16 x 16-bit products summed into 32 bits: `|x w| <= 128 * 127`, so a
-//!   pair never leaves int32), `vpaddd`; 4 samples x 2 rows of `ymm` accumulators, the
-//!   inputs of each block of four samples widened once.
-//!   The inputs' last `inputs % 16` are added in scalar code.
-//! - AVX-512 VNNI: `vpdpbusd` multiplies unsigned bytes by signed bytes, four products per
-//!   32-bit lane, added without saturation. Inputs are read as `u = x + 128` (`x ^ 0x80`),
-//!   so `sum_i u_i W[j][i] = sum_i x_i W[j][i] + 128 sum_i W[j][i]` and the row offset is
-//!   taken with `z_in + 128`; 4 samples x 4 rows of `zmm` accumulators, the inputs' last
-//!   `inputs % 64` through masked loads (masked-off weights are 0).
+//!   pair never leaves int32), `vpaddd`; on 7-bit weights `vpmaddubsw` on inputs read as
+//!   `u = x + 128` (`x ^ 0x80`; pairs at most `2 * 255 * 63`, exact) + `vpmaddwd` by ones;
+//!   AVX-VNNI and AVX-512 VNNI: `vpdpbusd` (unsigned by signed bytes, four products per
+//!   32-bit lane, no saturation) on `u`, so `sum_i u_i W[j][i] = sum_i x_i W[j][i] + 128
+//!   sum_i W[j][i]` and the row offset is taken with `z_in + 128`.
+//! - From 32 samples: the weights packed in blocks of 32 rows so that one vector holds a
+//!   step of inputs for 16 (`zmm`) or 8 (`ymm`) outputs, each sample's step of inputs
+//!   broadcast as one 32-bit word; the sums need no horizontal reduction. AVX-512 VNNI packs
+//!   `W + 128` as the unsigned operand; the 256-bit paths (AVX-VNNI, AVX2 on 7-bit weights,
+//!   AVX2 on 16-bit pairs) share one block loop ([`packed_ymm_blocks`]) and one tile written
+//!   over the multiply-add ([`packed_ymm_tile`]).
 
 // INVARIANT: the only indexing is of fixed-size accumulator arrays by loop counters below
 // their const-generic lengths.
@@ -156,6 +160,11 @@ pub(crate) fn accumulate_avx2(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
     let (n, m) = (layer.inputs, layer.outputs);
     let batch = x.len() / n;
     if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m {
+        return;
+    }
+    if batch >= PACK_MIN_BATCH {
+        // SAFETY: the build enables AVX2; lengths checked just above.
+        unsafe { accumulate_packed_wide(layer, x, acc, batch) };
         return;
     }
     let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
@@ -407,6 +416,24 @@ fn pack(rows: &[i8], n: usize, k0: usize, kw: usize, p: &mut Packed, flip: u8) {
     }
 }
 
+/// Packs inputs `k0..k0 + kw` of `rows.len() / n` rows of `W` into `p` in 16 bits: per step
+/// of two inputs, 32 rows of two little-endian `i16` (four bytes, as [`pack`]'s steps);
+/// zero past the rows or inputs.
+#[cfg(target_feature = "avx2")]
+fn pack16(rows: &[i8], n: usize, k0: usize, kw: usize, p: &mut Packed) {
+    let count = rows.len().checked_div(n).unwrap_or(0);
+    let Ok(words) = bytemuck::try_cast_slice_mut::<u8, u32>(&mut p.0) else { return };
+    for (step, out) in words.chunks_exact_mut(PACK_ROWS).take(kw.div_ceil(2)).enumerate() {
+        let (i0, i1) = (k0 + 2 * step, (k0 + 2 * step + 2).min(k0 + kw));
+        for (r, o) in out.iter_mut().enumerate() {
+            let src = if r < count { rows.get(r * n + i0..r * n + i1).unwrap_or(&[]) } else { &[] };
+            let lo = src.first().map_or(0, |&v| i16::from(v) as u16);
+            let hi = src.get(1).map_or(0, |&v| i16::from(v) as u16);
+            *o = u32::from(lo) | u32::from(hi) << 16;
+        }
+    }
+}
+
 /// What [`packed_tile`] reads and writes: the tile's first sample's inputs (from the block's
 /// first input; rows of `n`), the block's `kw` inputs, the packed weights, the tile's first
 /// accumulator (rows of `m`), the block's `rows`, and whether this is the first block of
@@ -497,11 +524,21 @@ unsafe fn packed_tile<const S: usize, const G: usize>(t: &PackedTile, offs: &[i3
 /// The AVX2 accumulation of a layer whose weights are narrow ([`crate::quant::Known`]): `vpdpbusd`
 /// written as `vpmaddubsw` (unsigned inputs `x + 128` times 7-bit weights, pairs summed
 /// into 16 bits: at most `2 * 255 * 63`, so exact), `vpmaddwd` by ones (pairs of pairs into
-/// 32 bits) and `vpaddd`; 4 samples x 2 rows of `ymm` accumulators.
+/// 32 bits) and `vpaddd`: from [`PACK_MIN_BATCH`] samples on packed weights, eight outputs
+/// per `ymm` ([`accumulate_packed_narrow`]); below, 4 samples x 2 rows of `ymm`
+/// accumulators with horizontal sums.
 #[cfg(target_feature = "avx2")]
 pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
     if !layer.known.narrow_weights() {
         return accumulate_avx2(layer, x, acc);
+    }
+    let (n, m) = (layer.inputs, layer.outputs);
+    let batch = x.len().checked_div(n).unwrap_or(0);
+    if batch >= PACK_MIN_BATCH && x.len() == batch * n && acc.len() == batch * m && layer.weights.len() == n * m {
+        // SAFETY: the build enables AVX2; lengths checked just above; the weights are
+        // narrow (checked above).
+        unsafe { accumulate_packed_narrow(layer, x, acc, batch) };
+        return;
     }
     flipped_tiles::<4, 2>(layer, x, acc, |sb, rb, flipped, args| {
         let (xp, wp, ap, n, m, offs) = args;
@@ -552,12 +589,14 @@ pub(crate) fn accumulate_avx_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i
 #[cfg(target_feature = "avx2")]
 const PACK_S_YMM: usize = 6;
 
-/// [`accumulate_packed`] in 256-bit vectors with the operands' roles swapped: the same
-/// blocks of 32 rows packed as they are (signed), read as four groups of 8 outputs, two
-/// groups per pass of a tile, times each sample's four inputs broadcast as unsigned bytes
-/// (`x ^ 0x80`, flipped into [`Flipped`] once per tile of samples and block of rows, rows
-/// padded with zeros to whole words): `sum_i (x[i] + 128) W[j][i]`, with the row offsets
-/// taken at `z_in + 128`, so no per-sample correction and a broadcast that is a load alone.
+/// Samples per tile of the AVX2 packed path on 7-bit weights ([`packed_tile_narrow`]): 5 x 2
+/// accumulators, two weight vectors, the broadcast input word, the 16-bit pair sums and the
+/// ones of `vpmaddwd` fill 15 of the 16 `ymm` registers.
+#[cfg(target_feature = "avx2")]
+const PACK_S_NARROW: usize = 5;
+
+/// [`accumulate_packed`] in 256-bit vectors with the operands' roles swapped, for
+/// `vpdpbusd` on `ymm` ([`packed_tile_ymm`]); see [`packed_ymm_blocks`].
 ///
 /// # Safety
 /// The CPU runs AVX2 and AVX-VNNI; `x` holds `batch x n` inputs, `acc` `batch x m` and
@@ -565,7 +604,102 @@ const PACK_S_YMM: usize = 6;
 #[cfg(target_feature = "avx2")]
 #[target_feature(enable = "avx2,avxvnni")]
 unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
+    packed_ymm_blocks::<PACK_S_YMM, false>(layer, x, acc, batch, |t, offs, sb, two| {
+        macro_rules! go {
+            ($($s:literal)*) => {
+                match (sb, two) {
+                    // SAFETY: `packed_ymm_blocks` hands over a tile inside x's flipped
+                    // copy, acc and the packed block (see there); the CPU features (this
+                    // function's contract).
+                    $(($s, true) => unsafe { packed_tile_ymm::<$s, 2>(t, offs) },
+                      ($s, false) => unsafe { packed_tile_ymm::<$s, 1>(t, offs) },)*
+                    _ => {}
+                }
+            };
+        }
+        go!(1 2 3 4 5 6);
+    });
+}
+
+/// The AVX2 accumulation of a large batch on 7-bit weights: [`accumulate_packed_ymm`] with
+/// `vpdpbusd` written as `vpmaddubsw` + `vpmaddwd` by ones + `vpaddd` ([`maddubs256`], exact
+/// while `|w| <= 64`), tiles of [`PACK_S_NARROW`] samples.
+///
+/// # Safety
+/// As [`accumulate_packed_ymm`], on a CPU with AVX2 (the build's), every weight in -63..=63.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+unsafe fn accumulate_packed_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
+    packed_ymm_blocks::<PACK_S_NARROW, false>(layer, x, acc, batch, |t, offs, sb, two| {
+        macro_rules! go {
+            ($($s:literal)*) => {
+                match (sb, two) {
+                    // SAFETY: `packed_ymm_blocks` hands over a tile inside x's flipped
+                    // copy, acc and the packed block (see there); the build enables AVX2.
+                    $(($s, true) => unsafe { packed_tile_narrow::<$s, 2>(t, offs) },
+                      ($s, false) => unsafe { packed_tile_narrow::<$s, 1>(t, offs) },)*
+                    _ => {}
+                }
+            };
+        }
+        go!(1 2 3 4 5);
+    });
+}
+
+/// The AVX2 accumulation of a large batch on any int8 weights: [`packed_ymm_blocks`] in 16
+/// bits, `vpmaddwd` (pairs of exact 16 x 16-bit products into 32 bits) + `vpaddd`
+/// ([`madd256`]), tiles of [`PACK_S_NARROW`] samples.
+///
+/// # Safety
+/// As [`accumulate_packed_ymm`], on a CPU with AVX2 (the build's).
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+unsafe fn accumulate_packed_wide(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
+    packed_ymm_blocks::<PACK_S_NARROW, true>(layer, x, acc, batch, |t, offs, sb, two| {
+        macro_rules! go {
+            ($($s:literal)*) => {
+                match (sb, two) {
+                    // SAFETY: `packed_ymm_blocks` hands over a tile inside x's widened
+                    // copy, acc and the packed block (see there); the build enables AVX2.
+                    $(($s, true) => unsafe { packed_tile_wide::<$s, 2>(t, offs) },
+                      ($s, false) => unsafe { packed_tile_wide::<$s, 1>(t, offs) },)*
+                    _ => {}
+                }
+            };
+        }
+        go!(1 2 3 4 5);
+    });
+}
+
+/// The block loop of the 256-bit packed paths: the same blocks of 32 rows as
+/// [`accumulate_packed`], packed as they are (signed), read as four groups of 8 outputs, two
+/// groups per tile, times each sample's four inputs broadcast as unsigned bytes (`x ^ 0x80`,
+/// flipped into [`Flipped`] once per tile of `SB` samples and block of rows, rows padded
+/// with zeros to whole words): `sum_i (x[i] + 128) W[j][i]`, with the row offsets taken at
+/// `z_in + 128`, so no per-sample correction and a broadcast that is a load alone. With
+/// `WIDE16` the same layout holds two 16-bit weights per row and step ([`pack16`]) against
+/// each sample's inputs widened to 16 bits (signed: the row offsets at `z_in`), for
+/// `vpmaddwd`. `tile(t, offsets, samples, two groups)` runs one tile.
+///
+/// Every tile handed over lies inside: `t.x` `samples` flipped rows of `t.kw` bytes (a
+/// multiple of 4), `t.w` the packed block's groups from the tile's first, `t.acc`
+/// `samples` rows (stride `t.m`) of `min(t.rows, 8 G)` entries, `G = 2` when `two`.
+#[cfg(target_feature = "avx2")]
+#[inline(always)]
+fn packed_ymm_blocks<const SB: usize, const WIDE16: bool>(
+    layer: &QuantDense<'_>,
+    x: &[i8],
+    acc: &mut [i32],
+    batch: usize,
+    mut tile: impl FnMut(&PackedTile, &[i32], usize, bool),
+) {
     let (n, m) = (layer.inputs, layer.outputs);
+    if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m || SB * PACK_K > FLIP_BLOCK {
+        return;
+    }
+    // Inputs per block: a step of the packed block holds four bytes or two 16-bit weights
+    // per row, so the 16-bit form takes half as many inputs per block.
+    let (block, z) = if WIDE16 { (PACK_K / 2, layer.input_zero) } else { (PACK_K, layer.input_zero.wrapping_add(128)) };
     let mut packed = Packed([0; PACK_K * PACK_ROWS]);
     let mut flipped = Flipped([0; FLIP_BLOCK]);
     for j0 in (0..m).step_by(PACK_ROWS) {
@@ -574,32 +708,47 @@ unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32
         let mut offs = [0i32; PACK_ROWS];
         for (r, o) in offs.iter_mut().enumerate().take(rows) {
             let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
-            *o = layer.row_offset(j0 + r, row, layer.input_zero.wrapping_add(128));
+            *o = layer.row_offset(j0 + r, row, z);
         }
-        for k0 in (0..n).step_by(PACK_K) {
-            let kw = PACK_K.min(n - k0);
-            let stride = kw.next_multiple_of(4);
-            pack(layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]), n, k0, kw, &mut packed, 0);
+        for k0 in (0..n).step_by(block) {
+            let kw = block.min(n - k0);
+            // Bytes per sample's row: whole steps of four bytes.
+            let stride = if WIDE16 { 2 * kw.next_multiple_of(2) } else { kw.next_multiple_of(4) };
+            let w_rows = layer.weights.get(j0 * n..(j0 + rows) * n).unwrap_or(&[]);
+            if WIDE16 {
+                pack16(w_rows, n, k0, kw, &mut packed);
+            } else {
+                pack(w_rows, n, k0, kw, &mut packed, 0);
+            }
             let mut s0 = 0;
             while s0 < batch {
-                let sb = PACK_S_YMM.min(batch - s0);
-                for (s, row) in flipped.0.chunks_exact_mut(stride).take(sb).enumerate() {
+                let sb = SB.min(batch - s0);
+                for (s, row) in flipped.0.chunks_exact_mut(PACK_K).take(sb).enumerate() {
+                    let row = row.get_mut(..stride).unwrap_or(&mut []);
                     let src = x.get((s0 + s) * n + k0..(s0 + s) * n + k0 + kw).unwrap_or(&[]);
-                    let (head, pad) = row.split_at_mut(kw.min(row.len()));
-                    for (d, &v) in head.iter_mut().zip(src) {
-                        *d = v as u8 ^ 0x80;
+                    if WIDE16 {
+                        let (head, pad) = row.split_at_mut((2 * kw).min(row.len()));
+                        for (d, &v) in head.chunks_exact_mut(2).zip(src) {
+                            d.copy_from_slice(&i16::from(v).to_le_bytes());
+                        }
+                        pad.fill(0);
+                    } else {
+                        let (head, pad) = row.split_at_mut(kw.min(row.len()));
+                        for (d, &v) in head.iter_mut().zip(src) {
+                            *d = v as u8 ^ 0x80;
+                        }
+                        pad.fill(0);
                     }
-                    pad.fill(0);
                 }
                 let mut g0 = 0;
                 while g0 < groups {
                     let two = groups - g0 >= 2;
-                    // In bounds: s0 + sb <= batch, j0 + rows <= m (the caller's lengths), the
-                    // flipped rows hold sb x stride bytes (PACK_S_YMM x PACK_K fit in
-                    // FLIP_BLOCK); `wrapping_add` keeps the arithmetic safe.
+                    // In bounds: s0 + sb <= batch, j0 + rows <= m (checked lengths), the
+                    // flipped rows hold sb rows of PACK_K >= stride bytes (SB x PACK_K fit in FLIP_BLOCK,
+                    // checked); `wrapping_add` keeps the arithmetic safe.
                     let t = PackedTile {
                         x: flipped.0.as_ptr() as *const i8,
-                        n: stride,
+                        n: PACK_K,
                         kw: stride,
                         w: packed.0.as_ptr().wrapping_add(32 * g0),
                         acc: acc.as_mut_ptr().wrapping_add(s0 * m + j0 + 8 * g0),
@@ -607,20 +756,7 @@ unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32
                         rows: rows - 8 * g0,
                         first: k0 == 0,
                     };
-                    let offs = offs.get(8 * g0..).unwrap_or(&[]);
-                    macro_rules! go {
-                        ($($s:literal)*) => {
-                            match (sb, two) {
-                                // SAFETY: sb flipped rows of `stride` bytes, samples s0..s0 + sb
-                                // of acc (outputs j0 + 8 g0..j0 + rows), groups g0.. of the
-                                // packed block; the CPU features (this function's contract).
-                                $(($s, true) => unsafe { packed_tile_ymm::<$s, 2>(&t, offs) },
-                                  ($s, false) => unsafe { packed_tile_ymm::<$s, 1>(&t, offs) },)*
-                                _ => {}
-                            }
-                        };
-                    }
-                    go!(1 2 3 4 5 6);
+                    tile(&t, offs.get(8 * g0..).unwrap_or(&[]), sb, two);
                     g0 += if two { 2 } else { 1 };
                 }
                 s0 += sb;
@@ -629,57 +765,80 @@ unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32
     }
 }
 
-/// `S` samples x `G` groups of 8 rows of [`accumulate_packed_ymm`]: `t.x` the flipped
-/// inputs (unsigned, `t.kw` a multiple of 4), `t.w` the packed block advanced to the tile's
-/// first group, `t.acc` the tile's first output, `t.rows` the rows from there on (more than
-/// `8 (G - 1)`), `offs` their row offsets.
-///
-/// # Safety
-/// The CPU runs AVX2 and AVX-VNNI; `t.x` holds `S` rows (stride `t.n`) of `t.kw` bytes,
-/// `t.w` the groups of a packed block of `t.kw` inputs (steps of 128 bytes), `t.acc` `S` rows
-/// (stride `t.m`) of `min(t.rows, 8 G)` writable entries.
-#[cfg(target_feature = "avx2")]
-#[target_feature(enable = "avx2,avxvnni")]
-unsafe fn packed_tile_ymm<const S: usize, const G: usize>(t: &PackedTile, offs: &[i32]) {
-    // SAFETY: every access is inside the rows and block the contract names: each step reads
-    // four bytes below `kw` of each row and 32 G bytes of a step of the packed block; partial
-    // groups load and store through masks (the offsets through a copy).
-    unsafe {
-        let mut sums = [[_mm256_setzero_si256(); G]; S];
-        for step in 0..t.kw / 4 {
-            let mut w = [_mm256_setzero_si256(); G];
-            for g in 0..G {
-                w[g] = _mm256_load_si256(t.w.add(step * 128 + g * 32) as *const __m256i);
-            }
-            for s in 0..S {
-                let u = _mm256_set1_epi32((t.x.add(s * t.n + 4 * step) as *const i32).read_unaligned());
+/// The 256-bit packed tile: `S` samples x `G` groups of 8 rows of [`packed_ymm_blocks`], each
+/// step's four inputs times four weights per lane added by `$dot` (`(acc, u, w)`): `t.x` the
+/// flipped inputs (unsigned, `t.kw` a multiple of 4), `t.w` the packed block advanced to the
+/// tile's first group, `t.acc` the tile's first output, `t.rows` the rows from there on
+/// (more than `8 (G - 1)`), `offs` their row offsets.
+macro_rules! packed_ymm_tile {
+    ($(#[$doc:meta])* $tile:ident, $features:literal, $dot:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// `t.x` holds `S` rows (stride `PACK_K` = `t.n`) of `t.kw` bytes, `t.w` the groups of a packed
+        /// block of `t.kw` inputs (steps of 128 bytes), `t.acc` `S` rows (stride `t.m`) of
+        /// `min(t.rows, 8 G)` writable entries.
+        #[cfg(target_feature = "avx2")]
+        #[target_feature(enable = $features)]
+        unsafe fn $tile<const S: usize, const G: usize>(t: &PackedTile, offs: &[i32]) {
+            // SAFETY: every access is inside the rows and block the contract names: each step
+            // reads four bytes below `kw` of each row and 32 G bytes of a step of the packed
+            // block; partial groups load and store through masks (the offsets through a copy).
+            unsafe {
+                let mut sums = [[_mm256_setzero_si256(); G]; S];
+                for step in 0..t.kw / 4 {
+                    let mut w = [_mm256_setzero_si256(); G];
+                    for g in 0..G {
+                        w[g] = _mm256_load_si256(t.w.add(step * 128 + g * 32) as *const __m256i);
+                    }
+                    for s in 0..S {
+                        // Rows at the constant stride: one address register for all samples.
+                        let u = _mm256_set1_epi32((t.x.add(s * PACK_K + 4 * step) as *const i32).read_unaligned());
+                        for g in 0..G {
+                            sums[s][g] = $dot(sums[s][g], u, w[g]);
+                        }
+                    }
+                }
+                let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
                 for g in 0..G {
-                    sums[s][g] = _mm256_dpbusd_avx_epi32(sums[s][g], u, w[g]);
+                    let lanes = t.rows.saturating_sub(8 * g).min(8);
+                    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), lane);
+                    let mut base = [0i32; 8];
+                    for (d, &o) in base.iter_mut().zip(offs.get(8 * g..).unwrap_or(&[])) {
+                        *d = o;
+                    }
+                    let base = _mm256_loadu_si256(base.as_ptr() as *const __m256i);
+                    for s in 0..S {
+                        let out = t.acc.add(s * t.m + 8 * g);
+                        let from = if t.first { base } else { _mm256_maskload_epi32(out, mask) };
+                        let v = _mm256_add_epi32(from, sums[s][g]);
+                        if lanes == 8 {
+                            _mm256_storeu_si256(out as *mut __m256i, v);
+                        } else {
+                            _mm256_maskstore_epi32(out, mask, v);
+                        }
+                    }
                 }
             }
         }
-        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        for g in 0..G {
-            let lanes = t.rows.saturating_sub(8 * g).min(8);
-            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), lane);
-            let mut base = [0i32; 8];
-            for (d, &o) in base.iter_mut().zip(offs.get(8 * g..).unwrap_or(&[])) {
-                *d = o;
-            }
-            let base = _mm256_loadu_si256(base.as_ptr() as *const __m256i);
-            for s in 0..S {
-                let out = t.acc.add(s * t.m + 8 * g);
-                let from = if t.first { base } else { _mm256_maskload_epi32(out, mask) };
-                let v = _mm256_add_epi32(from, sums[s][g]);
-                if lanes == 8 {
-                    _mm256_storeu_si256(out as *mut __m256i, v);
-                } else {
-                    _mm256_maskstore_epi32(out, mask, v);
-                }
-            }
-        }
-    }
+    };
 }
+
+packed_ymm_tile!(
+    /// The AVX-VNNI packed tile (`vpdpbusd` on `ymm`; the CPU runs AVX2 and AVX-VNNI).
+    packed_tile_ymm, "avx2,avxvnni", dpbusd256
+);
+
+packed_ymm_tile!(
+    /// The AVX2 packed tile on 16-bit inputs and weights ([`madd256`]).
+    packed_tile_wide, "avx2", madd256
+);
+
+packed_ymm_tile!(
+    /// The AVX2 packed tile on 7-bit weights ([`maddubs256`]; every weight in -63..=63, else
+    /// the pair sums may saturate: wrong, not unsafe).
+    packed_tile_narrow, "avx2", maddubs256
+);
 
 /// A tile's pointers and sizes: inputs, weights, accumulators, `n`, `m`, row offsets.
 type TileArgs<'o> = (*const i8, *const i8, *mut i32, usize, usize, &'o [i32]);
@@ -729,7 +888,7 @@ fn flipped_tiles<const SB: usize, const RB: usize>(
 /// packed path: `PACK_S_YMM` rows of up to `PACK_K` inputs).
 const FLIP_BLOCK: usize = 16 * 1024;
 #[cfg(target_feature = "avx2")]
-const _: () = assert!(PACK_S_YMM * PACK_K <= FLIP_BLOCK);
+const _: () = assert!(PACK_S_YMM * PACK_K <= FLIP_BLOCK && PACK_S_NARROW * PACK_K <= FLIP_BLOCK);
 
 #[repr(C, align(64))]
 struct Flipped([u8; FLIP_BLOCK]);
@@ -976,6 +1135,18 @@ byte_tile!(
 #[inline]
 unsafe fn maddubs256(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
     _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, w), _mm256_set1_epi16(1)))
+}
+
+/// `acc + ` the sums of two adjacent products of 16-bit lanes per 32-bit lane (`vpmaddwd`,
+/// exact for int8 values).
+///
+/// # Safety
+/// The CPU runs AVX2.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn madd256(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
+    _mm256_add_epi32(acc, _mm256_madd_epi16(u, w))
 }
 
 /// [`maddubs256`] on 16 bytes.
