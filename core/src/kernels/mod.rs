@@ -35,6 +35,8 @@
 mod arm;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod cpu;
 pub(crate) mod int8;
 mod portable;
 mod reference;

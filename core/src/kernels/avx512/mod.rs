@@ -28,7 +28,6 @@
 #![allow(clippy::indexing_slicing)]
 
 use core::arch::x86_64::{__m512, _mm512_maskz_loadu_ps, _mm512_setzero_ps};
-use core::sync::atomic::{AtomicU8, Ordering};
 
 mod forward;
 mod tiles;
@@ -42,36 +41,7 @@ const RB: usize = 8;
 /// Whether this CPU and OS run AVX-512F code (CPUID leaf 7 and the ZMM state enabled in XCR0).
 /// Detected once, then cached.
 pub fn available() -> bool {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    match STATE.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => {
-            let yes = detect();
-            STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
-    }
-}
-
-fn detect() -> bool {
-    use core::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
-    if cfg!(miri) {
-        // Miri runs no CPUID; it checks the AVX-512 tiles when the build enables the feature.
-        return cfg!(target_feature = "avx512f");
-    }
-    // SAFETY (older toolchains mark these unsafe): CPUID exists on every x86_64 CPU; XGETBV is
-    // executed only when CPUID reports OSXSAVE, and the build's target (x86-64-v3) has XSAVE.
-    #[allow(unused_unsafe)]
-    unsafe {
-        if __cpuid(0).eax < 7 {
-            return false;
-        }
-        let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
-        let avx512f = __cpuid_count(7, 0).ebx & (1 << 16) != 0;
-        // XCR0: SSE (1), AVX (2), opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7) state enabled by the OS.
-        osxsave && avx512f && _xgetbv(0) & 0xE6 == 0xE6
-    }
+    super::cpu::avx512f()
 }
 
 /// Cache-line alignment for the scratch blocks: every 16-float vector is one line.

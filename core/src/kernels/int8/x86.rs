@@ -25,71 +25,17 @@
 
 use crate::quant::{QuantDense, QuantInput};
 use core::arch::x86_64::*;
-use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Whether this CPU and OS run AVX-512 VNNI code (F, BW and VNNI, ZMM state enabled).
 pub(crate) fn vnni_available() -> bool {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    cached(&STATE, detect_vnni)
+    crate::kernels::cpu::avx512_vnni()
 }
 
 /// Whether this CPU and OS run AVX-VNNI code (the VEX `vpdpbusd` on `ymm`, YMM state
 /// enabled): Intel cores since Alder Lake and Sapphire Rapids, AMD since Zen 5, with or
 /// without AVX-512.
 pub(crate) fn avx_vnni_available() -> bool {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    cached(&STATE, detect_avx_vnni)
-}
-
-/// `detect()` once per process: 0 not asked yet, 1 no, 2 yes.
-fn cached(state: &AtomicU8, detect: fn() -> bool) -> bool {
-    match state.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
-        _ => {
-            let yes = detect();
-            state.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
-        }
-    }
-}
-
-fn detect_avx_vnni() -> bool {
-    if cfg!(miri) {
-        return cfg!(all(target_feature = "avx2", target_feature = "avxvnni"));
-    }
-    // SAFETY (older toolchains mark these unsafe): CPUID exists on every x86_64 CPU; XGETBV is
-    // executed only when CPUID reports OSXSAVE.
-    #[allow(unused_unsafe)]
-    unsafe {
-        if __cpuid(0).eax < 7 {
-            return false;
-        }
-        let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
-        let avx2 = __cpuid_count(7, 0).ebx & (1 << 5) != 0;
-        let avx_vnni = __cpuid_count(7, 1).eax & (1 << 4) != 0;
-        osxsave && avx2 && avx_vnni && _xgetbv(0) & 0x6 == 0x6
-    }
-}
-
-fn detect_vnni() -> bool {
-    if cfg!(miri) {
-        return cfg!(all(target_feature = "avx512bw", target_feature = "avx512vnni"));
-    }
-    // SAFETY (older toolchains mark these unsafe): CPUID exists on every x86_64 CPU; XGETBV is
-    // executed only when CPUID reports OSXSAVE.
-    #[allow(unused_unsafe)]
-    unsafe {
-        if __cpuid(0).eax < 7 {
-            return false;
-        }
-        let osxsave = __cpuid(1).ecx & (1 << 27) != 0;
-        let leaf7 = __cpuid_count(7, 0);
-        let f = leaf7.ebx & (1 << 16) != 0;
-        let bw = leaf7.ebx & (1 << 30) != 0;
-        let vnni = leaf7.ecx & (1 << 11) != 0;
-        osxsave && f && bw && vnni && _xgetbv(0) & 0xE6 == 0xE6
-    }
+    crate::kernels::cpu::avx_vnni()
 }
 
 /// Calls `$f::<S, R>` for the tile size `(s, r)` in 1..=$ms x 1..=$mr.
