@@ -6,7 +6,9 @@
 //! BENCHMARKS.md are read against these. Then the int8 kernels' instruction limits in
 //! multiply-accumulates per second: AVX2's `vpmaddwd` (and its 7-bit-weight form with
 //! `vpmaddubsw`), AVX-VNNI's `vpdpbusd` on `ymm` and AVX-512 VNNI's on `zmm`, each chain
-//! feeding itself.
+//! feeding itself. Last, the rate at which one core reads the 784-128-10 network's weights
+//! (406,528 bytes, resident in L2 once read) with the widest vector loads it has: a batch-1
+//! inference reads every weight once, so the time of one pass bounds its latency from below.
 //!
 //!     cargo run --release -p myelin-benches --example fma_peak
 
@@ -184,6 +186,74 @@ fn main() {
             println!("AVX-512 VNNI int8, vpdpbusd, {ACC} accumulators: {dp:.1} GMAC/s");
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // The weights and biases of 784-128-10, as f32.
+        let floats = 784 * 128 + 128 + 128 * 10 + 10;
+        let buf: Vec<f32> = (0..floats).map(|i| (i % 7) as f32).collect();
+        let wide = is_x86_feature_detected!("avx512f");
+        let passes = 2000;
+        let us = (0..5)
+            .map(|_| {
+                let t0 = Instant::now();
+                for _ in 0..passes {
+                    // SAFETY: AVX-512F (wide) or AVX (the build's target) detected above.
+                    let b = std::hint::black_box(&buf[..]);
+                    std::hint::black_box(unsafe {
+                        if wide {
+                            read512(b)
+                        } else {
+                            read256(b)
+                        }
+                    });
+                }
+                t0.elapsed().as_secs_f64() / passes as f64 * 1e6
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!(
+            "reading the 784-128-10 weights ({} bytes, L2-resident) with {}-bit loads: {us:.2} us per pass, {:.1} GB/s",
+            4 * floats,
+            if wide { 512 } else { 256 },
+            (4 * floats) as f64 / us / 1e3
+        );
+    }
     #[cfg(not(target_arch = "x86_64"))]
     println!("this harness measures x86_64 FMA units only");
+}
+
+/// The sum of `v` in 8 chains of 16 lanes (every float read once).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn read512(v: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 8];
+    let mut chunks = v.chunks_exact(128);
+    for c in &mut chunks {
+        for (k, a) in acc.iter_mut().enumerate() {
+            // SAFETY: 16 floats from 16k inside the chunk of 128.
+            *a = _mm512_add_ps(*a, unsafe { _mm512_loadu_ps(c.as_ptr().add(16 * k)) });
+        }
+    }
+    let s = acc.iter().fold(_mm512_setzero_ps(), |x, y| _mm512_add_ps(x, *y));
+    _mm512_reduce_add_ps(s) + chunks.remainder().iter().sum::<f32>()
+}
+
+/// [`read512`] with 256-bit loads.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn read256(v: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); 8];
+    let mut chunks = v.chunks_exact(64);
+    for c in &mut chunks {
+        for (k, a) in acc.iter_mut().enumerate() {
+            // SAFETY: 8 floats from 8k inside the chunk of 64.
+            *a = _mm256_add_ps(*a, unsafe { _mm256_loadu_ps(c.as_ptr().add(8 * k)) });
+        }
+    }
+    let mut s = [0.0f32; 8];
+    let sum = acc.iter().fold(_mm256_setzero_ps(), |x, y| _mm256_add_ps(x, *y));
+    // SAFETY: `s` holds 8 floats.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), sum) };
+    s.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
