@@ -4,8 +4,10 @@
 //!
 //!     kernel_work KERNEL BATCH INPUTS OUTPUTS REPS
 //!     KERNEL: forward_portable | forward_simd | weight_grad_simd | input_grad_simd
+//!             | int8_portable | int8_native (the int8 accumulation, the build's fastest set)
 
 use myelin_core::kernels::{Dims, Kernels, Portable, Simd};
+use myelin_core::quant::{I8Backend, Known, QuantDense};
 use myelin_core::Activation;
 use std::hint::black_box;
 
@@ -22,12 +24,37 @@ fn main() {
     let (x, w, b, delta) =
         (fill(batch * inputs, 1), fill(outputs * inputs, 2), fill(outputs, 3), fill(batch * outputs, 4));
     let mut out = vec![0.0f32; batch.max(outputs) * inputs.max(outputs)];
+    // The int8 layer: deterministic bytes over the whole range, the benchmarks' pattern.
+    let bytes =
+        |n: usize, seed: usize| -> Vec<i8> { (0..n).map(|i| ((i * 7919 + seed * 104_729) % 255) as i8).collect() };
+    let (qx, qw) = (bytes(batch * inputs, 1), bytes(outputs * inputs, 2));
+    let (qb, mult, shift) = (vec![7i32; outputs], vec![1i32 << 30; outputs], vec![-8i8; outputs]);
+    let layer = QuantDense {
+        inputs,
+        outputs,
+        weights: &qw,
+        bias: &qb,
+        multiplier: &mult,
+        shift: &shift,
+        input_zero: -3,
+        output_zero: 0,
+        min: -128,
+        max: 127,
+        known: Known::of(&qw, &qb, &mult, &shift),
+    };
+    let mut acc = vec![0i32; batch * outputs];
     for _ in 0..reps {
         let result = match kernel.as_str() {
             "forward_portable" => Portable.dense_forward(d, &x, &w, &b, &mut out[..batch * outputs], Activation::Relu),
             "forward_simd" => Simd::LANES8.dense_forward(d, &x, &w, &b, &mut out[..batch * outputs], Activation::Relu),
             "weight_grad_simd" => Simd::LANES8.weight_grad(d, &delta, &x, &mut out[..inputs * outputs]),
             "input_grad_simd" => Simd::LANES8.input_grad(d, &delta, &w, &mut out[..batch * inputs]),
+            "int8_portable" | "int8_native" => {
+                let k = if kernel == "int8_portable" { I8Backend::Portable } else { I8Backend::detect() };
+                let r = k.accumulate(&layer, &qx, batch, &mut acc);
+                black_box(&mut acc);
+                r
+            }
             _ => usage(),
         };
         black_box(result).unwrap_or_else(|e| panic!("{kernel}: {e}"));
@@ -37,7 +64,8 @@ fn main() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kernel_work forward_portable|forward_simd|weight_grad_simd|input_grad_simd BATCH INPUTS OUTPUTS REPS"
+        "usage: kernel_work forward_portable|forward_simd|weight_grad_simd|input_grad_simd|int8_portable|int8_native \
+         BATCH INPUTS OUTPUTS REPS"
     );
     std::process::exit(2)
 }

@@ -33,7 +33,7 @@ pub struct Options {
 }
 
 /// The int8 kernel set `MYELIN_INT8_KERNELS` names (`native`, `vnni`, `avxvnni`, `avx2`,
-/// `portable`, `reference`; default native, the fastest this CPU runs; `MYELIN_AVX512=off`
+/// `neon`, `portable`, `reference`; default native, the fastest this CPU runs; `MYELIN_AVX512=off`
 /// makes native the fastest without AVX-512: `avxvnni` where the CPU has AVX-VNNI, else
 /// `avx2`). Read once at the command line's edge and passed on as a value.
 pub fn backend_from_env() -> Result<I8Backend> {
@@ -44,7 +44,7 @@ pub fn backend_from_env() -> Result<I8Backend> {
     }
     I8Backend::from_name(&name).ok_or_else(|| {
         Error::Usage(format!(
-            "MYELIN_INT8_KERNELS={name}: expected native, vnni, avxvnni, avx2, portable or reference, and one this CPU runs \
+            "MYELIN_INT8_KERNELS={name}: expected native, vnni, avxvnni, avx2, neon, portable or reference, and one this CPU runs \
              (this one runs: {})",
             I8Backend::available().map(I8Backend::name).collect::<Vec<_>>().join(", ")
         ))

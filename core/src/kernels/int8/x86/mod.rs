@@ -26,6 +26,7 @@
 // Tiles index their accumulator arrays by sample and row, as the math is written.
 #![allow(clippy::needless_range_loop)]
 
+use super::tiles;
 use crate::quant::QuantDense;
 use core::arch::x86_64::*;
 
@@ -49,69 +50,6 @@ pub(crate) fn vnni_available() -> bool {
 /// without AVX-512.
 pub(crate) fn avx_vnni_available() -> bool {
     crate::kernels::cpu::avx_vnni()
-}
-
-/// Calls `$f::<S, R>` for the tile size `(s, r)` in 1..=$ms x 1..=$mr.
-macro_rules! tile_dispatch {
-    ($f:ident, $s:expr, $r:expr, ($($args:expr),*)) => {
-        match ($s, $r) {
-            (4, 4) => $f::<4, 4>($($args),*),
-            (4, 3) => $f::<4, 3>($($args),*),
-            (4, 2) => $f::<4, 2>($($args),*),
-            (4, 1) => $f::<4, 1>($($args),*),
-            (3, 4) => $f::<3, 4>($($args),*),
-            (3, 3) => $f::<3, 3>($($args),*),
-            (3, 2) => $f::<3, 2>($($args),*),
-            (3, 1) => $f::<3, 1>($($args),*),
-            (2, 4) => $f::<2, 4>($($args),*),
-            (2, 3) => $f::<2, 3>($($args),*),
-            (2, 2) => $f::<2, 2>($($args),*),
-            (2, 1) => $f::<2, 1>($($args),*),
-            (1, 4) => $f::<1, 4>($($args),*),
-            (1, 3) => $f::<1, 3>($($args),*),
-            (1, 2) => $f::<1, 2>($($args),*),
-            _ => $f::<1, 1>($($args),*),
-        }
-    };
-}
-
-/// The tiles of `acc` (batch, outputs): samples in blocks of `SB`, rows in blocks of `RB`,
-/// each tile handed to `tile(s0, j0, samples, rows, offsets)`.
-#[inline(always)]
-fn tiles<const SB: usize, const RB: usize>(
-    layer: &QuantDense<'_>,
-    batch: usize,
-    z: i32,
-    mut tile: impl FnMut(usize, usize, usize, usize, &[i32]),
-) {
-    let (n, m) = (layer.inputs, layer.outputs);
-    // Samples outer: a block of inputs stays in L1 while the rows of W stream past it.
-    let mut offsets = [[0i32; RB]; 256];
-    let row_blocks = m.div_ceil(RB);
-    for s0 in (0..batch).step_by(SB) {
-        let sb = SB.min(batch - s0);
-        for (rb_index, j0) in (0..m).step_by(RB).enumerate() {
-            let rb = RB.min(m - j0);
-            // Row offsets once per call for up to 256 row blocks, else per tile.
-            let mut fresh = [0i32; RB];
-            let offs = if rb_index < offsets.len() && row_blocks <= offsets.len() {
-                if s0 == 0 {
-                    for (r, o) in offsets[rb_index].iter_mut().enumerate().take(rb) {
-                        let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
-                        *o = layer.row_offset(j0 + r, row, z);
-                    }
-                }
-                &offsets[rb_index]
-            } else {
-                for (r, o) in fresh.iter_mut().enumerate().take(rb) {
-                    let row = layer.weights.get((j0 + r) * n..(j0 + r + 1) * n).unwrap_or(&[]);
-                    *o = layer.row_offset(j0 + r, row, z);
-                }
-                &fresh
-            };
-            tile(s0, j0, sb, rb, &offs[..rb]);
-        }
-    }
 }
 
 #[cfg(target_feature = "avx2")]
