@@ -381,8 +381,8 @@ fn packed_ymm_blocks<const SB: usize, const WIDE16: bool>(
                 while g0 < groups {
                     let two = groups - g0 >= 2;
                     // In bounds: s0 + sb <= batch, j0 + rows <= m (checked lengths), the
-                    // flipped rows hold sb rows of PACK_K >= stride bytes (SB x PACK_K fit in FLIP_BLOCK,
-                    // checked); `wrapping_add` keeps the arithmetic safe.
+                    // buffer holds sb rows of PACK_K >= stride bytes (SB x PACK_K fit in
+                    // FLIP_BLOCK, checked); `wrapping_add` keeps the arithmetic safe.
                     let t = PackedTile {
                         x: flipped.0.as_ptr() as *const i8,
                         n: PACK_K,
@@ -412,9 +412,9 @@ macro_rules! packed_ymm_tile {
         $(#[$doc])*
         ///
         /// # Safety
-        /// `t.x` holds `S` rows (stride `PACK_K` = `t.n`) of `t.kw` bytes, `t.w` the groups of a packed
-        /// block of `t.kw` inputs (steps of 128 bytes), `t.acc` `S` rows (stride `t.m`) of
-        /// `min(t.rows, 8 G)` writable entries.
+        /// `t.x` holds `S` rows (stride `PACK_K` = `t.n`) of `t.kw` bytes, `t.w` the groups
+        /// of a packed block of `t.kw / 4` steps of 128 bytes, `t.acc` `S` rows (stride
+        /// `t.m`) of `min(t.rows, 8 G)` writable entries.
         #[cfg(target_feature = "avx2")]
         #[target_feature(enable = $features)]
         unsafe fn $tile<const S: usize, const G: usize>(t: &PackedTile, offs: &[i32]) {
