@@ -9,6 +9,17 @@ use super::vnni_available;
 use crate::quant::QuantInput;
 use core::arch::x86_64::*;
 
+/// How the vector quantizers walk `x`: rows of `n` values and whether one mean and factor
+/// serve every value (`uniform`: then the whole of `x` is one row); `None` where the
+/// scalar form must do it (no values, or means and factors of different lengths).
+fn rows(input: &QuantInput<'_>, x: &[f32], q: &[i8]) -> Option<(usize, bool)> {
+    let (n, uniform) = match input.mean.len() {
+        1 => (x.len().min(q.len()), true),
+        n => (n, false),
+    };
+    (n != 0 && input.factor.len() == input.mean.len()).then_some((n, uniform))
+}
+
 /// [`QuantInput::quantize`] 16 lanes wide, when the CPU runs AVX-512 F and BW (the VNNI
 /// kernels' CPUs); `false` (nothing written) otherwise.
 pub(crate) fn quantize_avx512(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) -> bool {
@@ -33,13 +44,7 @@ pub(crate) fn quantize_avx512(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) -
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
 unsafe fn quantize_wide(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) {
     let c = 2 * input.zero as i32 + 1;
-    let (n, uniform) = match input.mean.len() {
-        1 => (x.len().min(q.len()), true),
-        n => (n, false),
-    };
-    if n == 0 || input.factor.len() != input.mean.len() {
-        return input.quantize(x, q);
-    }
+    let Some((n, uniform)) = rows(input, x, q) else { return input.quantize(x, q) };
     let (mean, factor) = (input.mean.as_ptr(), input.factor.as_ptr());
     // SAFETY (both closures): lanes `i..i + 16` of a row (masked to those below `n`) of `xr`,
     // `qr` and, unless uniform, `mean` and `factor` (each `n` long); AVX-512 F/BW.
@@ -113,13 +118,7 @@ pub(crate) fn quantize_avx2(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) {
 #[target_feature(enable = "avx2")]
 unsafe fn quantize_ymm(input: &QuantInput<'_>, x: &[f32], q: &mut [i8]) {
     let (zero, c) = (input.zero as i32, 2 * input.zero as i32 + 1);
-    let (n, uniform) = match input.mean.len() {
-        1 => (x.len().min(q.len()), true),
-        n => (n, false),
-    };
-    if n == 0 || input.factor.len() != input.mean.len() {
-        return input.quantize(x, q);
-    }
+    let Some((n, uniform)) = rows(input, x, q) else { return input.quantize(x, q) };
     let (mean, factor) = (input.mean.as_ptr(), input.factor.as_ptr());
     let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (xr, qr) in x.chunks_exact(n).zip(q.chunks_exact_mut(n)) {

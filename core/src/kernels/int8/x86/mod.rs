@@ -36,7 +36,7 @@ mod packed;
 pub(crate) use convert::quantize_avx512;
 #[cfg(target_feature = "avx2")]
 pub(crate) use convert::{quantize_avx2, requantize_bounded_avx2};
-use packed::{accumulate_packed, PACK_MIN_BATCH};
+use packed::{accumulate_packed, packed_batch};
 #[cfg(target_feature = "avx2")]
 use packed::{accumulate_packed_narrow, accumulate_packed_wide, accumulate_packed_ymm};
 
@@ -54,14 +54,14 @@ pub(crate) fn avx_vnni_available() -> bool {
 
 #[cfg(target_feature = "avx2")]
 pub(crate) fn accumulate_avx2(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32]) {
+    if let Some(batch) = packed_batch(layer, x, acc) {
+        // SAFETY: the build enables AVX2; `packed_batch` checked the lengths.
+        unsafe { accumulate_packed_wide(layer, x, acc, batch) };
+        return;
+    }
     let (n, m) = (layer.inputs, layer.outputs);
     let batch = x.len() / n;
     if x.len() != batch * n || acc.len() != batch * m || layer.weights.len() != n * m {
-        return;
-    }
-    if batch >= PACK_MIN_BATCH {
-        // SAFETY: the build enables AVX2; lengths checked just above.
-        unsafe { accumulate_packed_wide(layer, x, acc, batch) };
         return;
     }
     let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
@@ -189,11 +189,9 @@ pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
     if !vnni_available() {
         return;
     }
-    let (n, m) = (layer.inputs, layer.outputs);
-    let batch = x.len().checked_div(n).unwrap_or(0);
-    if batch >= PACK_MIN_BATCH && x.len() == batch * n && acc.len() == batch * m && layer.weights.len() == n * m {
-        // SAFETY: the CPU runs AVX-512 F, BW and VNNI (checked above); lengths checked just
-        // above.
+    if let Some(batch) = packed_batch(layer, x, acc) {
+        // SAFETY: the CPU runs AVX-512 F, BW and VNNI (checked above); `packed_batch` checked the
+        // lengths.
         unsafe { accumulate_packed(layer, x, acc, batch) };
         return;
     }
@@ -214,7 +212,7 @@ pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
 /// The AVX2 accumulation of a layer whose weights are narrow ([`crate::quant::Known`]): `vpdpbusd`
 /// written as `vpmaddubsw` (unsigned inputs `x + 128` times 7-bit weights, pairs summed
 /// into 16 bits: at most `2 * 255 * 63`, so exact), `vpmaddwd` by ones (pairs of pairs into
-/// 32 bits) and `vpaddd`: from [`PACK_MIN_BATCH`] samples on packed weights, eight outputs
+/// 32 bits) and `vpaddd`: from [`packed::PACK_MIN_BATCH`] samples on packed weights, eight outputs
 /// per `ymm` ([`accumulate_packed_narrow`]); below, 4 samples x 2 rows of `ymm`
 /// accumulators with horizontal sums.
 #[cfg(target_feature = "avx2")]
@@ -222,11 +220,9 @@ pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut
     if !layer.known.narrow_weights() {
         return accumulate_avx2(layer, x, acc);
     }
-    let (n, m) = (layer.inputs, layer.outputs);
-    let batch = x.len().checked_div(n).unwrap_or(0);
-    if batch >= PACK_MIN_BATCH && x.len() == batch * n && acc.len() == batch * m && layer.weights.len() == n * m {
-        // SAFETY: the build enables AVX2; lengths checked just above; the weights are
-        // narrow (checked above).
+    if let Some(batch) = packed_batch(layer, x, acc) {
+        // SAFETY: the build enables AVX2; the weights are narrow (checked above); `packed_batch`
+        // checked the lengths.
         unsafe { accumulate_packed_narrow(layer, x, acc, batch) };
         return;
     }
@@ -245,7 +241,7 @@ pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut
 }
 
 /// The AVX-VNNI accumulation (256-bit `vpdpbusd`, for CPUs with AVX2 and AVX-VNNI, with or
-/// without AVX-512): from [`PACK_MIN_BATCH`] samples the weights packed in
+/// without AVX-512): from [`packed::PACK_MIN_BATCH`] samples the weights packed in
 /// [`accumulate_vnni`]'s layout, eight outputs per `ymm` ([`accumulate_packed_ymm`]); below,
 /// tiles of 4 samples x 2 rows on flipped inputs with horizontal sums ([`avx_vnni_tile`]).
 #[cfg(target_feature = "avx2")]
@@ -253,10 +249,9 @@ pub(crate) fn accumulate_avx_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i
     if !avx_vnni_available() {
         return;
     }
-    let (n, m) = (layer.inputs, layer.outputs);
-    let batch = x.len().checked_div(n).unwrap_or(0);
-    if batch >= PACK_MIN_BATCH && x.len() == batch * n && acc.len() == batch * m && layer.weights.len() == n * m {
-        // SAFETY: the CPU runs AVX2 and AVX-VNNI (checked above); lengths checked just above.
+    if let Some(batch) = packed_batch(layer, x, acc) {
+        // SAFETY: the CPU runs AVX2 and AVX-VNNI (checked above); `packed_batch` checked the
+        // lengths.
         unsafe { accumulate_packed_ymm(layer, x, acc, batch) };
         return;
     }

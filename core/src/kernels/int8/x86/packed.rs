@@ -14,9 +14,30 @@ use super::{dpbusd256, madd256, maddubs256, Flipped, FLIP_BLOCK};
 use crate::quant::QuantDense;
 use core::arch::x86_64::*;
 
+/// Runs `$tile::<S, G>($t, $offs)` for the tile's `$sb` samples (one of `$s`) and `G = 2`
+/// groups of 8 rows when `$two`, else 1.
+#[cfg(target_feature = "avx2")]
+macro_rules! ymm_tile_dispatch {
+    ($tile:ident, $t:expr, $offs:expr, $sb:expr, $two:expr, [$($s:literal)*]) => {
+        match ($sb, $two) {
+            $(($s, true) => $tile::<$s, 2>($t, $offs), ($s, false) => $tile::<$s, 1>($t, $offs),)*
+            _ => {}
+        }
+    };
+}
+
 /// From this many samples [`super::accumulate_vnni`] packs the weights ([`accumulate_packed`]): the
 /// packing is read by every sample of the batch.
 pub(super) const PACK_MIN_BATCH: usize = 32;
+
+/// The batch of `x` when a layer takes the packed paths: at least [`PACK_MIN_BATCH`]
+/// samples, and lengths that agree (`x` batch x n, `acc` batch x m, `W` m x n).
+pub(super) fn packed_batch(layer: &QuantDense<'_>, x: &[i8], acc: &[i32]) -> Option<usize> {
+    let (n, m) = (layer.inputs, layer.outputs);
+    let batch = x.len().checked_div(n)?;
+    let agree = x.len() == batch * n && acc.len() == batch * m && layer.weights.len() == n * m;
+    (batch >= PACK_MIN_BATCH && agree).then_some(batch)
+}
 /// Rows of `W` per packed block: two vectors of 16 outputs.
 const PACK_ROWS: usize = 32;
 /// Inputs per packed block (`PACK_K / 4` steps of 128 bytes: 32 KB).
@@ -242,19 +263,9 @@ const PACK_S_NARROW: usize = 5;
 #[target_feature(enable = "avx2,avxvnni")]
 pub(super) unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
     packed_ymm_blocks::<PACK_S_YMM, false>(layer, x, acc, batch, |t, offs, sb, two| {
-        macro_rules! go {
-            ($($s:literal)*) => {
-                match (sb, two) {
-                    // SAFETY: `packed_ymm_blocks` hands over a tile inside x's flipped
-                    // copy, acc and the packed block (see there); the CPU features (this
-                    // function's contract).
-                    $(($s, true) => unsafe { packed_tile_ymm::<$s, 2>(t, offs) },
-                      ($s, false) => unsafe { packed_tile_ymm::<$s, 1>(t, offs) },)*
-                    _ => {}
-                }
-            };
-        }
-        go!(1 2 3 4 5 6);
+        // SAFETY: `packed_ymm_blocks` hands over a tile inside x's flipped copy, acc and the
+        // packed block (see there); the CPU features (this function's contract).
+        unsafe { ymm_tile_dispatch!(packed_tile_ymm, t, offs, sb, two, [1 2 3 4 5 6]) }
     });
 }
 
@@ -268,18 +279,9 @@ pub(super) unsafe fn accumulate_packed_ymm(layer: &QuantDense<'_>, x: &[i8], acc
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn accumulate_packed_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
     packed_ymm_blocks::<PACK_S_NARROW, false>(layer, x, acc, batch, |t, offs, sb, two| {
-        macro_rules! go {
-            ($($s:literal)*) => {
-                match (sb, two) {
-                    // SAFETY: `packed_ymm_blocks` hands over a tile inside x's flipped
-                    // copy, acc and the packed block (see there); the build enables AVX2.
-                    $(($s, true) => unsafe { packed_tile_narrow::<$s, 2>(t, offs) },
-                      ($s, false) => unsafe { packed_tile_narrow::<$s, 1>(t, offs) },)*
-                    _ => {}
-                }
-            };
-        }
-        go!(1 2 3 4 5);
+        // SAFETY: `packed_ymm_blocks` hands over a tile inside x's flipped copy, acc and the
+        // packed block (see there); the build enables AVX2.
+        unsafe { ymm_tile_dispatch!(packed_tile_narrow, t, offs, sb, two, [1 2 3 4 5]) }
     });
 }
 
@@ -293,18 +295,9 @@ pub(super) unsafe fn accumulate_packed_narrow(layer: &QuantDense<'_>, x: &[i8], 
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn accumulate_packed_wide(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32], batch: usize) {
     packed_ymm_blocks::<PACK_S_NARROW, true>(layer, x, acc, batch, |t, offs, sb, two| {
-        macro_rules! go {
-            ($($s:literal)*) => {
-                match (sb, two) {
-                    // SAFETY: `packed_ymm_blocks` hands over a tile inside x's widened
-                    // copy, acc and the packed block (see there); the build enables AVX2.
-                    $(($s, true) => unsafe { packed_tile_wide::<$s, 2>(t, offs) },
-                      ($s, false) => unsafe { packed_tile_wide::<$s, 1>(t, offs) },)*
-                    _ => {}
-                }
-            };
-        }
-        go!(1 2 3 4 5);
+        // SAFETY: `packed_ymm_blocks` hands over a tile inside x's widened copy, acc and the
+        // packed block (see there); the build enables AVX2.
+        unsafe { ymm_tile_dispatch!(packed_tile_wide, t, offs, sb, two, [1 2 3 4 5]) }
     });
 }
 
