@@ -14,46 +14,7 @@
 
 use std::time::Instant;
 
-/// Accumulators (independent dependency chains) of the AVX-512 loop.
-const ACC: usize = 16;
-/// Accumulators of the AVX2 loop: with its two operands they fill 14 of the 16 `ymm` registers.
-const ACC2: usize = 12;
-/// FMA rounds per timed call.
-const ROUNDS: u64 = 1 << 24;
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn avx2(rounds: u64) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(0.0); ACC2];
-    let a = _mm256_set1_ps(0.999_999);
-    let b = _mm256_set1_ps(1e-7);
-    for _ in 0..rounds {
-        for v in acc.iter_mut() {
-            *v = _mm256_fmadd_ps(*v, a, b);
-        }
-    }
-    let mut s = [0.0f32; 8];
-    let sum = acc.iter().fold(_mm256_set1_ps(0.0), |x, y| _mm256_add_ps(x, *y));
-    // SAFETY: `s` holds 8 floats.
-    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), sum) };
-    s.iter().sum()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn avx512(rounds: u64) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm512_set1_ps(0.0); ACC];
-    let a = _mm512_set1_ps(0.999_999);
-    let b = _mm512_set1_ps(1e-7);
-    for _ in 0..rounds {
-        for v in acc.iter_mut() {
-            *v = _mm512_fmadd_ps(*v, a, b);
-        }
-    }
-    _mm512_reduce_add_ps(acc.iter().fold(_mm512_set1_ps(0.0), |x, y| _mm512_add_ps(x, *y)))
-}
+use myelin_benches::peak::{avx2, avx512, ACC, ACC2, ROUNDS};
 
 /// The int8 kernels' multiply limit without VNNI: `vpmaddwd` (16 products of 16-bit pairs
 /// summed into 8 int32) and `vpaddd` into 12 accumulators, each chain feeding itself (so

@@ -1,5 +1,7 @@
 //! Shared inputs for myelin's benchmarks: deterministic data and the agreed shapes.
 
+pub mod peak;
+
 use myelin_core::kernels::Dims;
 use myelin_core::Rng;
 
