@@ -51,7 +51,13 @@ fn run() {
             let t = Instant::now();
             // SAFETY: `Backend::available` lists simd16 only where AVX-512F runs and simd8
             // only where AVX2 and FMA run.
-            black_box(unsafe { if wide { avx512(black_box(r)) } else { avx2(black_box(r)) } });
+            black_box(unsafe {
+                if wide {
+                    avx512(black_box(r))
+                } else {
+                    avx2(black_box(r))
+                }
+            });
             let flops = if wide { 2 * 16 * ACC } else { 2 * 8 * ACC2 } as f64 * r as f64;
             t.elapsed().as_secs_f64() / flops
         };

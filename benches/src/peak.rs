@@ -46,4 +46,3 @@ pub fn avx512(rounds: u64) -> f32 {
     }
     _mm512_reduce_add_ps(acc.iter().fold(_mm512_set1_ps(0.0), |x, y| _mm512_add_ps(x, *y)))
 }
-

@@ -30,6 +30,8 @@ use crate::activation::Activation;
 use crate::error::{check_len, Buffer, Error};
 use wide::f32x8;
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", not(miri)))]
+mod asm;
 mod forward;
 #[cfg(target_arch = "x86_64")]
 pub(super) use forward::even_block;
@@ -117,6 +119,12 @@ unsafe fn tile8<const RB: usize, const CV: usize>(
     m_len: usize,
     mode: Accumulate,
 ) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", not(miri)))]
+    if RB == 6 && CV == 2 {
+        // SAFETY: the caller's bounds, for 6 rows of 16 columns.
+        unsafe { asm::tile6x16(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) };
+        return;
+    }
     let mut acc = [[f32x8::ZERO; CV]; RB];
     if mode == Accumulate::Add {
         for (r, row) in acc.iter_mut().enumerate() {
