@@ -14,18 +14,24 @@
 //! `myelin bench`).
 //!
 //!     cargo run --release -p myelin-benches --example peak_share [ROUNDS]
-use myelin::bench::{forward_flops, synthetic, topology, train_flops};
-use myelin::gemm::{Gemm, Mode};
-use myelin::train::trainer::{Trainer, TrainerConfig};
-use myelin_core::kernels::Backend;
-use myelin_core::{Init, Optimizer, Rng, Rule};
-use std::hint::black_box;
-use std::time::Instant;
+
+#[cfg(target_arch = "x86_64")]
+use {
+    myelin::bench::{forward_flops, synthetic, topology, train_flops},
+    myelin::gemm::{Gemm, Mode},
+    myelin::train::trainer::{Trainer, TrainerConfig},
+    myelin_core::kernels::Backend,
+    myelin_core::{Init, Optimizer, Rng, Rule},
+    std::hint::black_box,
+    std::time::Instant,
+};
 
 /// FMA rounds per burst of the limit's loop (about a millisecond).
+#[cfg(target_arch = "x86_64")]
 const BURST: u64 = 1 << 18;
 
 /// Fastest and median of `v`.
+#[cfg(target_arch = "x86_64")]
 fn best_median(v: &mut [f64]) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[0], v[v.len() / 2])

@@ -11,6 +11,9 @@ pub const ROUNDS: u64 = 1 << 24;
 
 /// `rounds` rounds of [`ACC2`] independent 8-lane FMAs (AVX2 + FMA); returns a sum of the
 /// accumulators so the loop is kept.
+///
+/// # Safety
+/// Call only where AVX2 and FMA run (checked with `is_x86_feature_detected!`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub fn avx2(rounds: u64) -> f32 {
@@ -32,6 +35,9 @@ pub fn avx2(rounds: u64) -> f32 {
 
 /// `rounds` rounds of [`ACC`] independent 16-lane FMAs (AVX-512F); returns a sum of the
 /// accumulators so the loop is kept.
+///
+/// # Safety
+/// Call only where AVX-512F runs (checked with `is_x86_feature_detected!`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub fn avx512(rounds: u64) -> f32 {
