@@ -143,6 +143,15 @@ fn all_dims() -> Vec<Dims> {
         Dims { batch: 13, inputs: 64, outputs: 32 },
         Dims { batch: 9, inputs: 48, outputs: 17 },
         Dims { batch: 17, inputs: 40, outputs: 9 },
+        // One to three samples over a `W` larger than L1, whose dot tiles prefetch its rows:
+        // every row count of the 8- and 16-lane tiles (8..1 and 4..1 rows).
+        Dims { batch: 3, inputs: 300, outputs: 31 },
+        Dims { batch: 1, inputs: 300, outputs: 30 },
+        Dims { batch: 2, inputs: 290, outputs: 29 },
+        Dims { batch: 1, inputs: 300, outputs: 28 },
+        Dims { batch: 1, inputs: 3000, outputs: 3 },
+        Dims { batch: 2, inputs: 5000, outputs: 2 },
+        Dims { batch: 1, inputs: 9000, outputs: 1 },
         // The AVX-512 chained forward (16+ samples and outputs): sample blocks of 32 with
         // rests of 18 and 1 (two vectors, one vector), 12-, 8- and fewer-row tiles, input
         // blocks 150 + 150 and 200 x 3, outputs past one 128-wide scratch block.

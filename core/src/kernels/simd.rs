@@ -35,7 +35,7 @@ mod asm;
 mod forward;
 #[cfg(target_arch = "x86_64")]
 pub(super) use forward::even_block;
-use forward::{forward_any, forward_chains, forward_w, FMR, FNR, FNR1, W_MIN};
+use forward::{forward_chains, forward_dots, forward_w, W_MIN};
 
 /// SIMD kernels (`wide`), FMA where the target has it; on x86_64 CPUs with AVX-512F
 /// optionally the 16-lane tiles. The tile width is part of the value, chosen when it is
@@ -519,18 +519,14 @@ impl RawKernels for Simd {
             bias_activation(y, b, act);
             return;
         }
-        let mut s = 0;
-        while s < d.batch {
-            let mr = FMR.min(d.batch - s);
-            let mut j = 0;
-            while j < d.outputs {
-                let nr = if mr == 1 { FNR1 } else { FNR }.min(d.outputs - j);
-                // SAFETY: lengths were checked by `Kernels::dense_forward`:
-                // x = batch*inputs, w = outputs*inputs, y = batch*outputs; s+mr <= batch, j+nr <= outputs.
-                unsafe { forward_any(d, x, w, y, s, j, mr, nr) };
-                j += nr;
+        // SAFETY: lengths checked by the guard above: x = batch*inputs, w = outputs*inputs,
+        // y = batch*outputs.
+        unsafe {
+            if super::prefetch_rows(d.inputs, d.outputs) {
+                forward_dots::<true>(d, x, w, y);
+            } else {
+                forward_dots::<false>(d, x, w, y);
             }
-            s += mr;
         }
         bias_activation(y, b, act);
     }

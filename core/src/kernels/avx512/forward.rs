@@ -181,16 +181,19 @@ pub(in crate::kernels) unsafe fn forward(
     }
     if batch < FEW {
         // A sample or two: W streams once from cache, so what counts is how many of its rows
-        // are read side by side: 8 at a time.
+        // are read side by side: 8 at a time, each a few lines ahead of its loads when W
+        // comes from L2.
+        let far = crate::kernels::prefetch_rows(n, outputs);
         for s in 0..batch {
             let mut j = 0;
             while j < outputs {
                 let nr = 8.min(outputs - j);
                 macro_rules! go {
                     ($($b:literal)*) => {
-                        match nr {
+                        match (nr, far) {
                             // SAFETY: row s of x and y, rows j..j+nr of w exist (caller).
-                            $($b => unsafe { dot_tile::<1, $b>(x, w, y, n, outputs, s, j) },)*
+                            $(($b, true) => unsafe { dot_tile::<1, $b, true>(x, w, y, n, outputs, s, j) },
+                            ($b, false) => unsafe { dot_tile::<1, $b, false>(x, w, y, n, outputs, s, j) },)*
                             _ => {}
                         }
                     };
@@ -211,7 +214,7 @@ pub(in crate::kernels) unsafe fn forward(
                 ($($a:literal $b:literal),*) => {
                     match (mr, nr) {
                         // SAFETY: rows s..s+mr of x and y, j..j+nr of w exist (caller).
-                        $(($a, $b) => unsafe { dot_tile::<$a, $b>(x, w, y, n, outputs, s, j) },)*
+                        $(($a, $b) => unsafe { dot_tile::<$a, $b, false>(x, w, y, n, outputs, s, j) },)*
                         _ => {}
                     }
                 };
@@ -223,14 +226,15 @@ pub(in crate::kernels) unsafe fn forward(
     }
 }
 
-/// One `MR x NR` block of `y`: dot products of samples `s..s+MR` with rows `j..j+NR`.
+/// One `MR x NR` block of `y`: dot products of samples `s..s+MR` with rows `j..j+NR`;
+/// with `PF`, each row's lines prefetched a few ahead ([`prefetch_ahead`](crate::kernels::prefetch_ahead)).
 ///
 /// # Safety
 /// AVX-512F present; the rows exist (see [`forward`]).
 #[inline]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::needless_range_loop)] // i, jj index two arrays in lockstep
-unsafe fn dot_tile<const MR: usize, const NR: usize>(
+unsafe fn dot_tile<const MR: usize, const NR: usize, const PF: bool>(
     x: *const f32,
     w: *const f32,
     y: *mut f32,
@@ -250,6 +254,9 @@ unsafe fn dot_tile<const MR: usize, const NR: usize>(
             xv[i] = unsafe { _mm512_loadu_ps(xs.add(i * n + k)) };
         }
         for jj in 0..NR {
+            if PF {
+                crate::kernels::prefetch_ahead(ws.wrapping_add(jj * n + k));
+            }
             // SAFETY: as above, row jj of the block of w.
             let wv = unsafe { _mm512_loadu_ps(ws.add(jj * n + k)) };
             for i in 0..MR {

@@ -14,7 +14,8 @@
 //!   samples `forward_w`, `y = x W^T` over packed panels of `W^T`); both give the bits of
 //!   `f32::mul_add` in a loop (tested).
 //! - Forward below that: dot products along `inputs`, 4 samples x 4 outputs of `zmm`
-//!   accumulators (one sample: 8 rows of `W` side by side), 16 lanes then a horizontal sum
+//!   accumulators (one sample: 8 rows of `W` side by side, each prefetched a few lines ahead
+//!   when `W` is larger than L1), 16 lanes then a horizontal sum
 //!   (halves, quarters, then lanes 0 + 2 and 1 + 3); the inputs' last `inputs % 16` go
 //!   through masked loads. The 8-lane tiles sum in the same 16 lanes (two halves) by the
 //!   same tree, so the forward too gives the same bits on both widths (tested).

@@ -40,19 +40,24 @@ fn sum16(lo: f32x8, hi: f32x8) -> f32 {
 
 /// `out[i][j] = x_i . w_j` for MR rows of `x` and NR rows of `w`, all of length `n`, each
 /// summed in 16 lanes (two 8-lane halves; the last `n % 16` inputs as a zero-padded block)
-/// and then by [`sum16`]: the bits of the AVX-512 dot tiles.
+/// and then by [`sum16`]: the bits of the AVX-512 dot tiles. With `PF`, each row of `w` is
+/// prefetched a few lines ahead ([`prefetch_ahead`](crate::kernels::prefetch_ahead)).
 ///
 /// # Safety
 /// `x` points to MR rows and `w` to NR rows of `n` floats each, at stride `n`.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // i, j index two arrays in lockstep
-unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f32, n: usize) -> [[f32; NR]; MR] {
+unsafe fn dot_block<const MR: usize, const NR: usize, const PF: bool>(
+    x: *const f32,
+    w: *const f32,
+    n: usize,
+) -> [[f32; NR]; MR] {
     let mut acc = [[[f32x8::ZERO; 2]; NR]; MR];
     let n16 = n - n % (2 * LANES);
     let mut k = 0;
     while k < n16 {
         // SAFETY: inputs k..k + 16 <= n of each row (caller's rows).
-        fma_block::<MR, NR>(&mut acc, x, w, n, k, |p| unsafe { [load(p), load(p.add(LANES))] });
+        fma_block::<MR, NR, PF>(&mut acc, x, w, n, k, |p| unsafe { [load(p), load(p.add(LANES))] });
         k += 2 * LANES;
     }
     if k < n {
@@ -60,7 +65,7 @@ unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f
         // lane as a masked 16-lane load.
         let len = n - k;
         // SAFETY: inputs k..n of each row (caller's rows).
-        fma_block::<MR, NR>(&mut acc, x, w, n, k, |p| unsafe { load16(p, len) });
+        fma_block::<MR, NR, PF>(&mut acc, x, w, n, k, |p| unsafe { load16(p, len) });
     }
     let mut out = [[0.0f32; NR]; MR];
     for i in 0..MR {
@@ -76,7 +81,7 @@ unsafe fn dot_block<const MR: usize, const NR: usize>(x: *const f32, w: *const f
 /// multiply-adds.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // i, j index two arrays in lockstep
-fn fma_block<const MR: usize, const NR: usize>(
+fn fma_block<const MR: usize, const NR: usize, const PF: bool>(
     acc: &mut [[[f32x8; 2]; NR]; MR],
     x: *const f32,
     w: *const f32,
@@ -86,6 +91,9 @@ fn fma_block<const MR: usize, const NR: usize>(
 ) {
     let xv: [[f32x8; 2]; MR] = core::array::from_fn(|i| ld(x.wrapping_add(i * n + k)));
     for j in 0..NR {
+        if PF {
+            crate::kernels::prefetch_ahead(w.wrapping_add(j * n + k));
+        }
         let wv = ld(w.wrapping_add(j * n + k));
         for i in 0..MR {
             acc[i][j][0] = xv[i][0].mul_add(wv[0], acc[i][j][0]);
@@ -99,7 +107,7 @@ fn fma_block<const MR: usize, const NR: usize>(
 /// # Safety
 /// Rows `s..s+MR` of x/y and `j..j+NR` of w exist for the dims `d`.
 #[inline(always)]
-unsafe fn forward_block<const MR: usize, const NR: usize>(
+unsafe fn forward_block<const MR: usize, const NR: usize, const PF: bool>(
     d: Dims,
     x: &[f32],
     w: &[f32],
@@ -109,7 +117,7 @@ unsafe fn forward_block<const MR: usize, const NR: usize>(
 ) {
     let n = d.inputs;
     // SAFETY: forwarded from the caller.
-    let blk = unsafe { dot_block::<MR, NR>(x.as_ptr().add(s * n), w.as_ptr().add(j * n), n) };
+    let blk = unsafe { dot_block::<MR, NR, PF>(x.as_ptr().add(s * n), w.as_ptr().add(j * n), n) };
     for (i, row) in blk.iter().enumerate() {
         let base = (s + i) * d.outputs + j;
         y[base..base + NR].copy_from_slice(row);
@@ -118,35 +126,40 @@ unsafe fn forward_block<const MR: usize, const NR: usize>(
 
 /// Samples and outputs per dot block: 2 x 2 blocks of 16-lane sums fill 8 accumulators and
 /// leave room for both samples' inputs; a single sample reads 4 rows of `W` side by side.
-pub(super) const FMR: usize = 2;
-pub(super) const FNR: usize = 2;
-pub(super) const FNR1: usize = 4;
+const FMR: usize = 2;
+const FNR: usize = 2;
+const FNR1: usize = 4;
 
-/// Runs `forward_block` for every block with `mr` and `nr` known only at run time.
+/// `y = x W^T` by dot blocks ([`forward_block`]), the forward below the chained batch and
+/// output counts; with `PF`, a single sample's blocks prefetch their rows of `W` (for a `W`
+/// larger than L1, [`prefetch_rows`](crate::kernels::prefetch_rows)).
 ///
 /// # Safety
-/// As for [`forward_block`].
+/// `d` fits the slices: `x` holds `batch x inputs`, `w` holds `outputs x inputs` and `y` holds
+/// `batch x outputs` floats.
 #[inline(always)]
-pub(super) unsafe fn forward_any(
-    d: Dims,
-    x: &[f32],
-    w: &[f32],
-    y: &mut [f32],
-    s: usize,
-    j: usize,
-    mr: usize,
-    nr: usize,
-) {
-    macro_rules! go {
-        ($($a:literal $b:literal),*) => {
-            match (mr, nr) {
-                // SAFETY: forwarded from the caller.
-                $(($a, $b) => unsafe { forward_block::<$a, $b>(d, x, w, y, s, j) },)*
-                _ => {}
+pub(super) unsafe fn forward_dots<const PF: bool>(d: Dims, x: &[f32], w: &[f32], y: &mut [f32]) {
+    let mut s = 0;
+    while s < d.batch {
+        let mr = FMR.min(d.batch - s);
+        let mut j = 0;
+        while j < d.outputs {
+            let nr = if mr == 1 { FNR1 } else { FNR }.min(d.outputs - j);
+            macro_rules! go {
+                ($($a:literal $b:literal $pf:expr),*) => {
+                    match (mr, nr) {
+                        // SAFETY: s + mr <= batch and j + nr <= outputs, inside the slices
+                        // (caller).
+                        $(($a, $b) => unsafe { forward_block::<$a, $b, $pf>(d, x, w, y, s, j) },)*
+                        _ => {}
+                    }
+                };
             }
-        };
+            go!(2 2 false, 2 1 false, 1 4 PF, 1 3 PF, 1 2 PF, 1 1 PF);
+            j += nr;
+        }
+        s += mr;
     }
-    go!(2 2, 2 1, 1 4, 1 3, 1 2, 1 1);
 }
 
 /// Samples per block of the chained forward: two vectors.
