@@ -2,10 +2,11 @@
 //! with the limit and the workloads measured in the same process, turn about: one burst of
 //! the register-only FMA loop (`myelin_benches::peak`), then one call of each workload, for
 //! `ROUNDS` rounds (100 unless given; each workload runs twice in a round, the second call
-//! timed, so that it starts from its own data in cache as it does when called in a loop). On a host whose speed moves from minute to minute,
-//! the two then see the same conditions; each keeps its fastest time (what the core does
-//! when nothing else holds it back) and its median (what a typical moment gives), and the
-//! shares are taken fastest to fastest and median to median.
+//! timed, so that it starts from its own data in cache as it does when called in a loop).
+//! On a host whose speed moves from minute to minute, the two then see the same conditions;
+//! each keeps its fastest time (what the core does when nothing else holds it back) and its
+//! median (what a typical moment gives), and the shares are taken fastest to fastest and
+//! median to median.
 //!
 //! Workloads, on one thread, for each float kernel set the CPU runs (`simd8` against the
 //! AVX2 limit, `simd16` against the AVX-512 one): the 784-128-10 prediction at batch 1024

@@ -240,6 +240,36 @@ macro_rules! asm_step {
     };
 }
 
+/// One `asm!` loop of an `asm_tile!`: `cnt` rounds of `body` from `a` and `b`, rows of `A`
+/// addressed from `q0` (rows 0, 1, 2, 4), `q3` (3 rows down) and `q8` (8 rows down) with the
+/// row stride `s` (bytes) and `s3 = 3 s`, `B` from `bp` at row stride `bs` (bytes), the
+/// accumulators in the named `zmm` registers; `extra` names what else the body reads.
+macro_rules! asm_loop {
+    ($a:expr, $a_rs:expr, $b:expr, $b_rs:expr, $cnt:expr, [$($body:expr),*],
+     [$(($c0:ident $c1:ident)),*] $(, $name:ident = $val:expr)*) => {
+        core::arch::asm!(
+            "2:",
+            $($body,)*
+            "dec {cnt}",
+            "jnz 2b",
+            q0 = inout(reg) $a => _,
+            q3 = inout(reg) $a.wrapping_add(3 * $a_rs) => _,
+            q8 = inout(reg) $a.wrapping_add(8 * $a_rs) => _,
+            s = in(reg) $a_rs * 4,
+            s3 = in(reg) 3 * $a_rs * 4,
+            bp = inout(reg) $b => _,
+            bs = in(reg) $b_rs * 4,
+            cnt = inout(reg) $cnt => _,
+            $($name = in(reg) $val,)*
+            b0 = out(zmm_reg) _,
+            b1 = out(zmm_reg) _,
+            t = out(zmm_reg) _,
+            $($c0 = inout(zmm_reg) $c0, $c1 = inout(zmm_reg) $c1,)*
+            options(nostack, readonly),
+        )
+    };
+}
+
 /// `R x 32` tiles of `C` (`R` = 8 or 12) with the loop over `m` written out in assembly:
 /// the compiler's own loop (as in [`tile`]) re-derives the `R` row addresses of `A` with a
 /// chain of additions every step, and this loop is faster (BENCHMARKS.md, "Kernel
@@ -283,7 +313,6 @@ macro_rules! asm_tile {
             }
             if m_len > 0 {
                 let [$(mut $c0, mut $c1),*] = acc;
-                let s = a_rs * 4;
                 // Where A runs along its rows (a_ms = 1), pairs of steps first: A's next
                 // column is 4 bytes on, B's next row `b_rs` floats on.
                 let pairs = if a_ms == 1 { m_len / 2 } else { 0 };
@@ -291,30 +320,14 @@ macro_rules! asm_tile {
                     // SAFETY: reads A(r, m) for r < R, m < 2 * pairs <= m_len and those B rows
                     // (caller); writes only the named registers; no stack use.
                     unsafe {
-                        core::arch::asm!(
-                            "2:",
+                        asm_loop!(a, a_rs, b, b_rs, pairs, [
                             asm_step!("", "", [$(($c0 $c1 $addr)),*]),
                             asm_step!(" + {bs}", " + 4", [$(($c0 $c1 $addr)),*]),
                             "add {q0}, 8",
                             "add {q3}, 8",
                             "add {q8}, 8",
-                            "lea {bp}, [{bp} + {bs} * 2]",
-                            "dec {cnt}",
-                            "jnz 2b",
-                            q0 = inout(reg) a => _,
-                            q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
-                            q8 = inout(reg) a.wrapping_add(8 * a_rs) => _,
-                            s = in(reg) s,
-                            s3 = in(reg) 3 * s,
-                            bp = inout(reg) b => _,
-                            bs = in(reg) b_rs * 4,
-                            cnt = inout(reg) pairs => _,
-                            b0 = out(zmm_reg) _,
-                            b1 = out(zmm_reg) _,
-                            t = out(zmm_reg) _,
-                            $($c0 = inout(zmm_reg) $c0, $c1 = inout(zmm_reg) $c1,)*
-                            options(nostack, readonly),
-                        );
+                            "lea {bp}, [{bp} + {bs} * 2]"
+                        ], [$(($c0 $c1)),*]);
                     }
                 }
                 // Then one step at a time (all of them when a_ms != 1; the odd last one else).
@@ -324,30 +337,13 @@ macro_rules! asm_tile {
                     // SAFETY: reads A(r, m) for r < R, done <= m < m_len and those B rows
                     // (caller); writes only the named registers; no stack use.
                     unsafe {
-                        core::arch::asm!(
-                            "2:",
+                        asm_loop!(a, a_rs, b, b_rs, m_len - done, [
                             asm_step!("", "", [$(($c0 $c1 $addr)),*]),
                             "add {q0}, {ams}",
                             "add {q3}, {ams}",
                             "add {q8}, {ams}",
-                            "add {bp}, {bs}",
-                            "dec {cnt}",
-                            "jnz 2b",
-                            q0 = inout(reg) a => _,
-                            q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
-                            q8 = inout(reg) a.wrapping_add(8 * a_rs) => _,
-                            s = in(reg) s,
-                            s3 = in(reg) 3 * s,
-                            ams = in(reg) a_ms * 4,
-                            bp = inout(reg) b => _,
-                            bs = in(reg) b_rs * 4,
-                            cnt = inout(reg) m_len - done => _,
-                            b0 = out(zmm_reg) _,
-                            b1 = out(zmm_reg) _,
-                            t = out(zmm_reg) _,
-                            $($c0 = inout(zmm_reg) $c0, $c1 = inout(zmm_reg) $c1,)*
-                            options(nostack, readonly),
-                        );
+                            "add {bp}, {bs}"
+                        ], [$(($c0 $c1)),*], ams = a_ms * 4);
                     }
                 }
                 acc = [$($c0, $c1),*];

@@ -90,27 +90,23 @@ pub(super) unsafe fn tile6x16(
     if m_len > 0 {
         let [mut c0, mut c1, mut c2, mut c3, mut c4, mut c5, mut c6, mut c7, mut c8, mut c9, mut c10, mut c11] = acc;
         let s = a_rs * 4;
-        // Where A runs along its rows (a_ms = 1), pairs of steps first.
-        let pairs = if a_ms == 1 { m_len / 2 } else { 0 };
-        if pairs > 0 {
-            // SAFETY: reads A(r, m) for r < 6, m < 2 * pairs <= m_len and those B rows
-            // (caller); writes only the named registers; no stack use.
-            unsafe {
+        // One `asm!` loop from `a`, `b` for `cnt` rounds of `body`: rows 0, 1, 2, 4 of A
+        // addressed from `q0`, rows 3, 5 from `q3`, B from `bp`; `extra` names what else
+        // the body reads.
+        macro_rules! tile_loop {
+            ($a:expr, $b:expr, $cnt:expr, [$($body:expr),*] $(, $name:ident = $val:expr)*) => {
                 core::arch::asm!(
                     "2:",
-                    step!("", ""),
-                    step!(" + {bs}", " + 4"),
-                    "add {q0}, 8",
-                    "add {q3}, 8",
-                    "lea {bp}, [{bp} + {bs} * 2]",
+                    $($body,)*
                     "dec {cnt}",
                     "jnz 2b",
-                    q0 = inout(reg) a => _,
-                    q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
+                    q0 = inout(reg) $a => _,
+                    q3 = inout(reg) $a.wrapping_add(3 * a_rs) => _,
                     s = in(reg) s,
-                    bp = inout(reg) b => _,
+                    bp = inout(reg) $b => _,
                     bs = in(reg) b_rs * 4,
-                    cnt = inout(reg) pairs => _,
+                    cnt = inout(reg) $cnt => _,
+                    $($name = in(reg) $val,)*
                     b0 = out(ymm_reg) _,
                     b1 = out(ymm_reg) _,
                     t = out(ymm_reg) _,
@@ -121,6 +117,26 @@ pub(super) unsafe fn tile6x16(
                     c8 = inout(ymm_reg) c8, c9 = inout(ymm_reg) c9,
                     c10 = inout(ymm_reg) c10, c11 = inout(ymm_reg) c11,
                     options(nostack, readonly),
+                )
+            };
+        }
+        // Where A runs along its rows (a_ms = 1), pairs of steps first.
+        let pairs = if a_ms == 1 { m_len / 2 } else { 0 };
+        if pairs > 0 {
+            // SAFETY: reads A(r, m) for r < 6, m < 2 * pairs <= m_len and those B rows
+            // (caller); writes only the named registers; no stack use.
+            unsafe {
+                tile_loop!(
+                    a,
+                    b,
+                    pairs,
+                    [
+                        step!("", ""),
+                        step!(" + {bs}", " + 4"),
+                        "add {q0}, 8",
+                        "add {q3}, 8",
+                        "lea {bp}, [{bp} + {bs} * 2]"
+                    ]
                 );
             }
         }
@@ -130,31 +146,12 @@ pub(super) unsafe fn tile6x16(
             // SAFETY: reads A(r, m) for r < 6, done <= m < m_len and those B rows (caller);
             // writes only the named registers; no stack use.
             unsafe {
-                core::arch::asm!(
-                    "2:",
-                    step!("", ""),
-                    "add {q0}, {ams}",
-                    "add {q3}, {ams}",
-                    "add {bp}, {bs}",
-                    "dec {cnt}",
-                    "jnz 2b",
-                    q0 = inout(reg) a => _,
-                    q3 = inout(reg) a.wrapping_add(3 * a_rs) => _,
-                    s = in(reg) s,
-                    ams = in(reg) a_ms * 4,
-                    bp = inout(reg) b => _,
-                    bs = in(reg) b_rs * 4,
-                    cnt = inout(reg) m_len - done => _,
-                    b0 = out(ymm_reg) _,
-                    b1 = out(ymm_reg) _,
-                    t = out(ymm_reg) _,
-                    c0 = inout(ymm_reg) c0, c1 = inout(ymm_reg) c1,
-                    c2 = inout(ymm_reg) c2, c3 = inout(ymm_reg) c3,
-                    c4 = inout(ymm_reg) c4, c5 = inout(ymm_reg) c5,
-                    c6 = inout(ymm_reg) c6, c7 = inout(ymm_reg) c7,
-                    c8 = inout(ymm_reg) c8, c9 = inout(ymm_reg) c9,
-                    c10 = inout(ymm_reg) c10, c11 = inout(ymm_reg) c11,
-                    options(nostack, readonly),
+                tile_loop!(
+                    a,
+                    b,
+                    m_len - done,
+                    [step!("", ""), "add {q0}, {ams}", "add {q3}, {ams}", "add {bp}, {bs}"],
+                    ams = a_ms * 4
                 );
             }
         }
