@@ -269,6 +269,38 @@ pub(crate) fn accumulate_avx_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i
     });
 }
 
+/// `sum_i row[i]` (wrapping into `i32` as the reference's sum does): every byte read as
+/// unsigned (`w ^ 0x80 = w + 128`) and summed 32 at a time by `vpsadbw` against zero (eight
+/// bytes into each 64-bit lane, exact), `128 * len` taken off at the end. Every call of the
+/// small-batch tiles sums each row of `W` for its offset, one pass over `W` beside the
+/// product's; this keeps that pass to one instruction of work per 32 bytes.
+#[cfg(target_feature = "avx2")]
+pub(crate) fn row_sum(row: &[i8]) -> i32 {
+    // SAFETY: the build enables AVX2 (the `cfg` above).
+    unsafe { row_sum_avx2(row) }
+}
+
+/// [`row_sum`]'s body, compiled for AVX2.
+#[cfg(target_feature = "avx2")]
+#[target_feature(enable = "avx2")]
+fn row_sum_avx2(row: &[i8]) -> i32 {
+    let chunks = row.chunks_exact(32);
+    let tail = chunks.remainder();
+    let (flip, zero) = (_mm256_set1_epi8(i8::MIN), _mm256_setzero_si256());
+    let mut acc = _mm256_setzero_si256();
+    for c in chunks {
+        // SAFETY: `c` holds 32 bytes; an unaligned load.
+        let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(_mm256_xor_si256(v, flip), zero));
+    }
+    let mut lanes = [0u64; 4];
+    // SAFETY: `lanes` holds 32 bytes; an unaligned store.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+    let unsigned = lanes.iter().sum::<u64>() + tail.iter().map(|&w| u64::from(w as u8 ^ 0x80)).sum::<u64>();
+    // Exact in i64 (at most 255 per byte), then reduced modulo 2^32 like a wrapping sum.
+    (unsigned as i64).wrapping_sub(128 * row.len() as i64) as i32
+}
+
 /// A tile's pointers and sizes: inputs, weights, accumulators, `n`, `m`, row offsets.
 type TileArgs<'o> = (*const i8, *const i8, *mut i32, usize, usize, &'o [i32]);
 
