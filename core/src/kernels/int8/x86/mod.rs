@@ -310,8 +310,26 @@ type TileArgs<'o> = (*const i8, *const i8, *mut i32, usize, usize, &'o [i32]);
 /// (`tile(.., false, ..)`, flipped as they load). Every pointer handed over addresses the
 /// tile's `sb` rows of `n` inputs, `rb` rows of W and `sb` rows of acc (stride `m`) with `rb`
 /// entries each.
+///
+/// The buffer is zeroed on every call, so it is no larger than a block needs: [`SMALL_FLIP`]
+/// bytes where a block fits there, else [`FLIP_BLOCK`].
 #[inline(always)]
 fn flipped_tiles<const SB: usize, const RB: usize>(
+    layer: &QuantDense<'_>,
+    x: &[i8],
+    acc: &mut [i32],
+    tile: impl FnMut(usize, usize, bool, TileArgs<'_>),
+) {
+    if SB.saturating_mul(layer.inputs) <= SMALL_FLIP {
+        flipped_tiles_in::<SB, RB, SMALL_FLIP>(layer, x, acc, tile);
+    } else {
+        flipped_tiles_in::<SB, RB, FLIP_BLOCK>(layer, x, acc, tile);
+    }
+}
+
+/// [`flipped_tiles`] with an `N`-byte buffer.
+#[inline(always)]
+fn flipped_tiles_in<const SB: usize, const RB: usize, const N: usize>(
     layer: &QuantDense<'_>,
     x: &[i8],
     acc: &mut [i32],
@@ -323,9 +341,9 @@ fn flipped_tiles<const SB: usize, const RB: usize>(
         return;
     }
     let (xp, wp, ap) = (x.as_ptr(), layer.weights.as_ptr(), acc.as_mut_ptr());
-    let mut flipped = Flipped([0; FLIP_BLOCK]);
+    let mut flipped = Flipped([0; N]);
     let mut block = usize::MAX;
-    let fits = SB * n <= FLIP_BLOCK;
+    let fits = SB * n <= N;
     tiles::<SB, RB>(layer, batch, layer.input_zero.wrapping_add(128), |s0, j0, sb, rb, offs| {
         // In bounds: s0 + sb <= batch and j0 + rb <= m, so the rows lie inside x (batch x n),
         // W (m x n) and acc (batch x m); `wrapping_add` keeps the arithmetic safe.
@@ -349,8 +367,11 @@ fn flipped_tiles<const SB: usize, const RB: usize>(
 /// packed path: `PACK_S_YMM` rows of up to `PACK_K` inputs).
 const FLIP_BLOCK: usize = 16 * 1024;
 
+/// The smaller buffer of [`flipped_tiles`]: four samples of up to 1,024 inputs.
+const SMALL_FLIP: usize = 4 * 1024;
+
 #[repr(C, align(64))]
-struct Flipped([u8; FLIP_BLOCK]);
+struct Flipped<const N: usize>([u8; N]);
 
 /// [`vnni_tile`] on signed inputs (flipped as they load).
 ///
