@@ -391,11 +391,16 @@ impl QuantDense<'_> {
     #[inline]
     #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
     pub(crate) fn row_offset(&self, j: usize, row: &[i8], z: i32) -> i32 {
+        let bias = self.bias.get(j).copied().unwrap_or(0);
+        if z == 0 {
+            // No pass over the row: `z sum_i W[j][i]` is 0.
+            return bias;
+        }
         #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
         let sum_w = crate::kernels::int8::x86::row_sum(row);
         #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
         let sum_w = row_sum(row);
-        self.bias.get(j).copied().unwrap_or(0).wrapping_sub(z.wrapping_mul(sum_w))
+        bias.wrapping_sub(z.wrapping_mul(sum_w))
     }
 }
 

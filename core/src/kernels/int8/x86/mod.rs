@@ -195,15 +195,17 @@ pub(crate) fn accumulate_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i32])
         unsafe { accumulate_packed(layer, x, acc, batch) };
         return;
     }
+    // The tiles sum the rows of W as they read them (`flipped_tiles` hands over the biases).
+    let zu = layer.input_zero.wrapping_add(128);
     flipped_tiles::<4, 4>(layer, x, acc, |sb, rb, flipped, args| {
         let (xp, wp, ap, n, m, offs) = args;
         // SAFETY: `flipped_tiles` hands over rows inside x (or its flipped copy), W and acc
         // (see there); the CPU runs AVX-512 F, BW and VNNI (checked above).
         unsafe {
             if flipped {
-                tile_dispatch!(vnni_tile_u, sb, rb, (xp, wp, ap, n, m, offs))
+                tile_dispatch!(vnni_tile_u, sb, rb, (xp, wp, ap, n, m, offs, zu))
             } else {
-                tile_dispatch!(vnni_tile_s, sb, rb, (xp, wp, ap, n, m, offs))
+                tile_dispatch!(vnni_tile_s, sb, rb, (xp, wp, ap, n, m, offs, zu))
             }
         }
     });
@@ -226,15 +228,17 @@ pub(crate) fn accumulate_avx2_narrow(layer: &QuantDense<'_>, x: &[i8], acc: &mut
         unsafe { accumulate_packed_narrow(layer, x, acc, batch) };
         return;
     }
+    // The tiles sum the rows of W as they read them (`flipped_tiles` hands over the biases).
+    let zu = layer.input_zero.wrapping_add(128);
     flipped_tiles::<4, 2>(layer, x, acc, |sb, rb, flipped, args| {
         let (xp, wp, ap, n, m, offs) = args;
         // SAFETY: `flipped_tiles` hands over rows inside x (or its flipped copy), W and acc
         // (see there); the build enables AVX2.
         unsafe {
             if flipped {
-                tile_dispatch!(narrow_tile_u, sb, rb, (xp, wp, ap, n, m, offs))
+                tile_dispatch!(narrow_tile_u, sb, rb, (xp, wp, ap, n, m, offs, zu))
             } else {
-                tile_dispatch!(narrow_tile_s, sb, rb, (xp, wp, ap, n, m, offs))
+                tile_dispatch!(narrow_tile_s, sb, rb, (xp, wp, ap, n, m, offs, zu))
             }
         }
     });
@@ -255,15 +259,17 @@ pub(crate) fn accumulate_avx_vnni(layer: &QuantDense<'_>, x: &[i8], acc: &mut [i
         unsafe { accumulate_packed_ymm(layer, x, acc, batch) };
         return;
     }
+    // The tiles sum the rows of W as they read them (`flipped_tiles` hands over the biases).
+    let zu = layer.input_zero.wrapping_add(128);
     flipped_tiles::<4, 2>(layer, x, acc, |sb, rb, flipped, args| {
         let (xp, wp, ap, n, m, offs) = args;
         // SAFETY: `flipped_tiles` hands over rows inside x (or its flipped copy), W and acc
         // (see there); the CPU runs AVX2 and AVX-VNNI (checked above).
         unsafe {
             if flipped {
-                tile_dispatch!(avx_vnni_tile_u, sb, rb, (xp, wp, ap, n, m, offs))
+                tile_dispatch!(avx_vnni_tile_u, sb, rb, (xp, wp, ap, n, m, offs, zu))
             } else {
-                tile_dispatch!(avx_vnni_tile_s, sb, rb, (xp, wp, ap, n, m, offs))
+                tile_dispatch!(avx_vnni_tile_s, sb, rb, (xp, wp, ap, n, m, offs, zu))
             }
         }
     });
@@ -304,12 +310,13 @@ fn row_sum_avx2(row: &[i8]) -> i32 {
 /// A tile's pointers and sizes: inputs, weights, accumulators, `n`, `m`, row offsets.
 type TileArgs<'o> = (*const i8, *const i8, *mut i32, usize, usize, &'o [i32]);
 
-/// The tiles of a layer for kernels that read the inputs as unsigned (`x + 128`, the row
-/// offsets taken with `z_in + 128`): the inputs of each block of `SB` samples flipped once
-/// into a buffer when they fit (`tile(.., true, ..)`), else handed over signed
-/// (`tile(.., false, ..)`, flipped as they load). Every pointer handed over addresses the
-/// tile's `sb` rows of `n` inputs, `rb` rows of W and `sb` rows of acc (stride `m`) with `rb`
-/// entries each.
+/// The tiles of a layer for kernels that read the inputs as unsigned (`x + 128`) and take
+/// `(z_in + 128) sum_i W[j][i]` from the rows of `W` as they read them, so the offsets
+/// handed over are the biases (no pass over `W` of their own): the inputs of each block of
+/// `SB` samples flipped once into a buffer when they fit (`tile(.., true, ..)`), else handed
+/// over signed (`tile(.., false, ..)`, flipped as they load). Every pointer handed over
+/// addresses the tile's `sb` rows of `n` inputs, `rb` rows of W and `sb` rows of acc
+/// (stride `m`) with `rb` entries each.
 ///
 /// The buffer is zeroed on every call, so it is no larger than a block needs: [`SMALL_FLIP`]
 /// bytes where a block fits there, else [`FLIP_BLOCK`].
@@ -344,7 +351,9 @@ fn flipped_tiles_in<const SB: usize, const RB: usize, const N: usize>(
     let mut flipped = Flipped([0; N]);
     let mut block = usize::MAX;
     let fits = SB * n <= N;
-    tiles::<SB, RB>(layer, batch, layer.input_zero.wrapping_add(128), |s0, j0, sb, rb, offs| {
+    // The offsets handed over are the biases (`z = 0`: no pass over W); the tiles take
+    // `(z_in + 128) sum_i W[j][i]` from their own loads of W.
+    tiles::<SB, RB>(layer, batch, 0, |s0, j0, sb, rb, offs| {
         // In bounds: s0 + sb <= batch and j0 + rb <= m, so the rows lie inside x (batch x n),
         // W (m x n) and acc (batch x m); `wrapping_add` keeps the arithmetic safe.
         let (w, a) = (wp.wrapping_add(j0 * n), ap.wrapping_add(s0 * m + j0));
@@ -385,9 +394,10 @@ unsafe fn vnni_tile_s<const S: usize, const R: usize>(
     n: usize,
     m: usize,
     offs: &[i32],
+    zu: i32,
 ) {
     // SAFETY: the caller's contract.
-    unsafe { vnni_tile::<S, R, true>(x, w, acc, n, m, offs) }
+    unsafe { vnni_tile::<S, R, true>(x, w, acc, n, m, offs, zu) }
 }
 
 /// [`vnni_tile`] on inputs already flipped to unsigned.
@@ -402,13 +412,15 @@ unsafe fn vnni_tile_u<const S: usize, const R: usize>(
     n: usize,
     m: usize,
     offs: &[i32],
+    zu: i32,
 ) {
     // SAFETY: the caller's contract.
-    unsafe { vnni_tile::<S, R, false>(x, w, acc, n, m, offs) }
+    unsafe { vnni_tile::<S, R, false>(x, w, acc, n, m, offs, zu) }
 }
 
-/// One VNNI tile: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`, with `x` flipped to
-/// unsigned here (`FLIP`) or by the caller.
+/// One VNNI tile: `acc[s][r] = offs[r] - zu sum_i W[r][i] + sum_i (x[s][i] + 128) W[r][i]`,
+/// with `x` flipped to unsigned here (`FLIP`) or by the caller. The row sums come from the
+/// same loads of `W` as the products (`vpdpbusd` by a vector of ones), so `W` is read once.
 ///
 /// # Safety
 /// As `avx2_tile`, and the CPU runs AVX-512 F, BW and VNNI.
@@ -421,11 +433,14 @@ unsafe fn vnni_tile<const S: usize, const R: usize, const FLIP: bool>(
     n: usize,
     m: usize,
     offs: &[i32],
+    zu: i32,
 ) {
     // SAFETY: the caller guarantees the rows read and written (see # Safety) and the CPU features.
     unsafe {
         let flip = _mm512_set1_epi8(-128);
+        let ones = _mm512_set1_epi8(1);
         let mut sums = [[_mm512_setzero_si512(); R]; S];
+        let mut wsums = [_mm512_setzero_si512(); R];
         let mut i = 0;
         // Whole 64-byte steps with plain loads, then the last `n % 64` with masked ones
         // (masked-off weights are 0, so those lanes add nothing).
@@ -447,14 +462,21 @@ unsafe fn vnni_tile<const S: usize, const R: usize, const FLIP: bool>(
                 } else {
                     _mm512_maskz_loadu_epi8(mask, w.add(r * n + i))
                 };
+                wsums[r] = _mm512_dpbusd_epi32(wsums[r], ones, wv);
                 for s in 0..S {
                     sums[s][r] = _mm512_dpbusd_epi32(sums[s][r], xv[s], wv);
                 }
             }
             i += 64;
         }
+        // Row r's offset: offs[r] - zu sum_i W[r][i] (wrapping, as `row_offset` takes it).
+        let mut base = [0i32; R];
+        for r in 0..R {
+            let sum_w = _mm512_reduce_add_epi32(wsums[r]);
+            base[r] = offs.get(r).copied().unwrap_or(0).wrapping_sub(zu.wrapping_mul(sum_w));
+        }
         for s in 0..S {
-            if R == 4 && offs.len() == 4 {
+            if R == 4 {
                 // Four rows' sums at once: interleave and add (32-bit, then 64-bit pairs)
                 // so each 128-bit lane holds partial sums of rows 0..3, then add the lanes.
                 let (a, b, c, d) = (sums[s][0], sums[s][1 % R], sums[s][2 % R], sums[s][3 % R]);
@@ -463,12 +485,12 @@ unsafe fn vnni_tile<const S: usize, const R: usize, const FLIP: bool>(
                 let abcd = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
                 let half = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64::<1>(abcd));
                 let four = _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256::<1>(half));
-                let base = _mm_loadu_si128(offs.as_ptr() as *const __m128i);
-                _mm_storeu_si128(acc.add(s * m) as *mut __m128i, _mm_add_epi32(base, four));
+                let b4 = _mm_loadu_si128(base.as_ptr() as *const __m128i);
+                _mm_storeu_si128(acc.add(s * m) as *mut __m128i, _mm_add_epi32(b4, four));
             } else {
                 for r in 0..R {
                     let total = _mm512_reduce_add_epi32(sums[s][r]);
-                    *acc.add(s * m + r) = offs.get(r).copied().unwrap_or(0).wrapping_add(total);
+                    *acc.add(s * m + r) = base[r].wrapping_add(total);
                 }
             }
         }
@@ -495,9 +517,10 @@ macro_rules! byte_tile {
             n: usize,
             m: usize,
             offs: &[i32],
+            zu: i32,
         ) {
             // SAFETY: the caller's contract.
-            unsafe { $tile::<S, R, true>(x, w, acc, n, m, offs) }
+            unsafe { $tile::<S, R, true>(x, w, acc, n, m, offs, zu) }
         }
 
         /// The tile on inputs already flipped to unsigned.
@@ -513,9 +536,10 @@ macro_rules! byte_tile {
             n: usize,
             m: usize,
             offs: &[i32],
+            zu: i32,
         ) {
             // SAFETY: the caller's contract.
-            unsafe { $tile::<S, R, false>(x, w, acc, n, m, offs) }
+            unsafe { $tile::<S, R, false>(x, w, acc, n, m, offs, zu) }
         }
 
         $(#[$doc])*
@@ -529,12 +553,16 @@ macro_rules! byte_tile {
             n: usize,
             m: usize,
             offs: &[i32],
+            zu: i32,
         ) {
             // SAFETY: the caller guarantees the rows read and written (see # Safety) and the
             // CPU features.
             unsafe {
                 let flip = _mm256_set1_epi8(-128);
+                let ones = _mm256_set1_epi8(1);
                 let mut sums = [[_mm256_setzero_si256(); R]; S];
+                // Each row's sum of weights, from the same loads as the products.
+                let mut wsums = [_mm256_setzero_si256(); R];
                 let full = n - n % 32;
                 let mut i = 0;
                 while i < full {
@@ -545,6 +573,7 @@ macro_rules! byte_tile {
                     }
                     for r in 0..R {
                         let wv = _mm256_loadu_si256(w.add(r * n + i) as *const __m256i);
+                        wsums[r] = $dot256(wsums[r], ones, wv);
                         for s in 0..S {
                             sums[s][r] = $dot256(sums[s][r], xv[s], wv);
                         }
@@ -560,6 +589,8 @@ macro_rules! byte_tile {
                     }
                     for r in 0..R {
                         let wv = _mm_loadu_si128(w.add(r * n + i) as *const __m128i);
+                        let quads = $dot128(_mm_setzero_si128(), _mm256_castsi256_si128(ones), wv);
+                        wsums[r] = _mm256_add_epi32(wsums[r], _mm256_zextsi128_si256(quads));
                         for s in 0..S {
                             let quads = $dot128(_mm_setzero_si128(), xv[s], wv);
                             sums[s][r] = _mm256_add_epi32(sums[s][r], _mm256_zextsi128_si256(quads));
@@ -567,9 +598,18 @@ macro_rules! byte_tile {
                     }
                     i += 16;
                 }
+                // Row r's offset: offs[r] - zu sum_i W[r][i] (wrapping, as `row_offset` takes it).
+                let mut base = [0i32; R];
+                for r in 0..R {
+                    let mut sum_w = reduce8(wsums[r]);
+                    for k in i..n {
+                        sum_w = sum_w.wrapping_add(*w.add(r * n + k) as i32);
+                    }
+                    base[r] = offs.get(r).copied().unwrap_or(0).wrapping_sub(zu.wrapping_mul(sum_w));
+                }
                 for s in 0..S {
                     for r in 0..R {
-                        let mut total = offs.get(r).copied().unwrap_or(0).wrapping_add(reduce8(sums[s][r]));
+                        let mut total = base[r].wrapping_add(reduce8(sums[s][r]));
                         for k in i..n {
                             let u = *x.add(s * n + k) as u8 ^ if FLIP { 0x80 } else { 0 };
                             total = total.wrapping_add((u as i32).wrapping_mul(*w.add(r * n + k) as i32));
@@ -583,9 +623,10 @@ macro_rules! byte_tile {
 }
 
 byte_tile!(
-    /// One AVX2 tile on 7-bit weights: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`,
-    /// with `x` flipped to unsigned here (`FLIP`) or by the caller; 32 inputs per step, then
-    /// one step of 16 (`xmm`), then scalar code for the last `n % 16`.
+    /// One AVX2 tile on 7-bit weights: `acc[s][r] = offs[r] - zu sum_i W[r][i] + sum_i (x[s][i]
+    /// + 128) W[r][i]`, with `x` flipped to unsigned here (`FLIP`) or by the caller, the row
+    /// sums from the same loads of `W` (the multiply-add by a vector of ones); 32 inputs per
+    /// step, then one step of 16 (`xmm`), then scalar code for the last `n % 16`.
     ///
     /// # Safety
     /// `x` holds `S` rows and `w` `R` rows of `n` bytes each, every weight in -63..=63 (else
@@ -595,8 +636,9 @@ byte_tile!(
 );
 
 byte_tile!(
-    /// One AVX-VNNI tile: `acc[s][r] = offs[r] + sum_i (x[s][i] + 128) W[r][i]`, as the AVX2
-    /// tile on 7-bit weights with `vpdpbusd` (no saturation: every int8 weight).
+    /// One AVX-VNNI tile: `acc[s][r] = offs[r] - zu sum_i W[r][i] + sum_i (x[s][i] + 128)
+    /// W[r][i]`, as the AVX2 tile on 7-bit weights with `vpdpbusd` (no saturation: every int8
+    /// weight).
     ///
     /// # Safety
     /// `x` holds `S` rows and `w` `R` rows of `n` bytes each; `acc` has `S` rows of stride
