@@ -398,19 +398,14 @@ impl QuantDense<'_> {
         }
         #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
         let sum_w = crate::kernels::int8::x86::row_sum(row);
+        // In 16-bit sums over chunks of 128 (at most 128 * 128 in magnitude: exact), which
+        // vectorize twice as wide as 32-bit ones; the x86_64 `row_sum` gives the same integer.
         #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
-        let sum_w = row_sum(row);
+        let sum_w = row
+            .chunks(128)
+            .fold(0i32, |s, c| s.wrapping_add(i32::from(c.iter().fold(0i16, |t, &w| t.wrapping_add(i16::from(w))))));
         bias.wrapping_sub(z.wrapping_mul(sum_w))
     }
-}
-
-/// `sum_i row[i]`, wrapping into `i32`: in 16-bit sums over chunks of 128 (at most 128 *
-/// 128 in magnitude: exact), which vectorize twice as wide as 32-bit ones. The x86_64 twin
-/// (`kernels::int8::x86::row_sum`) is tested against it.
-#[doc(hidden)]
-pub fn row_sum(row: &[i8]) -> i32 {
-    row.chunks(128)
-        .fold(0i32, |s, c| s.wrapping_add(i32::from(c.iter().fold(0i16, |t, &w| t.wrapping_add(i16::from(w))))))
 }
 
 /// [`QuantDense::requantize_rows`] for one row when every shift is in -31..=0 and no
