@@ -41,7 +41,7 @@ fn train_step(c: &mut Criterion) {
             let _ = topo.init_params(&mut p, Init::HeUniform, &mut Rng::new(1));
             let opt = Optimizer::new(Rule::Sgd { lr: 0.01 }).unwrap_or_else(|e| panic!("{e}"));
             let kernels = Gemm::from_env().unwrap_or_else(|e| panic!("{e}"));
-            let shard = myelin::bench::shard_for(batch, threads);
+            let shard = myelin::bench::shard_for(batch);
             let config = TrainerConfig { batch, shard, threads, kernels, ..TrainerConfig::default() };
             let mut tr = Trainer::new(topo, p, opt, config).unwrap_or_else(|e| panic!("{e}"));
             let idx: Vec<usize> = (0..batch).collect();

@@ -469,3 +469,45 @@ fn forward_splits_exactly_keeps_its_promise() {
     }
     assert!(split > 0, "no split was ever allowed");
 }
+
+/// Where a backend says a forward split into blocks of `per` neurons is exact, each block's
+/// product (its rows of `W` and of the bias, the whole batch) gives the bits of those columns
+/// of the whole product: the promise the runner relies on to give each thread its own
+/// neurons.
+#[test]
+fn forward_splits_neurons_exactly_keeps_its_promise() {
+    let mut rng = Rng::new(161);
+    let inputs = if cfg!(miri) { 9 } else { 40 };
+    let shapes: Vec<(usize, usize)> = if cfg!(miri) {
+        vec![(1, 17), (17, 33), (17, 49), (3, 40)]
+    } else {
+        [1, 2, 3, 5, 16, 17, 40, 130].into_iter().flat_map(|b| [(b, 20), (b, 33), (b, 49), (b, 65)]).collect()
+    };
+    let mut split = 0;
+    for k in Backend::available() {
+        for &(batch, outputs) in &shapes {
+            let d = Dims { batch, inputs, outputs };
+            let c = case(&mut rng, d, false);
+            let whole = run(&k, &c, Activation::Relu).y;
+            for parts in 2..=4 {
+                let per = outputs.div_ceil(parts);
+                if per >= outputs || !k.forward_splits_neurons_exactly(batch, outputs, per) {
+                    continue;
+                }
+                split += 1;
+                let mut j0 = 0;
+                while j0 < outputs {
+                    let rows = per.min(outputs - j0);
+                    let (w, b) = (&c.w[j0 * inputs..(j0 + rows) * inputs], &c.b[j0..j0 + rows]);
+                    let mut y = vec![f32::NAN; batch * rows];
+                    k.dense_forward(Dims { outputs: rows, ..d }, &c.x, w, b, &mut y, Activation::Relu).unwrap();
+                    let cols: Vec<f32> =
+                        whole.chunks_exact(outputs).flat_map(|r| r[j0..j0 + rows].iter().copied()).collect();
+                    assert_eq!(bits(&y), bits(&cols), "{} {d:?} neurons {j0}..+{rows}", k.name());
+                    j0 += rows;
+                }
+            }
+        }
+    }
+    assert!(split > 0, "no split was ever allowed");
+}

@@ -103,7 +103,7 @@ pub fn train_workload(
     let mut params = vec![0.0; topo.params_len()];
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).map_err(crate::Error::core("init"))?;
     let opt = Optimizer::new(Rule::Sgd { lr: 0.1 }).map_err(crate::Error::core("optimizer"))?;
-    let shard = shard_for(batch, threads);
+    let shard = shard_for(batch);
     let config = TrainerConfig { batch, shard, threads, kernels: Gemm::from_env()?, ..TrainerConfig::default() };
     let mut tr = Trainer::new(topo, params, opt, config)?;
     let order: Vec<usize> = (0..data.len()).collect();
@@ -125,12 +125,13 @@ pub fn train_workload(
     Ok((times, last as f64))
 }
 
-/// Shard size used for a batch on `threads` threads: one shard per thread, the
-/// configuration a user picks for speed (weights are bit-identical across thread counts for
-/// a *fixed* shard size; `--shard` fixes it). One shard with its products split by rows
-/// across the threads is slower (BENCHMARKS.md, "Kernel choices").
-pub fn shard_for(batch: usize, threads: usize) -> usize {
-    batch.div_ceil(threads.max(1))
+/// Shard size used for a batch on any number of threads: the whole batch, one shard whose large
+/// products are split across the threads (by neurons for the forward and the weight
+/// gradient), so every thread count trains the same bits. One shard per thread, the
+/// alternative, was slower on 784-128-10 and level on 784-512-512-10 (BENCHMARKS.md,
+/// "Kernel choices").
+pub fn shard_for(batch: usize) -> usize {
+    batch
 }
 
 /// Inference throughput (samples/s) at batch 1024 and latency (us) at batch 1.

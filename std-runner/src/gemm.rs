@@ -16,8 +16,9 @@
 //! matrixmultiply (which has no AVX-512 kernel) at every size measured, and its 8-lane tiles
 //! give the AVX-512 bits, so a model trains to the same bits on AVX2-only and AVX-512 CPUs
 //! (BENCHMARKS.md has what that costs or gains per workload on AVX2). Large core products are split
-//! across the pool's threads by rows in a way that keeps every output's operations, so the
-//! bits do not depend on the thread count either way.
+//! across threads by rows in a way that keeps every output's operations, so the bits do not
+//! depend on the thread count either way: on the current rayon pool ([`Gemm`]), or on a
+//! trainer's team ([`TeamGemm`]), where the forward goes by blocks of neurons.
 
 #![allow(unsafe_code)]
 
@@ -26,6 +27,8 @@ use myelin_core::kernels::{bias_activation, Accumulate, Backend, Dims};
 use myelin_core::Activation;
 use rayon::prelude::*;
 
+use crate::train::team::Team;
+use std::cell::{RefCell, RefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Below this many multiply-accumulates a product runs on the core's kernels.
@@ -56,9 +59,10 @@ pub const MIN_SPLIT_MACS: usize = 1 << 20;
 pub struct Gemm {
     /// The path choice.
     pub mode: Mode,
-    /// Split large products by output rows across the threads of the current rayon pool.
-    /// Each output element is still computed by the same operations, so the bits do not
-    /// depend on the number of threads (tests/determinism.rs checks it).
+    /// Split large products by output rows across the threads of the current rayon pool (or
+    /// of the team a [`TeamGemm`] runs on). Each output element is still computed by the same
+    /// operations, so the bits do not depend on the number of threads (tests/determinism.rs
+    /// checks it).
     pub split: bool,
     /// The core kernels for the products that do not go through sgemm.
     pub backend: Backend,
@@ -105,13 +109,13 @@ impl Gemm {
         Ok(Gemm::new(backend, mode))
     }
 
-    /// Row blocks to cut a product with `rows` output rows into.
-    fn parts(&self, d: Dims, rows: usize) -> usize {
+    /// Blocks to cut a product with `rows` rows (samples or neurons) into on `threads`
+    /// threads.
+    fn parts(&self, d: Dims, rows: usize, threads: usize) -> usize {
         if !self.split {
             return 1;
         }
         let macs = d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs);
-        let threads = rayon::current_num_threads();
         if threads < 2 || macs < 2 * MIN_SPLIT_MACS {
             return 1;
         }
@@ -194,19 +198,100 @@ fn sgemm(
     }
 }
 
+/// Where the parts of a split product run: the current rayon pool ([`Gemm`] itself) or a
+/// trainer's [`Team`] ([`TeamGemm`]).
+trait Crew {
+    /// Threads that take parts.
+    fn size(&self) -> usize;
+    /// `f(i, &mut items[i])` for every item, the items side by side; returns when all are done.
+    fn each<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync);
+    /// One buffer per part for a forward split by neurons; `None`: the crew splits the
+    /// forward by samples only.
+    fn scratch(&self) -> Option<RefMut<'_, Vec<Vec<f32>>>>;
+}
+
+/// The threads of the current rayon pool.
+struct Pool;
+
+impl Crew for Pool {
+    fn size(&self) -> usize {
+        rayon::current_num_threads()
+    }
+    fn each<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+        items.par_iter_mut().enumerate().for_each(|(i, it)| f(i, it));
+    }
+    fn scratch(&self) -> Option<RefMut<'_, Vec<Vec<f32>>>> {
+        None
+    }
+}
+
+/// [`Gemm`]'s products split across the members of a [`Team`] rather than the rayon pool:
+/// the trainer's lone shard, whose products then hand over to the team's spinning threads
+/// (the same threads as the step's update) instead of waking the pool's. Where the bits
+/// allow, a forward gives each member its own block of neurons (rows of `W`, the block the
+/// same member updates), so a member reads only its own rows. The same bits as [`Gemm`].
+pub struct TeamGemm<'t> {
+    gemm: Gemm,
+    team: RefCell<&'t mut Team>,
+    /// Per member: its neurons' outputs (samples x neurons) in a forward split by neurons.
+    scratch: RefCell<&'t mut Vec<Vec<f32>>>,
+}
+
+impl<'t> TeamGemm<'t> {
+    /// `gemm`'s products (split when `gemm.split` says so) on `team`; `scratch` keeps the
+    /// neuron blocks' buffers from one call to the next.
+    pub fn new(gemm: Gemm, team: &'t mut Team, scratch: &'t mut Vec<Vec<f32>>) -> TeamGemm<'t> {
+        TeamGemm { gemm, team: RefCell::new(team), scratch: RefCell::new(scratch) }
+    }
+}
+
+impl Crew for TeamGemm<'_> {
+    fn size(&self) -> usize {
+        self.team.borrow().size()
+    }
+    fn each<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+        self.team.borrow_mut().for_each_mut(items, f);
+    }
+    fn scratch(&self) -> Option<RefMut<'_, Vec<Vec<f32>>>> {
+        Some(RefMut::map(self.scratch.borrow_mut(), |s| &mut **s))
+    }
+}
+
+impl RawKernels for TeamGemm<'_> {
+    fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        self.gemm.forward_on(self, d, x, w, b, y, act);
+    }
+    fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        self.gemm.weight_grad_on(self, d, delta, x, d_w, Accumulate::Add);
+    }
+    fn weight_grad_into_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        self.gemm.weight_grad_on(self, d, delta, x, d_w, Accumulate::Overwrite);
+    }
+    fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        self.gemm.input_grad_on(self, d, delta, w, d_x);
+    }
+}
+
+/// Consecutive blocks of `per` rows of two row-major matrices (`a` rows `ac` long, `b` rows
+/// `bc` long), paired: the parts of a product split by samples.
+fn row_blocks<'a>(a: &'a mut [f32], ac: usize, b: &'a [f32], bc: usize, per: usize) -> Vec<(&'a mut [f32], &'a [f32])> {
+    a.chunks_mut(per * ac).zip(b.chunks(per * bc)).collect()
+}
+
 impl Gemm {
-    /// `d_w (+)= delta^T x`, adding or overwriting as `mode` says.
-    fn weight_grad_any(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32], mode: Accumulate) {
+    /// `d_w (+)= delta^T x` on `crew`, adding or overwriting as `mode` says.
+    fn weight_grad_on(&self, crew: &impl Crew, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32], mode: Accumulate) {
         if !d.fits(x.len(), d_w.len(), delta.len()) {
             return;
         }
         let (i, o) = (d.inputs, d.outputs);
+        let per = o.div_ceil(self.parts(d, o, crew.size())).max(1);
+        let mut blocks: Vec<&mut [f32]> = if per < o && i > 0 { d_w.chunks_mut(per * i).collect() } else { vec![] };
         if !self.use_gemm(d) {
-            let per = o.div_ceil(self.parts(d, o)).max(1);
             match self.backend.simd() {
-                Some(simd) if per < o && i > 0 => {
+                Some(simd) if !blocks.is_empty() => {
                     // Blocks of neurons (rows of d_w), each the same operations as in the whole.
-                    d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
+                    crew.each(&mut blocks, |c, gw| {
                         let _ = simd.weight_grad_rows(d, delta, x, gw, c * per, mode);
                     });
                 }
@@ -217,34 +302,46 @@ impl Gemm {
         }
         // d_w rows (neurons j) in blocks: d_w[j0..j1] += delta[:, j0..j1]^T x. Overwriting
         // zeroes first: beta = 0 could give -0.0 where zeroing gives +0.0.
-        if mode == Accumulate::Overwrite {
-            d_w.fill(0.0);
-        }
         let beta = 1.0;
-        let per = o.div_ceil(self.parts(d, o)).max(1);
-        if per < o && i > 0 {
-            d_w.par_chunks_mut(per * i).enumerate().for_each(|(c, gw)| {
-                let j0 = c * per;
-                sgemm(gw.len() / i, d.batch, i, &delta[j0..], 1, o as isize, x, i as isize, 1, beta, gw);
-            });
-        } else {
+        if blocks.is_empty() {
+            if mode == Accumulate::Overwrite {
+                d_w.fill(0.0);
+            }
             sgemm(o, d.batch, i, delta, 1, o as isize, x, i as isize, 1, beta, d_w);
+            return;
         }
+        crew.each(&mut blocks, |c, gw| {
+            if mode == Accumulate::Overwrite {
+                gw.fill(0.0);
+            }
+            sgemm(gw.len() / i, d.batch, i, &delta[c * per..], 1, o as isize, x, i as isize, 1, beta, gw);
+        });
     }
-}
 
-impl RawKernels for Gemm {
-    fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+    /// `y = act(x W^T + b)` on `crew`: by blocks of neurons where the crew keeps buffers
+    /// for them and the bits allow, else by blocks of samples.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_on(&self, crew: &impl Crew, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;
         }
         let (i, o) = (d.inputs, d.outputs);
+        if !self.use_gemm(d) && i > 0 && d.batch > 0 && act != Activation::Softmax {
+            let per = o.div_ceil(self.parts(d, o, crew.size())).max(1);
+            if per < o && self.backend.forward_splits_neurons_exactly(d.batch, o, per) {
+                if let Some(mut scratch) = crew.scratch() {
+                    self.forward_by_neurons(crew, &mut scratch, d, x, w, b, y, act, per);
+                    return;
+                }
+            }
+        }
+        let per = d.batch.div_ceil(self.parts(d, d.batch, crew.size())).max(1);
+        let split = per < d.batch && o > 0 && i > 0;
         if !self.use_gemm(d) {
-            let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
             // Every block, the short last one included, must take the whole batch's path.
-            if per < d.batch && o > 0 && i > 0 && self.backend.forward_splits_exactly(d.batch, o, per) {
+            if split && self.backend.forward_splits_exactly(d.batch, o, per) {
                 // Blocks of samples, each the same operations as in the whole product.
-                y.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).for_each(|(yc, xc)| {
+                crew.each(&mut row_blocks(y, o, x, i, per), |_, (yc, xc)| {
                     let dc = Dims { batch: yc.len() / o, ..d };
                     self.backend.dense_forward_impl(dc, xc, w, b, yc, act);
                 });
@@ -254,36 +351,66 @@ impl RawKernels for Gemm {
             return;
         }
         // y rows (samples) in blocks: y_blk = x_blk W^T, then bias and activation.
-        let run = |(yc, xc): (&mut [f32], &[f32])| {
+        let run = |yc: &mut [f32], xc: &[f32]| {
             sgemm(yc.len() / o.max(1), i, o, xc, i as isize, 1, w, 1, i as isize, 0.0, yc);
             bias_activation(yc, b, act);
         };
-        let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
-        if per < d.batch && o > 0 && i > 0 {
-            y.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).for_each(run);
+        if split {
+            crew.each(&mut row_blocks(y, o, x, i, per), |_, (yc, xc)| run(yc, xc));
         } else {
-            run((y, x));
+            run(y, x);
         }
     }
 
-    fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
-        self.weight_grad_any(d, delta, x, d_w, Accumulate::Add);
+    /// The forward in blocks of `per` neurons, block `c` into `scratch[c]` on member `c`,
+    /// then copied into its columns of `y` (an element-wise activation: no row-wise step).
+    #[allow(clippy::too_many_arguments)]
+    fn forward_by_neurons(
+        &self,
+        crew: &impl Crew,
+        scratch: &mut Vec<Vec<f32>>,
+        d: Dims,
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        y: &mut [f32],
+        act: Activation,
+        per: usize,
+    ) {
+        let (i, o) = (d.inputs, d.outputs);
+        let blocks = o.div_ceil(per);
+        if scratch.len() < blocks {
+            scratch.resize_with(blocks, Vec::new);
+        }
+        let rows = |c: usize| per.min(o - c * per);
+        crew.each(&mut scratch[..blocks], |c, buf| {
+            let (j0, n) = (c * per, rows(c));
+            if buf.len() < d.batch * n {
+                buf.resize(d.batch * n, 0.0);
+            }
+            let (wc, bc) = (&w[j0 * i..(j0 + n) * i], &b[j0..j0 + n]);
+            self.backend.dense_forward_impl(Dims { outputs: n, ..d }, x, wc, bc, &mut buf[..d.batch * n], act);
+        });
+        for (c, buf) in scratch[..blocks].iter().enumerate() {
+            let (j0, n) = (c * per, rows(c));
+            for (yr, br) in y.chunks_exact_mut(o).zip(buf.chunks_exact(n)) {
+                yr[j0..j0 + n].copy_from_slice(br);
+            }
+        }
     }
 
-    fn weight_grad_into_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
-        self.weight_grad_any(d, delta, x, d_w, Accumulate::Overwrite);
-    }
-
-    fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+    /// `d_x = delta W` on `crew`, by blocks of samples.
+    fn input_grad_on(&self, crew: &impl Crew, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
         if !d.fits(d_x.len(), w.len(), delta.len()) {
             return;
         }
         let (i, o) = (d.inputs, d.outputs);
+        let per = d.batch.div_ceil(self.parts(d, d.batch, crew.size())).max(1);
+        let split = per < d.batch && o > 0 && i > 0;
         if !self.use_gemm(d) {
-            let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
-            if per < d.batch && o > 0 && i > 0 {
+            if split {
                 // Blocks of samples: d_x_blk = delta_blk W, the same operations per element.
-                d_x.par_chunks_mut(per * i).zip(delta.par_chunks(per * o)).for_each(|(gx, dc)| {
+                crew.each(&mut row_blocks(d_x, i, delta, o, per), |_, (gx, dc)| {
                     self.backend.input_grad_impl(Dims { batch: gx.len() / i, ..d }, dc, w, gx);
                 });
             } else {
@@ -292,15 +419,32 @@ impl RawKernels for Gemm {
             return;
         }
         // d_x rows (samples) in blocks: d_x_blk = delta_blk W.
-        let run = |(gx, dc): (&mut [f32], &[f32])| {
+        let run = |gx: &mut [f32], dc: &[f32]| {
             sgemm(gx.len() / i.max(1), o, i, dc, o as isize, 1, w, i as isize, 1, 0.0, gx);
         };
-        let per = d.batch.div_ceil(self.parts(d, d.batch)).max(1);
-        if per < d.batch && o > 0 && i > 0 {
-            d_x.par_chunks_mut(per * i).zip(delta.par_chunks(per * o)).for_each(run);
+        if split {
+            crew.each(&mut row_blocks(d_x, i, delta, o, per), |_, (gx, dc)| run(gx, dc));
         } else {
-            run((d_x, delta));
+            run(d_x, delta);
         }
+    }
+}
+
+impl RawKernels for Gemm {
+    fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        self.forward_on(&Pool, d, x, w, b, y, act);
+    }
+
+    fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        self.weight_grad_on(&Pool, d, delta, x, d_w, Accumulate::Add);
+    }
+
+    fn weight_grad_into_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
+        self.weight_grad_on(&Pool, d, delta, x, d_w, Accumulate::Overwrite);
+    }
+
+    fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
+        self.input_grad_on(&Pool, d, delta, w, d_x);
     }
 }
 
@@ -361,11 +505,14 @@ mod tests {
     }
 
     /// Products large enough to be split across threads (checked: more than one part), on
-    /// the sgemm path and on every core backend: the same bits as unsplit. Too slow for Miri.
+    /// the sgemm path and on every core backend, on a rayon pool and on a team (the forward
+    /// by neurons there, checked: at least once per core backend): the same bits as
+    /// unsplit. Too slow for Miri.
     #[test]
     #[cfg_attr(miri, ignore = "large products")]
     fn split_products_equal_unsplit_ones() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let mut by_neurons = 0;
         for (batch, inputs, outputs) in [(64, 784, 128), (130, 300, 77), (31, 784, 128), (600, 128, 40)] {
             let d = Dims { batch, inputs, outputs };
             // Real-valued data: a change of summation order would show in the bits.
@@ -373,20 +520,29 @@ mod tests {
                 (reals(batch * inputs, 1), reals(outputs * inputs, 2), reals(outputs, 3), reals(batch * outputs, 4));
             let g0 = reals(outputs * inputs, 5);
             let run = |k: &Gemm| products(k, d, Activation::Relu, [&x, &w, &b, &delta, &g0]);
+            let run_team = |k: &TeamGemm| products(k, d, Activation::Relu, [&x, &w, &b, &delta, &g0]);
             let modes = Backend::available()
                 .map(|k| Gemm::new(k, Mode::Never))
                 .chain([Gemm::new(Backend::detect(), Mode::Always)]);
             for g in modes {
                 let whole = run(&g);
                 let split = Gemm { split: true, ..g };
-                let (parts, got) = pool.install(|| (split.parts(d, batch), run(&split)));
+                let (parts, got) = pool.install(|| (split.parts(d, batch, rayon::current_num_threads()), run(&split)));
                 assert!(parts > 1, "{d:?}: the product was not split");
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got.0), bits(&whole.0), "{g:?} forward {d:?}");
                 assert_eq!(bits(&got.1), bits(&whole.1), "{g:?} weight_grad {d:?}");
                 assert_eq!(bits(&got.2), bits(&whole.2), "{g:?} input_grad {d:?}");
+                // The same split on a team: the forward by neurons where the kernels allow it.
+                let (mut team, mut scratch) = (Team::new(3).unwrap(), Vec::new());
+                let on_team = run_team(&TeamGemm::new(split, &mut team, &mut scratch));
+                assert_eq!(bits(&on_team.0), bits(&whole.0), "{g:?} forward on a team {d:?}");
+                assert_eq!(bits(&on_team.1), bits(&whole.1), "{g:?} weight_grad on a team {d:?}");
+                assert_eq!(bits(&on_team.2), bits(&whole.2), "{g:?} input_grad on a team {d:?}");
+                by_neurons += usize::from(!scratch.is_empty());
             }
         }
+        assert!(by_neurons >= 4, "the forward was split by neurons {by_neurons} times");
     }
 
     #[test]

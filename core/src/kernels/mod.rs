@@ -387,6 +387,17 @@ impl Backend {
             _ => per > 0,
         }
     }
+
+    /// Whether computing the forward for consecutive blocks of `per` neurons (rows of `W`)
+    /// gives the same bits for their outputs as the whole product (see
+    /// [`Simd::forward_splits_neurons_exactly`]; the scalar kernels compute each output
+    /// alike for any block).
+    pub fn forward_splits_neurons_exactly(self, batch: usize, outputs: usize, per: usize) -> bool {
+        match self {
+            Backend::Simd(s) => s.forward_splits_neurons_exactly(batch, outputs, per),
+            _ => per > 0,
+        }
+    }
 }
 
 macro_rules! dispatch {

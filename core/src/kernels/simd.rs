@@ -481,6 +481,19 @@ impl Simd {
         unsafe { panel(self.wide, d_w_rows, rows, d.inputs, a, 1, d.outputs, x, d.batch, mode) };
         Ok(())
     }
+
+    /// Whether the forward product computed for consecutive blocks of `per` neurons (rows of
+    /// `W`, the last block holding what is left), each block on the whole batch, gives the
+    /// same bits for those outputs as the whole product: as for samples
+    /// ([`Simd::forward_splits_exactly`]), every block must take the whole product's side of
+    /// the chained path's threshold.
+    pub fn forward_splits_neurons_exactly(self, batch: usize, outputs: usize, per: usize) -> bool {
+        if per == 0 || outputs == 0 {
+            return per != 0;
+        }
+        let last = outputs - (outputs.div_ceil(per) - 1) * per;
+        chains(batch, outputs) == chains(batch, per.min(outputs)) && chains(batch, outputs) == chains(batch, last)
+    }
 }
 
 impl RawKernels for Simd {

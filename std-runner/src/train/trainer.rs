@@ -7,18 +7,19 @@
 //! `g = sum_s (n_s / B) g_s`, summed per parameter in shard order; dropout masks come from a
 //! stream derived from (seed, epoch, step, shard). Which thread runs a shard therefore
 //! cannot change a single bit. Shards run in parallel only when each carries enough work to
-//! repay a hand-over; otherwise they run one after another, same bits. The two parallel
-//! phases of a step (the shards, then the reduction and update) run on a [`Team`] of
-//! spinning threads (a hand-over without waking a sleeping thread); the update gives
-//! each thread the same contiguous range of parameters every step.
+//! repay a hand-over; otherwise they run one after another, their large products split
+//! across the threads ([`TeamGemm`], same bits). The parallel phases of a step (the shards
+//! or a lone shard's products, then the reduction and update) run on a [`Team`] of spinning
+//! threads (a hand-over without waking a sleeping thread); the update gives each thread the
+//! same contiguous range of parameters every step.
 
 use super::shift::ImageShift;
 use super::team::Team;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::gemm::Gemm;
+use crate::gemm::{Gemm, TeamGemm};
 use crate::memory::zeros;
-use myelin_core::{Dropout, Health, Optimizer, Rng, Topology};
+use myelin_core::{Dropout, Health, Kernels, Optimizer, Rng, Topology};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -186,10 +187,10 @@ pub trait Collective {
 const CHAIN_CHUNK: usize = 1 << 16;
 
 /// Everything a shard's forward and backward read, shared by all shards of a step.
-struct ShardInputs<'a> {
+struct ShardInputs<'a, K: ?Sized> {
     topo: &'a Topology,
     params: &'a [f32],
-    kernels: &'a Gemm,
+    kernels: &'a K,
     data: &'a Dataset,
     idx: &'a [usize],
     size: usize,
@@ -198,6 +199,17 @@ struct ShardInputs<'a> {
     shift: Option<ImageShift>,
     epoch: u64,
     step: u64,
+}
+
+impl<'a, K: ?Sized> ShardInputs<'a, K> {
+    /// The same inputs read through other kernels.
+    fn with_kernels<'b, L: ?Sized>(&self, kernels: &'b L) -> ShardInputs<'b, L>
+    where
+        'a: 'b,
+    {
+        let ShardInputs { topo, params, data, idx, size, seed, dropout, shift, epoch, step, .. } = *self;
+        ShardInputs { topo, params, kernels, data, idx, size, seed, dropout, shift, epoch, step }
+    }
 }
 
 /// Training state: parameters, optimizer and the per-shard arenas (reused every step).
@@ -214,9 +226,12 @@ pub struct Trainer {
     /// The reductions' cost so far ([`Trainer::take_reduction_stats`]).
     stats: ReductionStats,
     pool: std::sync::Arc<rayon::ThreadPool>,
-    /// Spinning threads for the per-step phases (the shards, the reduction and update); as
-    /// many members as the pool has threads (one: no extra thread).
+    /// Spinning threads for the per-step phases (the shards or a lone shard's products,
+    /// the reduction and update); as many members as the pool has threads (one: no extra
+    /// thread).
     team: Team,
+    /// The team members' buffers for a lone shard's forward split by neurons.
+    scratch: Vec<Vec<f32>>,
 }
 
 impl Trainer {
@@ -254,6 +269,7 @@ impl Trainer {
             stats: ReductionStats::default(),
             pool: std::sync::Arc::new(pool),
             team,
+            scratch: Vec::new(),
         })
     }
 
@@ -428,7 +444,7 @@ impl Trainer {
 
     /// The pass of each shard in `range` ([`shard_pass`]): side by side on the team when
     /// there are several and each carries enough work to repay a hand-over; otherwise in
-    /// order, a lone shard's large products split across the pool's threads (same bits).
+    /// order, their large products split across the team (same bits: [`TeamGemm`]).
     fn run_shards(&mut self, range: Range<usize>, data: &Dataset, idx: &[usize], epoch: u64, step: u64) -> Result<()> {
         let flops_per_shard = 6 * self.config.shard * self.topo.macs();
         let threads = self.threads();
@@ -451,16 +467,12 @@ impl Trainer {
         };
         let first = range.start;
         let shards = &mut self.shards[range];
-        let in_order = |shards: &mut [Shard]| {
-            shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, first + index, arena))
-        };
         if parallel {
-            self.team.try_for_each_mut(shards, |index, arena| shard_pass(&inputs, first + index, arena))
-        } else if threads > 1 {
-            self.pool.install(|| in_order(shards))
-        } else {
-            in_order(shards)
+            return self.team.try_for_each_mut(shards, |index, arena| shard_pass(&inputs, first + index, arena));
         }
+        let on_team = TeamGemm::new(*kernels, &mut self.team, &mut self.scratch);
+        let inputs = inputs.with_kernels(&on_team);
+        shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, first + index, arena))
     }
 
     /// The batch's mean loss: `sum_s (n_s / B) loss_s`, in shard order.
@@ -643,7 +655,12 @@ impl Trainer {
 /// Shard `index`'s samples: targets into `targets`; inputs into `buf` only when the samples are
 /// not consecutive rows of `data` (consecutive ones are read in place). Returns the shard's
 /// inputs (n, inputs) and `n`.
-fn gather<'a>(input: &ShardInputs<'a>, index: usize, buf: &'a mut [f32], targets: &mut [f32]) -> (&'a [f32], usize) {
+fn gather<'a, K: ?Sized>(
+    input: &ShardInputs<'a, K>,
+    index: usize,
+    buf: &'a mut [f32],
+    targets: &mut [f32],
+) -> (&'a [f32], usize) {
     let (b, size) = (input.idx.len(), input.size);
     let part = &input.idx[index * size..((index + 1) * size).min(b)];
     let (fi, fo) = (input.topo.inputs(), input.topo.outputs());
@@ -666,7 +683,7 @@ fn gather<'a>(input: &ShardInputs<'a>, index: usize, buf: &'a mut [f32], targets
 
 /// One shard: gather -> forward (with its own dropout stream) -> loss -> backward into the
 /// shard's gradient arena (overwritten, no zeroing pass).
-fn shard_pass(input: &ShardInputs<'_>, index: usize, arena: &mut Shard) -> Result<()> {
+fn shard_pass<K: Kernels + ?Sized>(input: &ShardInputs<'_, K>, index: usize, arena: &mut Shard) -> Result<()> {
     let Shard { inputs, targets, work, grads, len, loss } = arena;
     let (x, n) = gather(input, index, inputs, targets);
     *len = n;

@@ -1,0 +1,52 @@
+//! Training throughput of `myelin bench`'s workloads at a chosen shard size:
+//! `train_rate THREADS SHARD BATCH [784-128-10|784-512-512-10]` trains 1 warm-up and 3 timed
+//! epochs of the synthetic 60,000 samples (SGD, lr 0.1) and prints the median samples/s and
+//! all three. `myelin bench` picks one shard per thread; this runs any shard, e.g. one shard
+//! split across the threads (`train_rate 2 64 64`) against one per thread (`train_rate 2 32 64`).
+
+use myelin::bench::{synthetic, topology};
+use myelin::gemm::Gemm;
+use myelin::train::{Trainer, TrainerConfig};
+use myelin_core::{Init, Optimizer, Rng, Rule};
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| args.get(i).and_then(|s| s.parse::<usize>().ok());
+    let (Some(threads), Some(shard), Some(batch)) = (num(0), num(1), num(2)) else {
+        eprintln!("usage: train_rate THREADS SHARD BATCH [784-128-10|784-512-512-10]");
+        std::process::exit(2);
+    };
+    let sizes: &[usize] = match args.get(3).map(String::as_str) {
+        None | Some("784-128-10") => &[784, 128, 10],
+        Some("784-512-512-10") => &[784, 512, 512, 10],
+        Some(other) => {
+            eprintln!("unknown workload {other}: 784-128-10 or 784-512-512-10");
+            std::process::exit(2);
+        }
+    };
+    let data = synthetic();
+    let topo = topology(sizes).expect("topology");
+    let mut params = vec![0.0; topo.params_len()];
+    topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).expect("init");
+    let opt = Optimizer::new(Rule::Sgd { lr: 0.1 }).expect("optimizer");
+    let kernels = Gemm::from_env().expect("MYELIN_KERNELS / MYELIN_GEMM");
+    let config = TrainerConfig { batch, shard, threads, kernels, ..TrainerConfig::default() };
+    let mut tr = Trainer::new(topo, params, opt, config).expect("trainer");
+    let order: Vec<usize> = (0..data.len()).collect();
+    let mut rates = vec![];
+    for e in 0..4 {
+        let t0 = Instant::now();
+        tr.run_in_pool(|tr| {
+            for (s, b) in order.chunks(batch).enumerate() {
+                tr.step(&data, b, e, s as u64).expect("step");
+            }
+        });
+        if e > 0 {
+            rates.push(data.len() as f64 / t0.elapsed().as_secs_f64());
+        }
+    }
+    let all: Vec<u64> = rates.iter().map(|r| *r as u64).collect();
+    rates.sort_by(f64::total_cmp);
+    println!("threads {threads} shard {shard} batch {batch}: {:.0} samples/s (epochs {all:?})", rates[1]);
+}
