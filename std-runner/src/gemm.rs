@@ -109,12 +109,14 @@ impl Gemm {
         Ok(Gemm::new(backend, mode))
     }
 
-    /// Blocks to cut a product with `rows` rows (samples or neurons) into on `threads`
-    /// threads.
-    fn parts(&self, d: Dims, rows: usize, threads: usize) -> usize {
+    /// Blocks to cut a product with `rows` rows (samples or neurons) into on `crew` (asked
+    /// for its size only when the product is to be split: for the rayon pool, asking starts
+    /// the global pool).
+    fn parts(&self, crew: &impl Crew, d: Dims, rows: usize) -> usize {
         if !self.split {
             return 1;
         }
+        let threads = crew.size();
         let macs = d.batch.saturating_mul(d.inputs).saturating_mul(d.outputs);
         if threads < 2 || macs < 2 * MIN_SPLIT_MACS {
             return 1;
@@ -285,7 +287,7 @@ impl Gemm {
             return;
         }
         let (i, o) = (d.inputs, d.outputs);
-        let per = o.div_ceil(self.parts(d, o, crew.size())).max(1);
+        let per = o.div_ceil(self.parts(crew, d, o)).max(1);
         let mut blocks: Vec<&mut [f32]> = if per < o && i > 0 { d_w.chunks_mut(per * i).collect() } else { vec![] };
         if !self.use_gemm(d) {
             match self.backend.simd() {
@@ -327,7 +329,7 @@ impl Gemm {
         }
         let (i, o) = (d.inputs, d.outputs);
         if !self.use_gemm(d) && i > 0 && d.batch > 0 && act != Activation::Softmax {
-            let per = o.div_ceil(self.parts(d, o, crew.size())).max(1);
+            let per = o.div_ceil(self.parts(crew, d, o)).max(1);
             if per < o && self.backend.forward_splits_neurons_exactly(d.batch, o, per) {
                 if let Some(mut scratch) = crew.scratch() {
                     self.forward_by_neurons(crew, &mut scratch, d, x, w, b, y, act, per);
@@ -335,7 +337,7 @@ impl Gemm {
                 }
             }
         }
-        let per = d.batch.div_ceil(self.parts(d, d.batch, crew.size())).max(1);
+        let per = d.batch.div_ceil(self.parts(crew, d, d.batch)).max(1);
         let split = per < d.batch && o > 0 && i > 0;
         if !self.use_gemm(d) {
             // Every block, the short last one included, must take the whole batch's path.
@@ -405,7 +407,7 @@ impl Gemm {
             return;
         }
         let (i, o) = (d.inputs, d.outputs);
-        let per = d.batch.div_ceil(self.parts(d, d.batch, crew.size())).max(1);
+        let per = d.batch.div_ceil(self.parts(crew, d, d.batch)).max(1);
         let split = per < d.batch && o > 0 && i > 0;
         if !self.use_gemm(d) {
             if split {
@@ -530,7 +532,7 @@ mod tests {
             for g in modes {
                 let whole = run(&g);
                 let split = Gemm { split: true, ..g };
-                let (parts, got) = pool.install(|| (split.parts(d, batch, rayon::current_num_threads()), run(&split)));
+                let (parts, got) = pool.install(|| (split.parts(&Pool, d, batch), run(&split)));
                 assert!(parts > 1, "{d:?}: the product was not split");
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&got.0), bits(&whole.0), "{g:?} forward {d:?}");
