@@ -186,11 +186,11 @@ pub trait Collective {
 /// one folds the next.
 const CHAIN_CHUNK: usize = 1 << 16;
 
-/// Everything a shard's forward and backward read, shared by all shards of a step.
-struct ShardInputs<'a, K: ?Sized> {
+/// Everything a shard's forward and backward read, shared by all shards of a step (the
+/// kernels apart: they depend on whether the shards run side by side).
+struct ShardInputs<'a> {
     topo: &'a Topology,
     params: &'a [f32],
-    kernels: &'a K,
     data: &'a Dataset,
     idx: &'a [usize],
     size: usize,
@@ -199,17 +199,6 @@ struct ShardInputs<'a, K: ?Sized> {
     shift: Option<ImageShift>,
     epoch: u64,
     step: u64,
-}
-
-impl<'a, K: ?Sized> ShardInputs<'a, K> {
-    /// The same inputs read through other kernels.
-    fn with_kernels<'b, L: ?Sized>(&self, kernels: &'b L) -> ShardInputs<'b, L>
-    where
-        'a: 'b,
-    {
-        let ShardInputs { topo, params, data, idx, size, seed, dropout, shift, epoch, step, .. } = *self;
-        ShardInputs { topo, params, kernels, data, idx, size, seed, dropout, shift, epoch, step }
-    }
 }
 
 /// Training state: parameters, optimizer and the per-shard arenas (reused every step).
@@ -455,7 +444,6 @@ impl Trainer {
         let inputs = ShardInputs {
             topo: &self.topo,
             params: &self.params,
-            kernels,
             data,
             idx,
             size: self.config.shard,
@@ -468,11 +456,12 @@ impl Trainer {
         let first = range.start;
         let shards = &mut self.shards[range];
         if parallel {
-            return self.team.try_for_each_mut(shards, |index, arena| shard_pass(&inputs, first + index, arena));
+            return self
+                .team
+                .try_for_each_mut(shards, |index, arena| shard_pass(&inputs, kernels, first + index, arena));
         }
         let on_team = TeamGemm::new(*kernels, &mut self.team, &mut self.scratch);
-        let inputs = inputs.with_kernels(&on_team);
-        shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, first + index, arena))
+        shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, &on_team, first + index, arena))
     }
 
     /// The batch's mean loss: `sum_s (n_s / B) loss_s`, in shard order.
@@ -655,12 +644,7 @@ impl Trainer {
 /// Shard `index`'s samples: targets into `targets`; inputs into `buf` only when the samples are
 /// not consecutive rows of `data` (consecutive ones are read in place). Returns the shard's
 /// inputs (n, inputs) and `n`.
-fn gather<'a, K: ?Sized>(
-    input: &ShardInputs<'a, K>,
-    index: usize,
-    buf: &'a mut [f32],
-    targets: &mut [f32],
-) -> (&'a [f32], usize) {
+fn gather<'a>(input: &ShardInputs<'a>, index: usize, buf: &'a mut [f32], targets: &mut [f32]) -> (&'a [f32], usize) {
     let (b, size) = (input.idx.len(), input.size);
     let part = &input.idx[index * size..((index + 1) * size).min(b)];
     let (fi, fo) = (input.topo.inputs(), input.topo.outputs());
@@ -681,9 +665,14 @@ fn gather<'a, K: ?Sized>(
     (x, part.len())
 }
 
-/// One shard: gather -> forward (with its own dropout stream) -> loss -> backward into the
-/// shard's gradient arena (overwritten, no zeroing pass).
-fn shard_pass<K: Kernels + ?Sized>(input: &ShardInputs<'_, K>, index: usize, arena: &mut Shard) -> Result<()> {
+/// One shard through `kernels`: gather -> forward (with its own dropout stream) -> loss ->
+/// backward into the shard's gradient arena (overwritten, no zeroing pass).
+fn shard_pass<K: Kernels + ?Sized>(
+    input: &ShardInputs<'_>,
+    kernels: &K,
+    index: usize,
+    arena: &mut Shard,
+) -> Result<()> {
     let Shard { inputs, targets, work, grads, len, loss } = arena;
     let (x, n) = gather(input, index, inputs, targets);
     *len = n;
@@ -696,7 +685,6 @@ fn shard_pass<K: Kernels + ?Sized>(input: &ShardInputs<'_, K>, index: usize, are
     } else {
         None
     };
-    let kernels = input.kernels;
     let pass = topo.forward(kernels, input.params, x, n, work, drop.as_mut()).map_err(Error::core("forward"))?;
     *loss = topo.loss_of(&pass, work, t).map_err(Error::core("loss"))?;
     topo.backward_into(kernels, &pass, input.params, x, t, work, grads).map_err(Error::core("backward"))
