@@ -180,7 +180,10 @@ fn simd_and_portable_bit_exact_on_integer_data() {
     let mut rng = Rng::new(1);
     for d in all_dims() {
         let c = case(&mut rng, d, true);
-        for act in [Activation::Identity, Activation::Relu, Activation::Tanh] {
+        // Softmax: the SIMD kernels take its exponentials eight at a time (kernels/exp.rs,
+        // safe code: left out under Miri, whose run of this test it would lengthen by a third).
+        let all = [Activation::Identity, Activation::Relu, Activation::Tanh, Activation::Softmax];
+        for &act in &all[..if cfg!(miri) { 3 } else { 4 }] {
             let r = run(&Reference, &c, act);
             for k in Backend::available() {
                 let (name, o) = (k.name(), run(&k, &c, act));

@@ -23,7 +23,7 @@
 #![allow(unsafe_code)]
 
 use myelin_core::kernels::raw::RawKernels;
-use myelin_core::kernels::{bias_activation, Accumulate, Backend, Dims};
+use myelin_core::kernels::{Accumulate, Backend, Dims};
 use myelin_core::Activation;
 use rayon::prelude::*;
 
@@ -355,7 +355,7 @@ impl Gemm {
         // y rows (samples) in blocks: y_blk = x_blk W^T, then bias and activation.
         let run = |yc: &mut [f32], xc: &[f32]| {
             sgemm(yc.len() / o.max(1), i, o, xc, i as isize, 1, w, 1, i as isize, 0.0, yc);
-            bias_activation(yc, b, act);
+            self.backend.bias_activation(yc, b, act);
         };
         if split {
             crew.each(&mut row_blocks(y, o, x, i, per), |_, (yc, xc)| run(yc, xc));

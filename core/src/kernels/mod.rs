@@ -37,6 +37,7 @@ mod arm;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod cpu;
+mod exp;
 pub(crate) mod int8;
 mod portable;
 mod reference;
@@ -388,6 +389,15 @@ impl Backend {
         }
     }
 
+    /// [`bias_activation`] as this kernel set runs it: the SIMD kernels take the softmax's
+    /// exponentials eight at a time (`exp.rs`), the others one at a time; the same bits.
+    pub fn bias_activation(self, y: &mut [f32], b: &[f32], act: Activation) {
+        match self {
+            Backend::Simd(_) => bias_activation_x8(y, b, act),
+            _ => bias_activation(y, b, act),
+        }
+    }
+
     /// Whether computing the forward for consecutive blocks of `per` neurons (rows of `W`)
     /// gives the same bits for their outputs as the whole product (see
     /// [`Simd::forward_splits_neurons_exactly`]; the scalar kernels compute each output
@@ -461,4 +471,13 @@ pub fn bias_activation(y: &mut [f32], b: &[f32], act: Activation) {
             _ => row.iter_mut().zip(b).for_each(|(v, &b)| *v = act.apply(*v + b)),
         }
     }
+}
+
+/// [`bias_activation`] with the softmax's exponentials taken eight at a time
+/// ([`exp::softmax_rows_x8`]): the same bits.
+pub(crate) fn bias_activation_x8(y: &mut [f32], b: &[f32], act: Activation) {
+    if act != Activation::Softmax || b.is_empty() {
+        return bias_activation(y, b, act);
+    }
+    exp::softmax_rows_x8(y, b)
 }

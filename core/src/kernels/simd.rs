@@ -25,7 +25,7 @@
 #![allow(clippy::indexing_slicing)]
 
 use super::raw::RawKernels;
-use super::{bias_activation, Accumulate, Dims};
+use super::{bias_activation_x8, Accumulate, Dims};
 use crate::activation::Activation;
 use crate::error::{check_len, Buffer, Error};
 use wide::f32x8;
@@ -507,7 +507,7 @@ impl RawKernels for Simd {
         if d.inputs == 0 {
             // No products: y = act(b). (The tiles below assume at least one input.)
             y.fill(0.0);
-            bias_activation(y, b, act);
+            bias_activation_x8(y, b, act);
             return;
         }
         #[cfg(target_arch = "x86_64")]
@@ -515,7 +515,7 @@ impl RawKernels for Simd {
             // SAFETY: `wide` is only set where AVX-512F was detected; lengths checked by the guard above:
             // x = batch*inputs, w = outputs*inputs, y = batch*outputs.
             unsafe { super::avx512::forward(x.as_ptr(), w.as_ptr(), y.as_mut_ptr(), d.batch, d.inputs, d.outputs) };
-            bias_activation(y, b, act);
+            bias_activation_x8(y, b, act);
             return;
         }
         if chains(d.batch, d.outputs) {
@@ -529,7 +529,7 @@ impl RawKernels for Simd {
                     forward_chains(x, w, y, d.outputs, d.batch, d.inputs, d.outputs);
                 }
             };
-            bias_activation(y, b, act);
+            bias_activation_x8(y, b, act);
             return;
         }
         // SAFETY: lengths checked by the guard above: x = batch*inputs, w = outputs*inputs,
@@ -541,7 +541,7 @@ impl RawKernels for Simd {
                 forward_dots::<false>(d, x, w, y);
             }
         }
-        bias_activation(y, b, act);
+        bias_activation_x8(y, b, act);
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
