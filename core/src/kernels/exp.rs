@@ -68,21 +68,22 @@ pub(crate) fn expf_x8(x: f32x8) -> f32x8 {
     wide::bytemuck::cast::<i32x8, f32x8>(nan).select(x, out)
 }
 
-/// `softmax_row`'s bits on every row of `y` (rows of `width`) after adding `b`: per row the
-/// same maximum (found by the same comparisons in order) subtracted in place; then `expf` of
-/// the whole block eight lanes at a time (independent lanes, full vectors whatever the
-/// width); then per row the same sum in order and the same scaling.
-pub(crate) fn softmax_rows_x8(y: &mut [f32], b: &[f32]) {
-    let width = b.len();
+/// `softmax_row`'s bits on every row of `y` (rows of `width`), after adding `bias` when
+/// given: per row the same maximum (found by the same comparisons in order) subtracted in
+/// place; then `expf` of the whole block eight lanes at a time (independent lanes, full
+/// vectors whatever the width); then per row the same sum in order and the same scaling.
+pub(crate) fn softmax_rows_x8(y: &mut [f32], width: usize, bias: Option<&[f32]>) {
     if width == 0 {
         return;
     }
     for row in y.chunks_exact_mut(width) {
+        if let Some(b) = bias {
+            row.iter_mut().zip(b).for_each(|(z, &b)| *z += b);
+        }
         let mut max = f32::NEG_INFINITY;
-        for (z, &b) in row.iter_mut().zip(b) {
-            *z += b;
-            if *z > max {
-                max = *z;
+        for &z in row.iter() {
+            if z > max {
+                max = z;
             }
         }
         for z in row.iter_mut() {
@@ -192,7 +193,7 @@ mod tests {
                     row.iter_mut().zip(&b).for_each(|(v, &b)| *v += b);
                     crate::activation::softmax_row(row);
                 }
-                softmax_rows_x8(&mut y, &b);
+                softmax_rows_x8(&mut y, width, Some(&b));
                 let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
                 assert_eq!(bits(&y), bits(&want), "width {width}, trial {trial}");
             }

@@ -37,7 +37,7 @@ mod arm;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod cpu;
-mod exp;
+pub(crate) mod exp;
 pub(crate) mod int8;
 mod portable;
 mod reference;
@@ -479,5 +479,5 @@ pub(crate) fn bias_activation_x8(y: &mut [f32], b: &[f32], act: Activation) {
     if act != Activation::Softmax || b.is_empty() {
         return bias_activation(y, b, act);
     }
-    exp::softmax_rows_x8(y, b)
+    exp::softmax_rows_x8(y, b.len(), Some(b))
 }

@@ -377,7 +377,7 @@ impl<'a> Engine<'_, 'a> {
                 }
                 LayerMode::Dequantize => {
                     k.accumulate(d, x, batch, acc)?;
-                    dequantize(l, acc, out, activate);
+                    dequantize(l, acc, out, activate, k);
                     return Ok(());
                 }
             }
@@ -388,9 +388,16 @@ impl<'a> Engine<'_, 'a> {
 }
 
 /// The last layer: `z[s][j] = acc[s][j] s_acc[j]`, then the activation per row.
-fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32], activate: bool) {
+fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32], activate: bool, k: I8Backend) {
     let m = l.dense.outputs.max(1);
     if activate && l.activation == Activation::Softmax {
+        if matches!(k, I8Backend::Avx2 | I8Backend::Vnni | I8Backend::AvxVnni | I8Backend::Neon) {
+            // The vector kernel sets take the exponentials eight at a time: the same bits.
+            for (ar, or) in acc.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
+                or.iter_mut().zip(ar).zip(l.acc_scale).for_each(|((o, &a), &s)| *o = a as f32 * s);
+            }
+            return crate::kernels::exp::softmax_rows_x8(out, m, None);
+        }
         return dequantize_softmax(acc, l.acc_scale, m, out);
     }
     for (ar, or) in acc.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
