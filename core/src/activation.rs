@@ -178,13 +178,20 @@ pub fn sigmoid(z: f32) -> f32 {
 /// Softmax of one sample's pre-activations, in place: `y_i = e^(z_i - max z) / sum_k ...`.
 /// Subtracting the maximum keeps every exponent <= 0 (no overflow); the result is the same.
 pub fn softmax_row(row: &mut [f32]) {
+    softmax_from_max(row, row_max(row))
+}
+
+/// A softmax row's maximum: `NEG_INFINITY`, then every `z > max` taken in order (NaNs never
+/// taken), the one definition every softmax path uses.
+#[inline(always)]
+pub(crate) fn row_max(row: &[f32]) -> f32 {
     let mut max = f32::NEG_INFINITY;
-    for &z in row.iter() {
+    for &z in row {
         if z > max {
             max = z;
         }
     }
-    softmax_from_max(row, max)
+    max
 }
 
 /// [`softmax_row`] given the row's maximum as its loop finds it (`NEG_INFINITY`, then

@@ -80,12 +80,7 @@ pub(crate) fn softmax_rows_x8(y: &mut [f32], width: usize, bias: Option<&[f32]>)
         if let Some(b) = bias {
             row.iter_mut().zip(b).for_each(|(z, &b)| *z += b);
         }
-        let mut max = f32::NEG_INFINITY;
-        for &z in row.iter() {
-            if z > max {
-                max = z;
-            }
-        }
+        let max = crate::activation::row_max(row);
         for z in row.iter_mut() {
             *z -= max;
         }
@@ -175,27 +170,29 @@ mod tests {
     fn softmax_rows_x8_is_softmax_row() {
         let mut rng = crate::Rng::new(7);
         let specials = [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e30, -1e30, 90.0, -120.0];
+        let (mut y, mut want, mut b) = ([0.0f32; 5 * 40], [0.0f32; 5 * 40], [0.0f32; 40]);
         for width in 1..=40 {
             for trial in 0..64 {
                 let rows = 1 + trial % 5;
                 let scale = [0.1f32, 3.0, 40.0, 300.0][trial % 4];
-                let mut y: Vec<f32> = (0..rows * width).map(|_| (rng.uniform() * 2.0 - 1.0) * scale).collect();
-                let b: Vec<f32> = (0..width).map(|_| rng.uniform() - 0.5).collect();
+                let (y, want, b) = (&mut y[..rows * width], &mut want[..rows * width], &mut b[..width]);
+                y.iter_mut().for_each(|v| *v = (rng.uniform() * 2.0 - 1.0) * scale);
+                b.iter_mut().for_each(|v| *v = rng.uniform() - 0.5);
                 if trial % 8 == 7 {
-                    let i = rng.below((rows * width) as u32) as usize;
-                    y[i] = specials[trial / 8 % specials.len()];
+                    y[rng.below((rows * width) as u32) as usize] = specials[trial / 8 % specials.len()];
                 }
                 if trial % 16 == 5 && width > 1 {
                     y[width - 1] = y[0];
                 }
-                let mut want = y.clone();
+                want.copy_from_slice(y);
                 for row in want.chunks_exact_mut(width) {
-                    row.iter_mut().zip(&b).for_each(|(v, &b)| *v += b);
+                    row.iter_mut().zip(&*b).for_each(|(v, &b)| *v += b);
                     crate::activation::softmax_row(row);
                 }
-                softmax_rows_x8(&mut y, width, Some(&b));
-                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
-                assert_eq!(bits(&y), bits(&want), "width {width}, trial {trial}");
+                softmax_rows_x8(y, width, Some(b));
+                for (i, (g, w)) in y.iter().zip(want.iter()).enumerate() {
+                    assert_eq!(g.to_bits(), w.to_bits(), "width {width}, trial {trial}, element {i}");
+                }
             }
         }
     }

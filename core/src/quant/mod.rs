@@ -491,6 +491,12 @@ impl I8Backend {
         }
     }
 
+    /// Whether this is one of the vector kernel sets (x86_64 AVX2, AVX-512 VNNI, AVX-VNNI;
+    /// ARM64 NEON), whose float steps take eight lanes at a time too.
+    pub fn vector(self) -> bool {
+        matches!(self, I8Backend::Avx2 | I8Backend::Vnni | I8Backend::AvxVnni | I8Backend::Neon)
+    }
+
     /// The fastest kernel set this build and CPU run.
     pub fn detect() -> I8Backend {
         [I8Backend::Vnni, I8Backend::AvxVnni, I8Backend::Avx2, I8Backend::Dsp, I8Backend::Neon]

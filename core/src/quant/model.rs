@@ -391,8 +391,8 @@ impl<'a> Engine<'_, 'a> {
 fn dequantize(l: &QuantLayer<'_>, acc: &[i32], out: &mut [f32], activate: bool, k: I8Backend) {
     let m = l.dense.outputs.max(1);
     if activate && l.activation == Activation::Softmax {
-        if matches!(k, I8Backend::Avx2 | I8Backend::Vnni | I8Backend::AvxVnni | I8Backend::Neon) {
-            // The vector kernel sets take the exponentials eight at a time: the same bits.
+        if k.vector() {
+            // The exponentials eight at a time: the same bits.
             for (ar, or) in acc.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
                 or.iter_mut().zip(ar).zip(l.acc_scale).for_each(|((o, &a), &s)| *o = a as f32 * s);
             }
