@@ -58,8 +58,17 @@ fn input_grad_simd(mut s: Layer) -> Layer {
 struct Net {
     topo: Topology,
     params: Vec<f32>,
+    /// `params` packed for one sample at a time (`Topology::pack`).
+    packed: Vec<f32>,
     x: Vec<f32>,
     work: Vec<f32>,
+}
+
+/// `params` packed for [`Topology::predict_one`].
+fn packed(topo: &Topology, params: &[f32]) -> Vec<f32> {
+    let mut p = vec![0.0; topo.packed_len().unwrap_or(0)];
+    let _ = topo.pack(params, &mut p);
+    p
 }
 
 fn net(sizes: &[usize]) -> Net {
@@ -69,7 +78,8 @@ fn net(sizes: &[usize]) -> Net {
     let _ = topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1));
     let x = myelin_benches::data(5, sizes[0]);
     let work = vec![0.0; topo.inference_len(1).unwrap_or(0)];
-    Net { topo, params, x, work }
+    let packed = packed(&topo, &params);
+    Net { topo, params, packed, x, work }
 }
 
 /// The firmware's digits model, parsed on the host.
@@ -79,7 +89,8 @@ fn digits_model() -> Net {
     let m = format::parse(bytes, &mut scratch).unwrap_or_else(|e| panic!("{e}"));
     let x = myelin_benches::data(6, m.topology.inputs());
     let work = vec![0.0; m.topology.inference_len(1).unwrap_or(0)];
-    Net { topo: m.topology, params: m.params.to_vec(), x, work }
+    let packed = packed(&m.topology, m.params);
+    Net { topo: m.topology, params: m.params.to_vec(), packed, x, work }
 }
 
 #[library_benchmark]
@@ -87,6 +98,14 @@ fn digits_model() -> Net {
 #[bench::mnist_784_128_10(net(&[784, 128, 10]))]
 fn infer_b1_native(mut n: Net) -> Net {
     let _ = black_box(n.topo.predict(&Native::default(), &n.params, &n.x, 1, &mut n.work).map(|y| y[0]));
+    n
+}
+
+#[library_benchmark]
+#[bench::digits_64_64_10(digits_model())]
+#[bench::mnist_784_128_10(net(&[784, 128, 10]))]
+fn infer_b1_packed(mut n: Net) -> Net {
+    let _ = black_box(n.topo.predict_one(&Native::default(), &n.packed, &n.x, &mut n.work).map(|y| y[0]));
     n
 }
 
@@ -146,6 +165,6 @@ library_benchmark_group!(
 );
 library_benchmark_group!(
     name = network;
-    benchmarks = infer_b1_native, infer_b1_portable, train_step_native
+    benchmarks = infer_b1_native, infer_b1_packed, infer_b1_portable, train_step_native
 );
 main!(library_benchmark_groups = kernels, network);

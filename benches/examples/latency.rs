@@ -1,6 +1,7 @@
-//! Batch-1 latency of the 784-128-10 prediction (`Topology::predict`, softmax included) and
-//! of its first layer alone (`dense_forward`, 784 -> 128, ReLU), for every float kernel set
-//! the CPU runs. The cases take turns, 500 calls at a time after 200 untimed ones, for
+//! Batch-1 latency of the 784-128-10 prediction (`Topology::predict`, softmax included), of
+//! the same prediction from parameters packed once (`Topology::predict_one`, what `myelin
+//! bench` reports) and of the first layer alone (`dense_forward`, 784 -> 128, ReLU), for
+//! every float kernel set the CPU runs. The cases take turns, 500 calls at a time after 200 untimed ones, for
 //! `ROUNDS` rounds (60 unless given), so that a host whose speed moves from minute to minute
 //! slows them alike; each keeps its fastest and its median round.
 //!
@@ -29,6 +30,15 @@ fn main() {
             format!("{} predict", k.name()),
             Box::new(move || {
                 black_box(topo.predict(&k, params, black_box(x), 1, &mut work).expect("predict"));
+            }),
+        ));
+        let mut packed = vec![0.0f32; topo.packed_len().expect("size")];
+        topo.pack(params, &mut packed).expect("pack");
+        let mut work1 = vec![0.0f32; topo.inference_len(1).expect("size")];
+        cases.push((
+            format!("{} predict_one (packed)", k.name()),
+            Box::new(move || {
+                black_box(topo.predict_one(&k, &packed, black_box(x), &mut work1).expect("predict_one"));
             }),
         ));
         let mut y = vec![0.0f32; 128];

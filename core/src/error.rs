@@ -25,6 +25,8 @@ pub enum Buffer {
     Output,
     /// A kernel's weight matrix.
     Weights,
+    /// Weights or parameters packed for one sample at a time (`kernels::packed`).
+    Packed,
     /// A kernel's bias vector.
     Bias,
     /// A kernel's delta (upstream gradient) buffer.

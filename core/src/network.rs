@@ -10,7 +10,7 @@
 
 use crate::dropout::Dropout;
 use crate::error::{check_len, part, part_mut, Buffer, Error};
-use crate::kernels::{Accumulate, Dims, Kernels};
+use crate::kernels::{packed, Accumulate, Dims, Kernels};
 use crate::topology::{LayerParams, Topology, Workspace};
 use crate::Activation;
 
@@ -197,6 +197,75 @@ impl Topology {
         }
         let a: &'w [f32] = a;
         part(Buffer::Workspace, a, 0, self.outputs() * batch)
+    }
+
+    /// Floats of the parameters packed for one sample at a time ([`Topology::pack`]): per
+    /// layer its weights in the packed layout ([`packed`]), then its biases.
+    pub fn packed_len(&self) -> Result<usize, Error> {
+        self.layers().iter().try_fold(0usize, |sum, l| {
+            packed::packed_len(l.inputs, l.outputs)?
+                .checked_add(l.outputs)
+                .and_then(|n| n.checked_add(sum))
+                .ok_or(Error::TooLarge)
+        })
+    }
+
+    /// Packs `params` for [`Topology::predict_one`] into `packed` ([`Topology::packed_len`]
+    /// floats): once per set of parameters, then any number of samples read each layer's
+    /// weights in one pass in order.
+    pub fn pack(&self, params: &[f32], packed: &mut [f32]) -> Result<(), Error> {
+        check_len(Buffer::Params, self.params_len(), params.len())?;
+        check_len(Buffer::Packed, self.packed_len()?, packed.len())?;
+        let mut at = 0;
+        for (layer, w, bias) in self.params_per_layer(params) {
+            let len = packed::packed_len(layer.inputs, layer.outputs)?;
+            packed::pack(layer.inputs, layer.outputs, w, part_mut(Buffer::Packed, packed, at, len)?)?;
+            part_mut(Buffer::Packed, packed, at + len, layer.outputs)?.copy_from_slice(bias);
+            at += len + layer.outputs;
+        }
+        Ok(())
+    }
+
+    /// One sample's outputs from parameters packed by [`Topology::pack`]: the bits of
+    /// [`Topology::predict`] of that sample alone (a batch of one) on the same kernels, with
+    /// each layer's weights read in one pass in order. `work` is
+    /// [`Topology::inference_len`]`(1)` floats; returns a view into it.
+    pub fn predict_one<'w, K: Kernels + ?Sized>(
+        &self,
+        kernels: &K,
+        packed: &[f32],
+        x: &[f32],
+        work: &'w mut [f32],
+    ) -> Result<&'w [f32], Error> {
+        check_len(Buffer::Packed, self.packed_len()?, packed.len())?;
+        check_len(Buffer::Input, self.inputs(), x.len())?;
+        check_len(Buffer::Workspace, self.inference_len(1)?, work.len())?;
+        let (mut a, mut b) = work.split_at_mut(self.max_width());
+        let mut at = 0;
+        for (l, layer) in self.layers().iter().enumerate() {
+            let dims = Dims { batch: 1, inputs: layer.inputs, outputs: layer.outputs };
+            let len = packed::packed_len(layer.inputs, layer.outputs)?;
+            let wp = part(Buffer::Packed, packed, at, len)?;
+            let bias = part(Buffer::Packed, packed, at + len, layer.outputs)?;
+            at += len + layer.outputs;
+            if l == 0 {
+                kernels.dense_forward_packed(
+                    dims,
+                    x,
+                    wp,
+                    bias,
+                    part_mut(Buffer::Workspace, a, 0, layer.outputs)?,
+                    layer.activation,
+                )?;
+            } else {
+                let input = part(Buffer::Workspace, a, 0, layer.inputs)?;
+                let y = part_mut(Buffer::Workspace, b, 0, layer.outputs)?;
+                kernels.dense_forward_packed(dims, input, wp, bias, y, layer.activation)?;
+                core::mem::swap(&mut a, &mut b);
+            }
+        }
+        let a: &'w [f32] = a;
+        part(Buffer::Workspace, a, 0, self.outputs())
     }
 }
 

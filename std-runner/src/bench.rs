@@ -62,7 +62,8 @@ pub struct Figures {
     pub infer_b1024_samples_per_s: f64,
     /// Achieved inference GFLOP/s.
     pub infer_gflops: f64,
-    /// Batch-1 latency in microseconds (median of rounds).
+    /// Batch-1 latency in microseconds (median of rounds), from parameters packed once
+    /// (`Topology::predict_one`).
     pub infer_b1_us: f64,
     /// The same network quantized to int8 (`myelin quantize`'s scheme, 1,000 calibration
     /// samples): batch-1024 samples per second.
@@ -172,11 +173,16 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
         }
         rates.push((batch * reps) as f64 / t0.elapsed().as_secs_f64());
     }
-    // Batch-1 latency: one thread is all a single sample can use.
+    // Batch-1 latency: one thread is all a single sample can use. The parameters are packed
+    // once for one sample at a time (`Topology::predict_one`: the bits of `predict` on a
+    // batch of one, each layer's weights read in one pass in order), as a loop serving
+    // single samples holds them.
     let native = k.backend;
     let mut w1 = vec![0.0; topo.inference_len(1).map_err(crate::Error::core("sizing"))?];
+    let mut packed = vec![0.0; topo.packed_len().map_err(crate::Error::core("sizing"))?];
+    topo.pack(&params, &mut packed).map_err(crate::Error::core("pack"))?;
     let mut one = |k: &dyn Kernels| -> Result<()> {
-        std::hint::black_box(topo.predict(k, &params, &x[..784], 1, &mut w1).map_err(crate::Error::core("predict"))?);
+        std::hint::black_box(topo.predict_one(k, &packed, &x[..784], &mut w1).map_err(crate::Error::core("predict"))?);
         Ok(())
     };
     for _ in 0..200 {

@@ -272,6 +272,9 @@ impl RawKernels for TeamGemm<'_> {
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
         self.gemm.input_grad_on(self, d, delta, w, d_x);
     }
+    fn dense_forward_packed_impl(&self, d: Dims, x: &[f32], wp: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        self.gemm.dense_forward_packed_impl(d, x, wp, b, y, act);
+    }
 }
 
 /// Consecutive blocks of `per` rows of two row-major matrices (`a` rows `ac` long, `b` rows
@@ -447,6 +450,13 @@ impl RawKernels for Gemm {
 
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
         self.input_grad_on(&Pool, d, delta, w, d_x);
+    }
+
+    /// Packed weights (`myelin_core::kernels::packed`) are the core's layout for one sample
+    /// at a time: always the core's kernel set, one sample after another, whatever the mode
+    /// (sgemm takes no packed weights).
+    fn dense_forward_packed_impl(&self, d: Dims, x: &[f32], wp: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        self.backend.dense_forward_packed_impl(d, x, wp, b, y, act);
     }
 }
 

@@ -39,6 +39,7 @@ mod avx512;
 pub(crate) mod cpu;
 pub(crate) mod exp;
 pub(crate) mod int8;
+pub mod packed;
 mod portable;
 mod reference;
 mod simd;
@@ -146,6 +147,12 @@ impl Dims {
     pub fn fits(self, xs: usize, ws: usize, ys: usize) -> bool {
         self.lens() == Ok((xs, ws, ys))
     }
+
+    /// Whether `x`, packed weights ([`packed::packed_len`]) and `y` of these lengths fit.
+    pub fn fits_packed(self, xs: usize, wps: usize, ys: usize) -> bool {
+        matches!(self.lens(), Ok((x, _, y)) if x == xs && y == ys)
+            && packed::packed_len(self.inputs, self.outputs) == Ok(wps)
+    }
 }
 
 /// Whether a gradient kernel adds to its output or overwrites it.
@@ -184,6 +191,10 @@ pub mod raw {
         }
         /// `d_x = delta W`.
         fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]);
+        /// `y = act(x W^T + b)` with `W` packed ([`super::packed`]), each sample as the
+        /// kernel set's forward computes a batch of one. Returns without writing unless
+        /// [`Dims::fits_packed`] holds.
+        fn dense_forward_packed_impl(&self, d: Dims, x: &[f32], wp: &[f32], b: &[f32], y: &mut [f32], act: Activation);
     }
 }
 
@@ -209,6 +220,27 @@ pub trait Kernels: RawKernels {
         check_len(Buffer::Bias, d.outputs, b.len())?;
         check_len(Buffer::Output, ys, y.len())?;
         self.dense_forward_impl(d, x, w, b, y, act);
+        Ok(())
+    }
+
+    /// [`Kernels::dense_forward`] from weights packed by [`packed::pack`]: each sample's
+    /// outputs carry the bits the kernel set's forward gives that sample in a batch of one,
+    /// with `W` read in one pass in order (the layout of [`packed`]).
+    fn dense_forward_packed(
+        &self,
+        d: Dims,
+        x: &[f32],
+        wp: &[f32],
+        b: &[f32],
+        y: &mut [f32],
+        act: Activation,
+    ) -> Result<(), Error> {
+        let (xs, _, ys) = d.lens()?;
+        check_len(Buffer::Input, xs, x.len())?;
+        check_len(Buffer::Packed, packed::packed_len(d.inputs, d.outputs)?, wp.len())?;
+        check_len(Buffer::Bias, d.outputs, b.len())?;
+        check_len(Buffer::Output, ys, y.len())?;
+        self.dense_forward_packed_impl(d, x, wp, b, y, act);
         Ok(())
     }
 
@@ -444,6 +476,27 @@ impl RawKernels for Backend {
     fn input_grad_impl(&self, d: Dims, delta: &[f32], w: &[f32], d_x: &mut [f32]) {
         dispatch!(self, k => k.input_grad_impl(d, delta, w, d_x))
     }
+    fn dense_forward_packed_impl(&self, d: Dims, x: &[f32], wp: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        dispatch!(self, k => k.dense_forward_packed_impl(d, x, wp, b, y, act))
+    }
+}
+
+/// The reference and portable packed forward: each sample's sums in index order
+/// ([`packed::forward_in_order`]), then the bias and activation.
+fn dense_forward_packed_in_order(d: Dims, x: &[f32], wp: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+    if !d.fits_packed(x.len(), wp.len(), y.len()) || b.len() != d.outputs {
+        return;
+    }
+    if d.inputs == 0 {
+        y.fill(0.0);
+    } else {
+        for (xs, ys) in x.chunks_exact(d.inputs).zip(y.chunks_exact_mut(d.outputs.max(1))) {
+            if packed::forward_in_order(d.inputs, d.outputs, xs, wp, ys).is_err() {
+                return;
+            }
+        }
+    }
+    bias_activation(y, b, act);
 }
 
 /// Adds the bias and applies the activation to a finished row block: `y = act(y + b)`.

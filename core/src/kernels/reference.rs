@@ -59,4 +59,8 @@ impl RawKernels for Reference {
             }
         }
     }
+
+    fn dense_forward_packed_impl(&self, d: Dims, x: &[f32], wp: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        super::dense_forward_packed_in_order(d, x, wp, b, y, act)
+    }
 }

@@ -35,7 +35,7 @@ mod asm;
 mod forward;
 #[cfg(target_arch = "x86_64")]
 pub(super) use forward::even_block;
-use forward::{forward_chains, forward_dots, forward_w, W_MIN};
+use forward::{forward_chains, forward_dots, forward_packed, forward_w, W_MIN};
 
 /// SIMD kernels (`wide`), FMA where the target has it; on x86_64 CPUs with AVX-512F
 /// optionally the 16-lane tiles. The tile width is part of the value, chosen when it is
@@ -568,5 +568,33 @@ impl RawKernels for Simd {
         // C = d_x (batch x inputs), A(s, j) = delta[s * outputs + j], B = W (outputs x inputs).
         // SAFETY: lengths were checked by `Kernels::input_grad`.
         unsafe { panel(self.wide, d_x, d.batch, d.inputs, delta, d.outputs, 1, w, d.outputs, Accumulate::Overwrite) }
+    }
+
+    fn dense_forward_packed_impl(&self, d: Dims, x: &[f32], wp: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
+        if !d.fits_packed(x.len(), wp.len(), y.len()) || b.len() != d.outputs {
+            return;
+        }
+        if d.outputs == 0 || d.batch == 0 {
+            return;
+        }
+        if d.inputs == 0 {
+            y.fill(0.0);
+            bias_activation_x8(y, b, act);
+            return;
+        }
+        for (xs, ys) in x.chunks_exact(d.inputs).zip(y.chunks_exact_mut(d.outputs)) {
+            #[cfg(target_arch = "x86_64")]
+            if self.wide {
+                // SAFETY: `wide` is only set where AVX-512F was detected; `xs` holds `inputs`
+                // floats, `ys` `outputs`, `wp` the packed layout's (guard above).
+                unsafe {
+                    super::avx512::forward_packed(xs.as_ptr(), wp.as_ptr(), ys.as_mut_ptr(), d.inputs, d.outputs)
+                };
+                continue;
+            }
+            // SAFETY: as above, for the 8-lane reading of the same layout.
+            unsafe { forward_packed(xs.as_ptr(), wp.as_ptr(), ys.as_mut_ptr(), d.inputs, d.outputs) };
+        }
+        bias_activation_x8(y, b, act);
     }
 }

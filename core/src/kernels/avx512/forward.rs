@@ -226,6 +226,72 @@ pub(in crate::kernels) unsafe fn forward(
     }
 }
 
+/// One sample's forward from packed weights (`kernels::packed`): for each block of rows
+/// the dot tiles' operations ([`dot_tile`] with one sample: a fused chain per row over the
+/// steps in order, the last step's inputs masked and its padded weights zero, then the
+/// 16-lane reduction), with a step's rows read one after another, so `W` streams once in
+/// order: the bits of [`forward`] for the sample.
+///
+/// # Safety
+/// [`available`](super::available) returned true; `x` holds `n > 0` floats, `y` `outputs`,
+/// and `wp` the packed layout of `outputs x n` weights (`packed::packed_len(n, outputs)`).
+#[target_feature(enable = "avx512f")]
+pub(in crate::kernels) unsafe fn forward_packed(x: *const f32, wp: *const f32, y: *mut f32, n: usize, outputs: usize) {
+    let p = n.next_multiple_of(LANES);
+    let mut j0 = 0;
+    while j0 < outputs {
+        let r = crate::kernels::packed::ROWS.min(outputs - j0);
+        macro_rules! go {
+            ($($r:literal)*) => {
+                match r {
+                    // SAFETY: the block of rows j0..j0 + r starts at j0 * p in the layout and
+                    // holds r * p floats; y has outputs >= j0 + r floats (caller).
+                    $($r => unsafe { packed_tile::<$r>(x, wp.add(j0 * p), n, y.add(j0)) },)*
+                    _ => {}
+                }
+            };
+        }
+        go!(4 3 2 1);
+        j0 += r;
+    }
+}
+
+/// `NR` rows of [`forward_packed`] from the block at `wp` (per step, `NR` rows of 16).
+///
+/// # Safety
+/// AVX-512F present; `x` holds `n` floats, `wp` `NR * n.next_multiple_of(16)`, `y` `NR`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn packed_tile<const NR: usize>(x: *const f32, wp: *const f32, n: usize, y: *mut f32) {
+    let mut acc = [_mm512_setzero_ps(); NR];
+    let n16 = n - n % LANES;
+    let mut bp = wp;
+    let mut k = 0;
+    while k < n16 {
+        // SAFETY: inputs k..k + 16 <= n of x (caller).
+        let xv = unsafe { _mm512_loadu_ps(x.add(k)) };
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: the step's NR rows of 16 floats lie at bp (caller).
+            *a = _mm512_fmadd_ps(xv, unsafe { _mm512_loadu_ps(bp.add(j * LANES)) }, *a);
+        }
+        bp = bp.wrapping_add(NR * LANES);
+        k += LANES;
+    }
+    if k < n {
+        let mask: u16 = (1u16 << (n - k)) - 1;
+        // SAFETY: the mask limits the load to x's inputs below n.
+        let xv = unsafe { _mm512_maskz_loadu_ps(mask, x.add(k)) };
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: the padded step's NR rows of 16 floats (zeros past n) lie at bp (caller).
+            *a = _mm512_fmadd_ps(xv, unsafe { _mm512_loadu_ps(bp.add(j * LANES)) }, *a);
+        }
+    }
+    for (j, a) in acc.iter().enumerate() {
+        // SAFETY: j < NR floats of y (caller).
+        unsafe { *y.add(j) = _mm512_reduce_add_ps(*a) };
+    }
+}
+
 /// One `MR x NR` block of `y`: dot products of samples `s..s+MR` with rows `j..j+NR`;
 /// with `PF`, each row's lines prefetched a few ahead ([`prefetch_ahead`](crate::kernels::prefetch_ahead)).
 ///

@@ -33,7 +33,7 @@ use core::arch::x86_64::{__m512, _mm512_maskz_loadu_ps, _mm512_setzero_ps};
 mod forward;
 mod tiles;
 
-pub(super) use forward::forward;
+pub(super) use forward::{forward, forward_packed};
 pub(super) use tiles::pass;
 
 const LANES: usize = 16;

@@ -162,6 +162,72 @@ pub(super) unsafe fn forward_dots<const PF: bool>(d: Dims, x: &[f32], w: &[f32],
     }
 }
 
+/// One sample's forward from packed weights (`kernels::packed`): for each block of rows,
+/// the 16-lane dot products of [`dot_block`] (two 8-lane halves, fused chains over the
+/// steps in order, the padded step's lanes past the inputs `0 x 0`, then [`sum16`]), with a
+/// step's rows read one after another: the bits of [`forward_dots`] for the sample.
+///
+/// # Safety
+/// `x` holds `n > 0` floats, `y` `outputs`, and `wp` the packed layout of `outputs x n`
+/// weights (`packed::packed_len(n, outputs)` floats).
+pub(super) unsafe fn forward_packed(x: *const f32, wp: *const f32, y: *mut f32, n: usize, outputs: usize) {
+    let p = n.next_multiple_of(2 * LANES);
+    let mut j0 = 0;
+    while j0 < outputs {
+        let r = crate::kernels::packed::ROWS.min(outputs - j0);
+        macro_rules! go {
+            ($($r:literal)*) => {
+                match r {
+                    // SAFETY: the block of rows j0..j0 + r starts at j0 * p in the layout and
+                    // holds r * p floats; y has outputs >= j0 + r floats (caller).
+                    $($r => unsafe { packed_block::<$r>(x, wp.add(j0 * p), n, y.add(j0)) },)*
+                    _ => {}
+                }
+            };
+        }
+        go!(4 3 2 1);
+        j0 += r;
+    }
+}
+
+/// The block of `RN` rows at `wp` of [`forward_packed`]: per step its `RN` rows of 16, the
+/// 16-lane dot products of [`dot_block`] (4 rows' two halves fill 8 accumulators and leave
+/// registers for the sample's and the weights' halves: 16 `ymm` registers on AVX2).
+///
+/// # Safety
+/// `x` holds `n` floats, `wp` `RN * n.next_multiple_of(16)`, `y` `RN`.
+#[inline(always)]
+unsafe fn packed_block<const RN: usize>(x: *const f32, wp: *const f32, n: usize, y: *mut f32) {
+    let stride = RN * 2 * LANES;
+    let mut acc = [[f32x8::ZERO; 2]; RN];
+    let step = |acc: &mut [[f32x8; 2]; RN], xv: [f32x8; 2], bp: *const f32| {
+        for (j, a) in acc.iter_mut().enumerate() {
+            // SAFETY: the step's rows of 16 floats lie at bp (caller).
+            let wv = unsafe { [load(bp.add(j * 2 * LANES)), load(bp.add(j * 2 * LANES + LANES))] };
+            a[0] = xv[0].mul_add(wv[0], a[0]);
+            a[1] = xv[1].mul_add(wv[1], a[1]);
+        }
+    };
+    let mut bp = wp;
+    let mut k = 0;
+    while k + 2 * LANES <= n {
+        // SAFETY: inputs k..k + 16 <= n of x; the step's rows at bp (caller).
+        let xv = unsafe { [load(x.add(k)), load(x.add(k + LANES))] };
+        step(&mut acc, xv, bp);
+        bp = bp.wrapping_add(stride);
+        k += 2 * LANES;
+    }
+    if k < n {
+        // SAFETY: inputs k..n of x (the rest read as zeros); the padded step at bp (caller).
+        let xv = unsafe { load16(x.add(k), n - k) };
+        step(&mut acc, xv, bp);
+    }
+    for (j, a) in acc.iter().enumerate() {
+        // SAFETY: j < RN floats of y (caller).
+        unsafe { *y.add(j) = sum16(a[0], a[1]) };
+    }
+}
+
 /// Samples per block of the chained forward: two vectors.
 const SB: usize = 2 * LANES;
 /// Largest input block packed at once by [`forward_chains`] (`KC x SB` floats, 16 KB).
