@@ -105,11 +105,27 @@ pub(crate) fn forward_in_order(
                 // A whole block: its four rows by name, no index checks.
                 let (w01, w23) = step.split_at(2 * STEP);
                 let ((w0, w1), (w2, w3)) = (w01.split_at(STEP), w23.split_at(STEP));
-                for ((((&xk, &a), &b), &c), &d) in xs.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
-                    acc[0] += xk * a;
-                    acc[1] += xk * b;
-                    acc[2] += xk * c;
-                    acc[3] += xk * d;
+                if let (Ok(xs), Ok(w0), Ok(w1), Ok(w2), Ok(w3)) = (
+                    <&[f32; STEP]>::try_from(xs),
+                    <&[f32; STEP]>::try_from(w0),
+                    <&[f32; STEP]>::try_from(w1),
+                    <&[f32; STEP]>::try_from(w2),
+                    <&[f32; STEP]>::try_from(w3),
+                ) {
+                    // A whole step: fixed lengths, so the compiler unrolls it.
+                    for l in 0..STEP {
+                        acc[0] += xs[l] * w0[l];
+                        acc[1] += xs[l] * w1[l];
+                        acc[2] += xs[l] * w2[l];
+                        acc[3] += xs[l] * w3[l];
+                    }
+                } else {
+                    for ((((&xk, &a), &b), &c), &d) in xs.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
+                        acc[0] += xk * a;
+                        acc[1] += xk * b;
+                        acc[2] += xk * c;
+                        acc[3] += xk * d;
+                    }
                 }
             } else {
                 for (l, &xk) in xs.iter().enumerate() {
