@@ -51,7 +51,8 @@ struct Aligned<T>(T);
 
 /// `dst[j * dst_rs + i] = src[i * src_rs + j]` for `i < rows`, `j < cols`, and `0` for
 /// `rows <= i < pad` (zero columns to fill a padded block): 16 x 16 blocks through
-/// [`transpose16`], masked loads and stores at the edges.
+/// [`transpose16`], masked loads and stores at the edges only (whole vectors go plain: a
+/// masked access costs more on some cores, BENCHMARKS.md "Kernel choices").
 ///
 /// # Safety
 /// AVX-512F present; `src` is valid for `rows` rows of `cols` floats at stride `src_rs`;
@@ -66,7 +67,7 @@ unsafe fn transpose_into(
     dst_rs: usize,
     pad: usize,
 ) {
-    use core::arch::x86_64::_mm512_mask_storeu_ps;
+    use core::arch::x86_64::{_mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_storeu_ps};
     let lanes = |left: usize| -> u16 {
         if left >= LANES {
             u16::MAX
@@ -82,17 +83,26 @@ unsafe fn transpose_into(
         while j0 < cols {
             let load = lanes(cols - j0);
             let block: [__m512; 16] = core::array::from_fn(|q| {
-                if i0 + q < rows {
+                if i0 + q >= rows {
+                    _mm512_setzero_ps()
+                } else if load == u16::MAX {
+                    // SAFETY: 16 columns j0..j0 + 16 <= cols of row i0 + q < rows.
+                    unsafe { _mm512_loadu_ps(src.add((i0 + q) * src_rs + j0)) }
+                } else {
                     // SAFETY: the mask keeps the load inside row i0 + q < rows, columns < cols.
                     unsafe { _mm512_maskz_loadu_ps(load, src.add((i0 + q) * src_rs + j0)) }
-                } else {
-                    _mm512_setzero_ps()
                 }
             });
             let t = transpose16(block);
             for (q, v) in t.iter().take(cols - j0).enumerate() {
-                // SAFETY: the mask keeps the store inside row j0 + q < cols, columns < height.
-                unsafe { _mm512_mask_storeu_ps(dst.add((j0 + q) * dst_rs + i0), store, *v) };
+                let at = dst.wrapping_add((j0 + q) * dst_rs + i0);
+                if store == u16::MAX {
+                    // SAFETY: 16 columns i0..i0 + 16 <= height of row j0 + q < cols.
+                    unsafe { _mm512_storeu_ps(at, *v) };
+                } else {
+                    // SAFETY: the mask keeps the store inside row j0 + q < cols, columns < height.
+                    unsafe { _mm512_mask_storeu_ps(at, store, *v) };
+                }
             }
             j0 += LANES;
         }
