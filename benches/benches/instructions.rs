@@ -3,7 +3,7 @@
 
 use iai_callgrind::{library_benchmark, library_benchmark_group, main};
 use myelin_benches::LayerData;
-use myelin_core::kernels::{Dims, Kernels, Portable, Simd};
+use myelin_core::kernels::{packed, Dims, Kernels, Portable, Simd};
 use myelin_core::*;
 use std::hint::black_box;
 
@@ -35,6 +35,34 @@ fn forward_simd(mut s: Layer) -> Layer {
     let n = s.d.batch * s.d.outputs;
     let _ = black_box(Simd::LANES8.dense_forward(s.d, &s.l.x, &s.l.w, &s.l.b, &mut s.out[..n], Activation::Relu));
     s
+}
+
+/// A layer with its weights packed for one sample at a time (`kernels::packed`).
+struct Packed {
+    s: Layer,
+    wp: Vec<f32>,
+}
+
+fn packed_layer(inputs: usize, outputs: usize) -> Packed {
+    let s = layer(1, inputs, outputs);
+    let mut wp = vec![0.0; packed::packed_len(inputs, outputs).unwrap_or(0)];
+    let _ = packed::pack(inputs, outputs, &s.l.w, &mut wp);
+    Packed { s, wp }
+}
+
+#[library_benchmark]
+#[bench::mnist_784to128_b1(packed_layer(784, 128))]
+fn forward_packed_simd(mut p: Packed) -> Packed {
+    let n = p.s.d.outputs;
+    let _ = black_box(Simd::LANES8.dense_forward_packed(
+        p.s.d,
+        &p.s.l.x,
+        &p.wp,
+        &p.s.l.b,
+        &mut p.s.out[..n],
+        Activation::Relu,
+    ));
+    p
 }
 
 #[library_benchmark]
@@ -161,7 +189,7 @@ fn train_step_native(mut s: Step) -> Step {
 
 library_benchmark_group!(
     name = kernels;
-    benchmarks = forward_portable, forward_simd, weight_grad_simd, input_grad_simd
+    benchmarks = forward_portable, forward_simd, forward_packed_simd, weight_grad_simd, input_grad_simd
 );
 library_benchmark_group!(
     name = network;

@@ -3,10 +3,11 @@
 //! `(count(2 R) - count(R)) / R` is one call, set-up excluded (`scripts/arm64-instructions`).
 //!
 //!     kernel_work KERNEL BATCH INPUTS OUTPUTS REPS
-//!     KERNEL: forward_portable | forward_simd | weight_grad_simd | input_grad_simd
+//!     KERNEL: forward_portable | forward_simd | forward_packed_simd (batch 1: weights packed for
+//!             one sample at a time, before the calls) | weight_grad_simd | input_grad_simd
 //!             | int8_portable | int8_native (the int8 accumulation, the build's fastest set)
 
-use myelin_core::kernels::{Dims, Kernels, Portable, Simd};
+use myelin_core::kernels::{packed, Dims, Kernels, Portable, Simd};
 use myelin_core::quant::{I8Backend, Known, QuantDense};
 use myelin_core::Activation;
 use std::hint::black_box;
@@ -24,6 +25,8 @@ fn main() {
     let (x, w, b, delta) =
         (fill(batch * inputs, 1), fill(outputs * inputs, 2), fill(outputs, 3), fill(batch * outputs, 4));
     let mut out = vec![0.0f32; batch.max(outputs) * inputs.max(outputs)];
+    let mut wp = vec![0.0f32; packed::packed_len(inputs, outputs).unwrap_or_else(|e| panic!("{e}"))];
+    packed::pack(inputs, outputs, &w, &mut wp).unwrap_or_else(|e| panic!("{e}"));
     // The int8 layer: deterministic bytes over the whole range, the benchmarks' pattern.
     let bytes =
         |n: usize, seed: usize| -> Vec<i8> { (0..n).map(|i| ((i * 7919 + seed * 104_729) % 255) as i8).collect() };
@@ -47,6 +50,9 @@ fn main() {
         let result = match kernel.as_str() {
             "forward_portable" => Portable.dense_forward(d, &x, &w, &b, &mut out[..batch * outputs], Activation::Relu),
             "forward_simd" => Simd::LANES8.dense_forward(d, &x, &w, &b, &mut out[..batch * outputs], Activation::Relu),
+            "forward_packed_simd" => {
+                Simd::LANES8.dense_forward_packed(d, &x, &wp, &b, &mut out[..batch * outputs], Activation::Relu)
+            }
             "weight_grad_simd" => Simd::LANES8.weight_grad(d, &delta, &x, &mut out[..inputs * outputs]),
             "input_grad_simd" => Simd::LANES8.input_grad(d, &delta, &w, &mut out[..batch * inputs]),
             "int8_portable" | "int8_native" => {
@@ -64,7 +70,7 @@ fn main() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kernel_work forward_portable|forward_simd|weight_grad_simd|input_grad_simd|int8_portable|int8_native \
+        "usage: kernel_work forward_portable|forward_simd|forward_packed_simd|weight_grad_simd|input_grad_simd|int8_portable|int8_native \
          BATCH INPUTS OUTPUTS REPS"
     );
     std::process::exit(2)
