@@ -111,6 +111,18 @@ pub(crate) fn prefetch_ahead(p: *const f32) {
     };
 }
 
+/// Asks for the cache line at `p` into L1. A hint: no value changes, and it never faults,
+/// so an address past the data is harmless.
+#[inline(always)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables, dead_code))]
+pub(crate) fn prefetch_line(p: *const f32) {
+    // SAFETY: `_mm_prefetch` only hints at an address and never faults; SSE is part of x86_64.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+}
+
 /// Sizes of one dense layer applied to a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {

@@ -82,6 +82,11 @@ unsafe fn transpose_into(
         let mut j0 = 0;
         while j0 < cols {
             let load = lanes(cols - j0);
+            for q in 0..LANES.min(rows.saturating_sub(i0)) {
+                // The same rows' lines four blocks on: `src`'s rows are apart by a stride the
+                // hardware prefetchers follow poorly with 16 of them at once.
+                crate::kernels::prefetch_line(src.wrapping_add((i0 + q) * src_rs + j0 + 4 * LANES));
+            }
             let block: [__m512; 16] = core::array::from_fn(|q| {
                 if i0 + q >= rows {
                     _mm512_setzero_ps()

@@ -257,6 +257,13 @@ unsafe fn transpose_into(src: *const f32, src_rs: usize, rows: usize, cols: usiz
         while r0 + LANES <= rows {
             let mut c0 = 0;
             while c0 + LANES <= cols {
+                if c0 % (2 * LANES) == 0 {
+                    for r in r0..r0 + LANES {
+                        // The same rows' lines four on: rows `src_rs` apart, 8 at once, which
+                        // the hardware prefetchers follow poorly.
+                        crate::kernels::prefetch_line(src.wrapping_add(r * src_rs + c0 + 8 * LANES));
+                    }
+                }
                 // SAFETY: rows r0..r0 + 8 <= rows of columns c0..c0 + 8 <= cols in src, and
                 // the transposed block in dst (caller).
                 unsafe { transpose8x8(src.add(r0 * src_rs + c0), src_rs, dst.add(c0 * dst_rs + r0), dst_rs) };
