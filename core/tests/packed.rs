@@ -17,16 +17,6 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|v| v.to_bits()).collect()
 }
 
-const ACTIVATIONS: [Activation; 7] = [
-    Activation::Identity,
-    Activation::Sigmoid,
-    Activation::Tanh,
-    Activation::Relu,
-    Activation::LeakyRelu,
-    Activation::Softmax,
-    Activation::Step,
-];
-
 fn sizes() -> (Vec<usize>, Vec<usize>) {
     if cfg!(miri) {
         (vec![1, 15, 16, 17, 33], vec![1, 7, 8, 9, 17])
@@ -43,7 +33,7 @@ fn packed_forward_is_the_forward() {
         for &inputs in &ins {
             for &outputs in &outs {
                 let batch = 1 + (inputs + outputs) % 3;
-                let act = ACTIVATIONS[(inputs * 7 + outputs) % ACTIVATIONS.len()];
+                let act = Activation::ALL[(inputs * 7 + outputs) % Activation::ALL.len()];
                 let x = reals(&mut rng, batch * inputs);
                 let w = reals(&mut rng, outputs * inputs);
                 let b = reals(&mut rng, outputs);

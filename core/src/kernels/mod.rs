@@ -98,8 +98,9 @@ pub(crate) fn prefetch_rows(n: usize, outputs: usize) -> bool {
 
 /// Asks for the cache line [`AHEAD`] lines past `p` into L1: a single sample's dot tiles
 /// read several rows of `W` side by side from L2 (where `W` stays from one sample to the
-/// next when it is larger than L1), more streams than the hardware prefetcher keeps ahead
-/// of, so each row's lines are requested a few lines early. A hint: no value changes and it
+/// next when it is larger than L1), and the packing transposes 8 or 16 rows of `x` or `W`,
+/// more streams than the hardware prefetcher keeps ahead of, so each row's lines are
+/// requested a few lines early. A hint: no value changes and it
 /// never faults, so addresses past the row are harmless.
 #[inline(always)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
@@ -108,18 +109,6 @@ pub(crate) fn prefetch_ahead(p: *const f32) {
     #[cfg(target_arch = "x86_64")]
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(AHEAD * 16) as *const i8)
-    };
-}
-
-/// Asks for the cache line at `p` into L1. A hint: no value changes, and it never faults,
-/// so an address past the data is harmless.
-#[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables, dead_code))]
-pub(crate) fn prefetch_line(p: *const f32) {
-    // SAFETY: `_mm_prefetch` only hints at an address and never faults; SSE is part of x86_64.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
     };
 }
 

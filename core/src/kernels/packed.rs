@@ -41,6 +41,12 @@ fn padded(inputs: usize) -> Result<usize, Error> {
     inputs.checked_next_multiple_of(STEP).ok_or(Error::TooLarge)
 }
 
+/// The layout's blocks for `outputs` rows of `p` padded inputs: (first row, rows, first
+/// float), in order.
+pub(crate) fn blocks(p: usize, outputs: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..outputs).step_by(ROWS).map(move |j0| (j0, ROWS.min(outputs - j0), j0 * p))
+}
+
 /// Floats of `outputs x inputs` weights in the packed layout: the inputs padded to a
 /// multiple of [`STEP`], times the outputs.
 pub fn packed_len(inputs: usize, outputs: usize) -> Result<usize, Error> {
@@ -58,10 +64,8 @@ fn layout(inputs: usize, outputs: usize, w: usize, packed: usize) -> Result<usiz
 /// ([`packed_len`] floats; every float written, the padding with zeros).
 pub fn pack(inputs: usize, outputs: usize, w: &[f32], packed: &mut [f32]) -> Result<(), Error> {
     let p = layout(inputs, outputs, w.len(), packed.len())?;
-    let mut j0 = 0;
-    while j0 < outputs {
-        let r = ROWS.min(outputs - j0);
-        let block = &mut packed[j0 * p..(j0 + r) * p];
+    for (j0, r, at) in blocks(p, outputs) {
+        let block = &mut packed[at..at + r * p];
         for (s, step) in block.chunks_exact_mut(r * STEP).enumerate() {
             for (i, lanes) in step.chunks_exact_mut(STEP).enumerate() {
                 let k0 = s * STEP;
@@ -71,7 +75,6 @@ pub fn pack(inputs: usize, outputs: usize, w: &[f32], packed: &mut [f32]) -> Res
                 lanes[len..].fill(0.0);
             }
         }
-        j0 += r;
     }
     Ok(())
 }
@@ -93,10 +96,8 @@ pub(crate) fn forward_in_order(
     check_len(Buffer::Packed, packed_len(inputs, outputs)?, packed.len())?;
     check_len(Buffer::Output, outputs, y.len())?;
     let p = padded(inputs)?;
-    let mut j0 = 0;
-    while j0 < outputs {
-        let r = ROWS.min(outputs - j0);
-        let block = &packed[j0 * p..(j0 + r) * p];
+    for (j0, r, at) in blocks(p, outputs) {
+        let block = &packed[at..at + r * p];
         // The block's rows side by side, input by input: every sum still runs over k in
         // index order, and the block is read once from start to end.
         let mut acc = [0.0f32; ROWS];
@@ -136,7 +137,6 @@ pub(crate) fn forward_in_order(
             }
         }
         y[j0..j0 + r].copy_from_slice(&acc[..r]);
-        j0 += r;
     }
     Ok(())
 }
@@ -146,15 +146,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_weight_lands_where_the_layout_says() {
+    fn every_weight_lands_where_the_layout_says() -> Result<(), Error> {
         for (inputs, outputs) in [(1, 1), (16, 8), (17, 9), (33, 20), (784, 10), (5, 3)] {
             let mut w = [0.0f32; 8000];
             let w = &mut w[..inputs * outputs];
             w.iter_mut().enumerate().for_each(|(i, v)| *v = 1.0 + i as f32);
             let mut packed = [f32::NAN; 8000];
-            let len = packed_len(inputs, outputs).unwrap();
+            let len = packed_len(inputs, outputs)?;
             let packed = &mut packed[..len];
-            pack(inputs, outputs, w, packed).unwrap();
+            pack(inputs, outputs, w, packed)?;
             let p = inputs.next_multiple_of(STEP);
             for j in 0..outputs {
                 let (j0, i) = (j - j % ROWS, j % ROWS);
@@ -166,6 +166,7 @@ mod tests {
                 }
             }
         }
+        Ok(())
     }
 
     #[test]

@@ -496,18 +496,26 @@ impl Simd {
     }
 }
 
+/// A forward with no products to compute: nothing without samples or outputs, `y = act(b)`
+/// without inputs (the tiles assume at least one). Returns whether that was the case.
+fn without_products(d: Dims, y: &mut [f32], b: &[f32], act: Activation) -> bool {
+    if d.outputs == 0 || d.batch == 0 {
+        return true;
+    }
+    if d.inputs == 0 {
+        y.fill(0.0);
+        bias_activation_x8(y, b, act);
+        return true;
+    }
+    false
+}
+
 impl RawKernels for Simd {
     fn dense_forward_impl(&self, d: Dims, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], act: Activation) {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;
         }
-        if d.outputs == 0 || d.batch == 0 {
-            return;
-        }
-        if d.inputs == 0 {
-            // No products: y = act(b). (The tiles below assume at least one input.)
-            y.fill(0.0);
-            bias_activation_x8(y, b, act);
+        if without_products(d, y, b, act) {
             return;
         }
         #[cfg(target_arch = "x86_64")]
@@ -574,12 +582,7 @@ impl RawKernels for Simd {
         if !d.fits_packed(x.len(), wp.len(), y.len()) || b.len() != d.outputs {
             return;
         }
-        if d.outputs == 0 || d.batch == 0 {
-            return;
-        }
-        if d.inputs == 0 {
-            y.fill(0.0);
-            bias_activation_x8(y, b, act);
+        if without_products(d, y, b, act) {
             return;
         }
         for (xs, ys) in x.chunks_exact(d.inputs).zip(y.chunks_exact_mut(d.outputs)) {

@@ -237,22 +237,19 @@ pub(in crate::kernels) unsafe fn forward(
 /// and `wp` the packed layout of `outputs x n` weights (`packed::packed_len(n, outputs)`).
 #[target_feature(enable = "avx512f")]
 pub(in crate::kernels) unsafe fn forward_packed(x: *const f32, wp: *const f32, y: *mut f32, n: usize, outputs: usize) {
-    let p = n.next_multiple_of(LANES);
-    let mut j0 = 0;
-    while j0 < outputs {
-        let r = crate::kernels::packed::ROWS.min(outputs - j0);
+    for (j0, r, at) in crate::kernels::packed::blocks(n.next_multiple_of(LANES), outputs) {
         macro_rules! go {
             ($($r:literal)*) => {
                 match r {
-                    // SAFETY: the block of rows j0..j0 + r starts at j0 * p in the layout and
-                    // holds r * p floats; y has outputs >= j0 + r floats (caller).
-                    $($r => unsafe { packed_tile::<$r>(x, wp.add(j0 * p), n, y.add(j0)) },)*
+                    // SAFETY: the block of rows j0..j0 + r starts at float `at` of the layout
+                    // and holds r * n.next_multiple_of(16) floats; y has outputs >= j0 + r
+                    // floats (caller).
+                    $($r => unsafe { packed_tile::<$r>(x, wp.add(at), n, y.add(j0)) },)*
                     _ => {}
                 }
             };
         }
         go!(4 3 2 1);
-        j0 += r;
     }
 }
 

@@ -85,7 +85,7 @@ unsafe fn transpose_into(
             for q in 0..LANES.min(rows.saturating_sub(i0)) {
                 // The same rows' lines four blocks on: `src`'s rows are apart by a stride the
                 // hardware prefetchers follow poorly with 16 of them at once.
-                crate::kernels::prefetch_line(src.wrapping_add((i0 + q) * src_rs + j0 + 4 * LANES));
+                crate::kernels::prefetch_ahead(src.wrapping_add((i0 + q) * src_rs + j0));
             }
             let block: [__m512; 16] = core::array::from_fn(|q| {
                 if i0 + q >= rows {

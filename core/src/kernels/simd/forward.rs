@@ -171,22 +171,19 @@ pub(super) unsafe fn forward_dots<const PF: bool>(d: Dims, x: &[f32], w: &[f32],
 /// `x` holds `n > 0` floats, `y` `outputs`, and `wp` the packed layout of `outputs x n`
 /// weights (`packed::packed_len(n, outputs)` floats).
 pub(super) unsafe fn forward_packed(x: *const f32, wp: *const f32, y: *mut f32, n: usize, outputs: usize) {
-    let p = n.next_multiple_of(2 * LANES);
-    let mut j0 = 0;
-    while j0 < outputs {
-        let r = crate::kernels::packed::ROWS.min(outputs - j0);
+    for (j0, r, at) in crate::kernels::packed::blocks(n.next_multiple_of(2 * LANES), outputs) {
         macro_rules! go {
             ($($r:literal)*) => {
                 match r {
-                    // SAFETY: the block of rows j0..j0 + r starts at j0 * p in the layout and
-                    // holds r * p floats; y has outputs >= j0 + r floats (caller).
-                    $($r => unsafe { packed_block::<$r>(x, wp.add(j0 * p), n, y.add(j0)) },)*
+                    // SAFETY: the block of rows j0..j0 + r starts at float `at` of the layout
+                    // and holds r * n.next_multiple_of(16) floats; y has outputs >= j0 + r
+                    // floats (caller).
+                    $($r => unsafe { packed_block::<$r>(x, wp.add(at), n, y.add(j0)) },)*
                     _ => {}
                 }
             };
         }
         go!(4 3 2 1);
-        j0 += r;
     }
 }
 
@@ -261,7 +258,7 @@ unsafe fn transpose_into(src: *const f32, src_rs: usize, rows: usize, cols: usiz
                     for r in r0..r0 + LANES {
                         // The same rows' lines four on: rows `src_rs` apart, 8 at once, which
                         // the hardware prefetchers follow poorly.
-                        crate::kernels::prefetch_line(src.wrapping_add(r * src_rs + c0 + 8 * LANES));
+                        crate::kernels::prefetch_ahead(src.wrapping_add(r * src_rs + c0));
                     }
                 }
                 // SAFETY: rows r0..r0 + 8 <= rows of columns c0..c0 + 8 <= cols in src, and
