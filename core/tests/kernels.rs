@@ -159,10 +159,12 @@ fn all_dims() -> Vec<Dims> {
         Dims { batch: 67, inputs: 17, outputs: 16 },
         Dims { batch: 33, inputs: 600, outputs: 140 },
         Dims { batch: 16, inputs: 5, outputs: 29 },
-        // From 128 samples the AVX-512 forward packs W^T: 12-, 8- and 2-row sample tiles,
-        // 32-wide panels in one and in two 128-wide blocks, the last 13 outputs left over.
+        // From 128 samples both widths pack W^T: 12-, 8- and 2-row sample tiles (6 and 4
+        // rows on 8 lanes), panels in one and in two 128-wide blocks, the last 13 outputs
+        // left over, and inputs in three blocks of 267 (tiles that add to what they stored).
         Dims { batch: 130, inputs: 300, outputs: 77 },
         Dims { batch: 128, inputs: 129, outputs: 160 },
+        Dims { batch: 130, inputs: 801, outputs: 40 },
         // Empty dimensions on every path: no inputs under the chained and packed forwards,
         // an empty batch under many panel passes (input gradient over 300 outputs).
         Dims { batch: 130, inputs: 0, outputs: 40 },

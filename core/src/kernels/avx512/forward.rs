@@ -7,6 +7,7 @@ use crate::kernels::Accumulate;
 use core::arch::x86_64::{
     _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps,
 };
+use core::mem::MaybeUninit;
 
 /// Samples per block of the transposed forward: two vectors of 16.
 const SB: usize = 2 * LANES;
@@ -77,9 +78,12 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
 /// From this many samples the forward packs `W^T` instead of `x^T` ([`forward_w`]): the
 /// weights are then moved once per call while the samples are read in place.
 const W_MIN: usize = 128;
-/// Inputs per packed block of `W^T` in [`forward_w`].
-const KC_W: usize = 128;
-/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 64 KB).
+/// Inputs per packed block of `W^T` in [`forward_w`]: each block loads and stores every
+/// output tile once more (from L2 at these batches, a stall at each tile's start), so the
+/// blocks are long: 784 inputs in two (BENCHMARKS.md, "Kernel choices").
+const KC_W: usize = 400;
+/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 200 KB on the
+/// stack).
 const OC_W: usize = 128;
 
 /// The forward product as `y = x W^T` with `W^T` packed in 32-wide panels (blocks of
@@ -91,8 +95,9 @@ const OC_W: usize = 128;
 /// As for [`forward_t`] with `y_rs = outputs`.
 #[target_feature(enable = "avx512f")]
 unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
-    let mut pack = Aligned([0.0f32; KC_W * OC_W]);
-    let pack = &mut pack.0;
+    // Only what the transposes below write is read, so the block is left uninitialised.
+    let mut pack = MaybeUninit::<Aligned<[f32; KC_W * OC_W]>>::uninit();
+    let pack = pack.as_mut_ptr().cast::<f32>();
     let full = outputs - outputs % (2 * LANES);
     let kc = even_block(n, KC_W);
     let mut o0 = 0;
@@ -110,7 +115,7 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
                         n,
                         2 * LANES,
                         kw,
-                        pack.as_mut_ptr().add(p * kw * 2 * LANES),
+                        pack.add(p * kw * 2 * LANES),
                         2 * LANES,
                         0,
                     )
@@ -131,7 +136,7 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
                             x.add(s0 * n + k0),
                             n,
                             1,
-                            pack.as_ptr().add(p * kw * 2 * LANES),
+                            pack.add(p * kw * 2 * LANES),
                             2 * LANES,
                             kw,
                             mode,

@@ -20,8 +20,8 @@
 //!   through masked loads. The 8-lane tiles sum in the same 16 lanes (two halves) by the
 //!   same tree, so the forward too gives the same bits on both widths (tested).
 //!
-//! Stack: 64 KB for the packed blocks of `forward_w`, which calls `forward_t` (48 KB) for
-//! its last outputs, so the peak is about 112 KB; 24 KB
+//! Stack: 200 KB for the packed blocks of `forward_w`, which calls `forward_t` (48 KB) for
+//! its last outputs, so the peak is about 248 KB; 24 KB
 //! (`pass_transposed`).
 
 // INVARIANT: the only indexing is of fixed-size accumulator arrays by loop counters below

@@ -426,9 +426,11 @@ pub(super) unsafe fn forward_chains(
 /// From this many samples the chained forward packs `W^T` instead of `x^T`
 /// ([`forward_w`]): the weights are then moved once per call while the samples are read in place.
 pub(super) const W_MIN: usize = 128;
-/// Inputs per packed block of `W^T` in [`forward_w`].
-const KC_W: usize = 128;
-/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 64 KB).
+/// Inputs per packed block of `W^T` in [`forward_w`]: long blocks, as the AVX-512 forward's
+/// (each block loads and stores every output tile once more).
+const KC_W: usize = 400;
+/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 200 KB on the
+/// stack).
 const OC_W: usize = 128;
 
 /// The chained forward as `y = x W^T` with `W^T` packed in 16-wide panels (blocks of
@@ -440,7 +442,9 @@ const OC_W: usize = 128;
 pub(super) unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
     const RB: usize = 6;
     const PW: usize = 2 * LANES;
-    let mut pack = [0.0f32; KC_W * OC_W];
+    // Only what the transposes below write is read, so the block is left uninitialised.
+    let mut pack = core::mem::MaybeUninit::<[f32; KC_W * OC_W]>::uninit();
+    let pack = pack.as_mut_ptr().cast::<f32>();
     let full = outputs - outputs % PW;
     let kc = even_block(n, KC_W);
     let mut o0 = 0;
@@ -452,9 +456,7 @@ pub(super) unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch:
             for p in 0..oc / PW {
                 // SAFETY: rows o0 + 16p .. + 16 <= full of W, inputs k0..k0 + kw <= n; the
                 // panel's kw x 16 floats start at p * kw * 16 < KC_W * OC_W.
-                unsafe {
-                    transpose_into(w.add((o0 + p * PW) * n + k0), n, PW, kw, pack.as_mut_ptr().add(p * kw * PW), PW)
-                };
+                unsafe { transpose_into(w.add((o0 + p * PW) * n + k0), n, PW, kw, pack.add(p * kw * PW), PW) };
             }
             let mode = if k0 > 0 { Accumulate::Add } else { Accumulate::Overwrite };
             let mut s0 = 0;
@@ -464,8 +466,7 @@ pub(super) unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch:
                     // SAFETY: samples s0..s0 + h of x and y, outputs o0 + 16p .. + 16 <= full,
                     // inputs k0..k0 + kw; panel p of the pack holds kw x 16 floats.
                     unsafe {
-                        let (c, a, b) =
-                            (y.add(s0 * outputs + o0 + p * PW), x.add(s0 * n + k0), pack.as_ptr().add(p * kw * PW));
+                        let (c, a, b) = (y.add(s0 * outputs + o0 + p * PW), x.add(s0 * n + k0), pack.add(p * kw * PW));
                         if h == RB {
                             tile8::<RB, 2>(c, outputs, a, n, 1, b, PW, kw, mode);
                         } else {
