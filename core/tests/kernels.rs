@@ -159,7 +159,8 @@ fn all_dims() -> Vec<Dims> {
         Dims { batch: 67, inputs: 17, outputs: 16 },
         Dims { batch: 33, inputs: 600, outputs: 140 },
         Dims { batch: 16, inputs: 5, outputs: 29 },
-        // From 128 samples both widths pack W^T: 12-, 8- and 2-row sample tiles (6 and 4
+        // From 128 samples both widths pack W^T (the AVX-512 forward from 64, as in the
+        // 64 x 784 -> 128 case above): 12-, 8- and 2-row sample tiles (6 and 4
         // rows on 8 lanes), panels in one and in two 128-wide blocks, the last 13 outputs
         // left over, and inputs in three blocks of 267 (tiles that add to what they stored).
         Dims { batch: 130, inputs: 300, outputs: 77 },

@@ -76,8 +76,10 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
 }
 
 /// From this many samples the forward packs `W^T` instead of `x^T` ([`forward_w`]): the
-/// weights are then moved once per call while the samples are read in place.
-const W_MIN: usize = 128;
+/// weights are then moved once per call while the samples are read in place (and a forward
+/// split by neurons across threads packs only each thread's rows, not all of `x^T` on each;
+/// BENCHMARKS.md, "Kernel choices").
+const W_MIN: usize = 64;
 /// Inputs per packed block of `W^T` in [`forward_w`]: each block loads and stores every
 /// output tile once more (from L2 at these batches, a stall at each tile's start), so the
 /// blocks are long: 784 inputs in two (BENCHMARKS.md, "Kernel choices").
