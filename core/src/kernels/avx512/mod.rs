@@ -10,7 +10,7 @@
 //!   tests assert it). For the weight gradient, blocks of `delta` are transposed first
 //!   (`tiles::pass_transposed`) so that the broadcasts run along rows.
 //! - Forward from 16 samples and 16 outputs: the same tiles, each output one chain over the
-//!   inputs in order (`forward.rs`: `forward_t`, `y^T = W x^T` over packed 32-sample blocks; from 128
+//!   inputs in order (`forward.rs`: `forward_t`, `y^T = W x^T` over packed 32-sample blocks; from 64
 //!   samples `forward_w`, `y = x W^T` over packed panels of `W^T`); both give the bits of
 //!   `f32::mul_add` in a loop (tested).
 //! - Forward below that: dot products along `inputs`, 4 samples x 4 outputs of `zmm`
