@@ -499,12 +499,15 @@ impl Trainer {
             while start < p.len() {
                 let end = (start + UPDATE_BLOCK).min(p.len());
                 let at = at0 + start;
-                let g = &mut g[..end - start];
-                if let [only] = shards {
-                    g.copy_from_slice(&only.grads[at..at + g.len()]);
-                } else {
-                    sum_shards(shards, at, inv_b, g);
-                }
+                // A lone shard's gradient is read where it lies; several are summed first.
+                let g: &[f32] = match shards {
+                    [only] => &only.grads[at..at + (end - start)],
+                    _ => {
+                        let g = &mut g[..end - start];
+                        sum_shards(shards, at, inv_b, g);
+                        g
+                    }
+                };
                 let part = |s: &mut [f32]| if s.is_empty() { 0..0 } else { start..end };
                 let (r0, r1) = (part(s0), part(s1));
                 update.apply(&mut p[start..end], g, &mut s0[r0], &mut s1[r1]).map_err(Error::core("optimizer step"))?;
