@@ -95,6 +95,8 @@ const OC_W: usize = 128;
 ///
 /// # Safety
 /// As for [`forward_t`] with `y_rs = outputs`.
+// Never inlined, as the 8-lane `forward_w`: the frame is set up only where it is used.
+#[inline(never)]
 #[target_feature(enable = "avx512f")]
 unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
     // Only what the transposes below write is read, so the block is left uninitialised.

@@ -439,6 +439,9 @@ const OC_W: usize = 128;
 ///
 /// # Safety
 /// As for [`forward_chains`] with `y_rs = outputs`.
+// Never inlined: its 200 KB frame (and the stack probes a frame that large takes) would
+// otherwise be set up by every forward of the caller, a single sample's included.
+#[inline(never)]
 pub(super) unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
     const RB: usize = 6;
     const PW: usize = 2 * LANES;
