@@ -34,7 +34,7 @@ use wide::f32x8;
 mod asm;
 mod forward;
 #[cfg(target_arch = "x86_64")]
-pub(super) use forward::even_block;
+pub(super) use forward::{even_block, KC_W, OC_W};
 use forward::{forward_chains, forward_dots, forward_packed, forward_w, W_MIN};
 
 /// SIMD kernels (`wide`), FMA where the target has it; on x86_64 CPUs with AVX-512F

@@ -80,13 +80,8 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
 /// split by neurons across threads packs only each thread's rows, not all of `x^T` on each;
 /// BENCHMARKS.md, "Kernel choices").
 const W_MIN: usize = 64;
-/// Inputs per packed block of `W^T` in [`forward_w`]: each block loads and stores every
-/// output tile once more (from L2 at these batches, a stall at each tile's start), so the
-/// blocks are long: 784 inputs in two (BENCHMARKS.md, "Kernel choices").
-const KC_W: usize = 400;
-/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 200 KB on the
-/// stack).
-const OC_W: usize = 128;
+// The blocks of `W^T` (`KC_W` inputs by `OC_W` outputs) are the 8-lane forward's.
+use crate::kernels::simd::{KC_W, OC_W};
 
 /// The forward product as `y = x W^T` with `W^T` packed in 32-wide panels (blocks of
 /// [`KC_W`] inputs and [`OC_W`] outputs) and 12 samples at a time broadcast from their rows;

@@ -426,12 +426,13 @@ pub(super) unsafe fn forward_chains(
 /// From this many samples the chained forward packs `W^T` instead of `x^T`
 /// ([`forward_w`]): the weights are then moved once per call while the samples are read in place.
 pub(super) const W_MIN: usize = 128;
-/// Inputs per packed block of `W^T` in [`forward_w`]: long blocks, as the AVX-512 forward's
-/// (each block loads and stores every output tile once more).
-const KC_W: usize = 400;
-/// Outputs per packed block of `W^T` in [`forward_w`] (`KC_W x OC_W` floats, 200 KB on the
-/// stack).
-const OC_W: usize = 128;
+/// Inputs per packed block of `W^T` in both widths' `forward_w`: each block loads and stores
+/// every output tile once more (from L2 at these batches, a stall at each tile's start), so
+/// the blocks are long: 784 inputs in two (BENCHMARKS.md, "Kernel choices").
+pub(in crate::kernels) const KC_W: usize = 400;
+/// Outputs per packed block of `W^T` in both widths' `forward_w` (`KC_W x OC_W` floats,
+/// 200 KB on the stack).
+pub(in crate::kernels) const OC_W: usize = 128;
 
 /// The chained forward as `y = x W^T` with `W^T` packed in 16-wide panels (blocks of
 /// [`KC_W`] inputs and [`OC_W`] outputs) and 6 samples at a time broadcast from their rows;
