@@ -187,9 +187,36 @@ fn train_step_native(mut s: Step) -> Step {
     black_box(s)
 }
 
+/// One Adam step over `n` parameters: parameters, gradient and the two moments.
+struct AdamStep {
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    state: Vec<f32>,
+}
+
+fn adam_step(n: usize) -> AdamStep {
+    AdamStep {
+        params: myelin_benches::data(11, n),
+        grads: myelin_benches::data(12, n),
+        state: myelin_benches::data(13, 2 * n).iter().map(|v| v.abs()).collect(),
+    }
+}
+
+// The optimizer step on the 8-lane backend (`Update::apply_on`), Adam over the 784-128-10
+// arena (101,770 parameters).
+#[library_benchmark]
+#[bench::adam_784_128_10(adam_step(101_770))]
+fn optimizer_step_simd8(mut s: AdamStep) -> AdamStep {
+    if let Ok(mut opt) = Optimizer::new(Rule::adam(0.001)) {
+        let _ = opt.step_on(Backend::SIMD8, &mut s.params, &s.grads, &mut s.state);
+    }
+    black_box(s)
+}
+
 library_benchmark_group!(
     name = kernels;
-    benchmarks = forward_portable, forward_simd, forward_packed_simd, weight_grad_simd, input_grad_simd
+    benchmarks = forward_portable, forward_simd, forward_packed_simd, weight_grad_simd, input_grad_simd,
+        optimizer_step_simd8
 );
 library_benchmark_group!(
     name = network;

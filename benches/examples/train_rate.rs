@@ -1,7 +1,8 @@
 //! Training throughput of `myelin bench`'s workloads at a chosen shard size:
-//! `train_rate THREADS SHARD BATCH [784-128-10|784-512-512-10]` trains 1 warm-up and 3 timed
-//! epochs of the synthetic 60,000 samples (SGD, lr 0.1) and prints the median samples/s and
-//! all three. `myelin bench` picks one shard per thread; this runs any shard, e.g. one shard
+//! `train_rate THREADS SHARD BATCH [784-128-10|784-512-512-10] [sgd|momentum|adam]` trains 1
+//! warm-up and 3 timed epochs of the synthetic 60,000 samples (SGD at lr 0.1 as `myelin
+//! bench`, or Nesterov momentum, or Adam at lr 0.001: `myelin train`'s default) and prints the
+//! median samples/s and all three. `myelin bench` picks one shard per thread; this runs any shard, e.g. one shard
 //! split across the threads (`train_rate 2 64 64`) against one per thread (`train_rate 2 32 64`).
 
 use myelin::bench::{synthetic, topology};
@@ -14,7 +15,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize| args.get(i).and_then(|s| s.parse::<usize>().ok());
     let (Some(threads), Some(shard), Some(batch)) = (num(0), num(1), num(2)) else {
-        eprintln!("usage: train_rate THREADS SHARD BATCH [784-128-10|784-512-512-10]");
+        eprintln!("usage: train_rate THREADS SHARD BATCH [784-128-10|784-512-512-10] [sgd|momentum|adam]");
         std::process::exit(2);
     };
     let sizes: &[usize] = match args.get(3).map(String::as_str) {
@@ -29,7 +30,16 @@ fn main() {
     let topo = topology(sizes).expect("topology");
     let mut params = vec![0.0; topo.params_len()];
     topo.init_params(&mut params, Init::HeUniform, &mut Rng::new(1)).expect("init");
-    let opt = Optimizer::new(Rule::Sgd { lr: 0.1 }).expect("optimizer");
+    let rule = match args.get(4).map(String::as_str) {
+        None | Some("sgd") => Rule::Sgd { lr: 0.1 },
+        Some("momentum") => Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: true },
+        Some("adam") => Rule::adam(0.001),
+        Some(other) => {
+            eprintln!("unknown optimizer {other}: sgd, momentum or adam");
+            std::process::exit(2);
+        }
+    };
+    let opt = Optimizer::new(rule).expect("optimizer");
     let kernels = Gemm::from_env().expect("MYELIN_KERNELS / MYELIN_GEMM");
     let config = TrainerConfig { batch, shard, threads, kernels, ..TrainerConfig::default() };
     let mut tr = Trainer::new(topo, params, opt, config).expect("trainer");

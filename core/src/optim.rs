@@ -13,6 +13,7 @@
 //! ([`clip_global_norm`]).
 
 use crate::error::{check_len, part, part_mut, Buffer, Error, Hyper};
+use crate::kernels::Backend;
 use crate::topology::Topology;
 
 /// An optimization rule and its hyperparameters.
@@ -137,6 +138,22 @@ impl Optimizer {
         update.apply(params, grads, s0, s1)
     }
 
+    /// [`Optimizer::step`] on `backend`'s vector lanes ([`Update::apply_on`]): the same bits.
+    pub fn step_on(
+        &mut self,
+        backend: Backend,
+        params: &mut [f32],
+        grads: &[f32],
+        state: &mut [f32],
+    ) -> Result<(), Error> {
+        let n = params.len();
+        check_len(Buffer::Grads, n, grads.len())?;
+        check_len(Buffer::State, self.rule.state_len(n), state.len())?;
+        let update = self.begin();
+        let (s0, s1) = update.state_parts(state, n);
+        update.apply_on(backend, params, grads, s0, s1)
+    }
+
     /// Counts one step and returns its elementwise [`Update`], for callers that apply it to
     /// parts of the arena (on several threads): the bits are those of [`Optimizer::step`].
     pub fn begin(&mut self) -> Update {
@@ -154,9 +171,10 @@ impl Optimizer {
 /// One optimizer step, elementwise: any part of the arena can be updated on its own.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Update {
-    rule: Rule,
-    c1: f32,
-    c2: f32,
+    pub(crate) rule: Rule,
+    /// Adam's bias corrections `1 / (1 - beta^t)` (1 for the other rules).
+    pub(crate) c1: f32,
+    pub(crate) c2: f32,
 }
 
 impl Update {
@@ -173,15 +191,7 @@ impl Update {
     /// Updates `params` from `grads`; `s0`, `s1` are the same part of the state arrays
     /// ([`Update::state_parts`]), empty when the rule keeps none.
     pub fn apply(&self, params: &mut [f32], grads: &[f32], s0: &mut [f32], s1: &mut [f32]) -> Result<(), Error> {
-        let n = params.len();
-        check_len(Buffer::Grads, n, grads.len())?;
-        let (want0, want1) = match self.rule {
-            Rule::Sgd { .. } => (0, 0),
-            Rule::Momentum { .. } => (n, 0),
-            Rule::Adam { .. } => (n, n),
-        };
-        check_len(Buffer::State, want0, s0.len())?;
-        check_len(Buffer::State, want1, s1.len())?;
+        self.check(params.len(), grads.len(), s0.len(), s1.len())?;
         match self.rule {
             Rule::Sgd { lr } => {
                 for (w, &g) in params.iter_mut().zip(grads) {
@@ -204,6 +214,51 @@ impl Update {
             }
         }
         Ok(())
+    }
+
+    /// [`Update::apply`] on the vector lanes of `backend`: a SIMD backend updates whole
+    /// vectors of parameters at a time (16 lanes with AVX-512, 8 with AVX2 or NEON) with the
+    /// same IEEE operations per element, none fused (square root and division included), and
+    /// leaves the last few to [`Update::apply`]; the other backends are [`Update::apply`].
+    /// So the bits are [`Update::apply`]'s on every backend (tested).
+    pub fn apply_on(
+        &self,
+        backend: Backend,
+        params: &mut [f32],
+        grads: &[f32],
+        s0: &mut [f32],
+        s1: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check(params.len(), grads.len(), s0.len(), s1.len())?;
+        let done = match backend {
+            Backend::Simd(simd) => simd.update(self, params, grads, s0, s1),
+            _ => 0,
+        };
+        let rest = |s: &mut [f32]| -> usize {
+            if s.is_empty() {
+                0
+            } else {
+                done
+            }
+        };
+        let (r0, r1) = (rest(s0), rest(s1));
+        match (params.get_mut(done..), grads.get(done..), s0.get_mut(r0..), s1.get_mut(r1..)) {
+            (Some(p), Some(g), Some(s0), Some(s1)) => self.apply(p, g, s0, s1),
+            _ => Err(Error::TooLarge),
+        }
+    }
+
+    /// The lengths [`Update::apply`] takes: `grads` as long as `params`; each state array as
+    /// long too where the rule keeps it, else empty.
+    fn check(&self, n: usize, grads: usize, s0: usize, s1: usize) -> Result<(), Error> {
+        check_len(Buffer::Grads, n, grads)?;
+        let (want0, want1) = match self.rule {
+            Rule::Sgd { .. } => (0, 0),
+            Rule::Momentum { .. } => (n, 0),
+            Rule::Adam { .. } => (n, n),
+        };
+        check_len(Buffer::State, want0, s0)?;
+        check_len(Buffer::State, want1, s1)
     }
 }
 

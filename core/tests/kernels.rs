@@ -285,6 +285,74 @@ fn bias_grad_and_activation_backward_agree_across_kernels() {
     }
 }
 
+/// The optimizer step on every backend's lanes (`Update::apply_on`, `Optimizer::step_on`)
+/// against the scalar step, bit for bit: every rule, lengths around the 8- and 16-lane
+/// vectors, guards around every buffer, several steps (Adam's bias corrections change).
+#[test]
+fn optimizer_step_on_every_backend_is_the_scalar_step() {
+    use myelin_core::{Optimizer, Rule};
+    let rules = [
+        Rule::Sgd { lr: 0.1 },
+        Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: false },
+        Rule::Momentum { lr: 0.05, mu: 0.9, nesterov: true },
+        Rule::adam(0.01),
+        Rule::Adam { lr: 0.3, beta1: 0.5, beta2: 0.75, eps: 1e-3 },
+    ];
+    let lens: &[usize] =
+        if cfg!(miri) { &[0, 1, 8, 17, 33] } else { &[0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 1000] };
+    let mut rng = Rng::new(11);
+    let mut vector_paths = 0;
+    // Miri runs no inline assembly, which the scalar square root (`libm`) is on x86_64: there
+    // it checks the lanes' loads and stores on the rules without one.
+    let rules = rules.iter().filter(|r| !(cfg!(miri) && matches!(r, Rule::Adam { .. })));
+    for &rule in rules {
+        for &n in lens {
+            let params = reals(&mut rng, n);
+            let grads: Vec<f32> = reals(&mut rng, n).iter().map(|g| g * 3.0).collect();
+            // Adam's second moments are never negative.
+            let state: Vec<f32> = (0..rule.state_len(n))
+                .map(|i| if i < n { rng.uniform_in(-1.0, 1.0) } else { rng.uniform_in(0.0, 2.0) })
+                .collect();
+            let (mut want_p, mut want_s) = (params.clone(), state.clone());
+            let mut scalar = Optimizer::new(rule).unwrap();
+            let mut want = Vec::new();
+            for _ in 0..3 {
+                scalar.step(&mut want_p, &grads, &mut want_s).unwrap();
+                want.push((bits(&want_p), bits(&want_s)));
+            }
+            for backend in Backend::available() {
+                let (mut p, mut st) = (Guarded::from(&params), Guarded::from(&state));
+                let mut opt = Optimizer::new(rule).unwrap();
+                for (step, want) in want.iter().enumerate() {
+                    if step == 0 {
+                        // The first step through `Update::apply_on` on parts of the arena.
+                        let update = opt.begin();
+                        let (s0, s1) = update.state_parts(st.inner_mut(), n);
+                        update.apply_on(backend, p.inner_mut(), &grads, s0, s1).unwrap();
+                    } else {
+                        opt.step_on(backend, p.inner_mut(), &grads, st.inner_mut()).unwrap();
+                    }
+                    let what = format!("{rule:?} n {n} {} step {step}", backend.name());
+                    assert_eq!((bits(p.inner()), bits(st.inner())), *want, "{what}");
+                    p.check_guards(&what);
+                    st.check_guards(&what);
+                }
+                vector_paths += usize::from(backend.simd().is_some() && n >= 16);
+            }
+        }
+    }
+    assert!(vector_paths > 0, "no vector path ran");
+    // Wrong lengths: typed errors, nothing written.
+    let update = Optimizer::new(Rule::adam(0.01)).unwrap().begin();
+    let (mut p, g, mut s0) = (vec![1.0; 16], vec![1.0; 16], vec![0.0; 16]);
+    for backend in Backend::available() {
+        assert!(update.apply_on(backend, &mut p, &g, &mut s0, &mut [0.0; 15]).is_err());
+        let mut s1 = s0.clone();
+        assert!(update.apply_on(backend, &mut p, &g[..15], &mut s0, &mut s1).is_err());
+    }
+    assert!(p.iter().all(|&v| v == 1.0) && s0.iter().all(|&v| v == 0.0));
+}
+
 #[test]
 fn kernels_reject_wrong_lengths() {
     let d = Dims { batch: 2, inputs: 3, outputs: 4 };

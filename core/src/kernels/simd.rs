@@ -33,6 +33,7 @@ use wide::f32x8;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", not(miri)))]
 mod asm;
 mod forward;
+mod update;
 #[cfg(target_arch = "x86_64")]
 pub(super) use forward::{even_block, KC_W, OC_W};
 use forward::{forward_chains, forward_dots, forward_packed, forward_w, W_MIN};

@@ -489,6 +489,7 @@ impl Trainer {
     fn reduce_and_update_streaming(&mut self, plan: Plan) -> Result<()> {
         let inv_b = 1.0 / plan.batch as f32;
         let update = self.opt.begin();
+        let backend = self.config.kernels.backend;
         let n = self.params.len();
         let (s0, s1) = update.state_parts(&mut self.opt_state, n);
         let shards = &self.shards[..plan.shards];
@@ -510,7 +511,9 @@ impl Trainer {
                 };
                 let part = |s: &mut [f32]| if s.is_empty() { 0..0 } else { start..end };
                 let (r0, r1) = (part(s0), part(s1));
-                update.apply(&mut p[start..end], g, &mut s0[r0], &mut s1[r1]).map_err(Error::core("optimizer step"))?;
+                update
+                    .apply_on(backend, &mut p[start..end], g, &mut s0[r0], &mut s1[r1])
+                    .map_err(Error::core("optimizer step"))?;
                 start = end;
             }
             Ok(())
@@ -562,7 +565,8 @@ impl Trainer {
         if let Some(c) = clip_norm {
             myelin_core::clip_global_norm(grads, c).map_err(Error::core("clipping"))?;
         }
-        self.opt.step(&mut self.params, grads, &mut self.opt_state).map_err(Error::core("optimizer step"))
+        let backend = self.config.kernels.backend;
+        self.opt.step_on(backend, &mut self.params, grads, &mut self.opt_state).map_err(Error::core("optimizer step"))
     }
 
     /// The batch gradient and loss summed in shard order along the ranks, into `self.grads`

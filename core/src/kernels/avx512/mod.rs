@@ -32,9 +32,11 @@ use core::arch::x86_64::{__m512, _mm512_maskz_loadu_ps, _mm512_setzero_ps};
 
 mod forward;
 mod tiles;
+mod update;
 
 pub(super) use forward::{forward, forward_packed};
 pub(super) use tiles::pass;
+pub(super) use update::update;
 
 const LANES: usize = 16;
 const RB: usize = 8;
