@@ -12,8 +12,10 @@
 //!
 //!     cargo run --release -p myelin-benches --example fma_peak
 
+#[cfg(target_arch = "x86_64")]
 use std::time::Instant;
 
+#[cfg(target_arch = "x86_64")]
 use myelin_benches::peak::{avx2, avx512, ACC, ACC2, ROUNDS};
 
 /// The int8 kernels' multiply limit without VNNI: `vpmaddwd` (16 products of 16-bit pairs
@@ -85,6 +87,7 @@ fn avx_vnni(rounds: u64) -> i32 {
 
 /// Best of 5 timed calls of `f`, in giga-operations per second for `per_round` operations
 /// per round.
+#[cfg(target_arch = "x86_64")]
 fn best_ops(per_round: usize, f: impl Fn(u64) -> i32) -> f64 {
     std::hint::black_box(f(ROUNDS / 16));
     (0..5)
@@ -97,6 +100,7 @@ fn best_ops(per_round: usize, f: impl Fn(u64) -> i32) -> f64 {
 }
 
 /// Best of 5 timed calls of a loop of `acc` accumulators, in GFLOP/s.
+#[cfg(target_arch = "x86_64")]
 fn best(lanes: usize, acc: usize, f: impl Fn(u64) -> f32) -> f64 {
     std::hint::black_box(f(ROUNDS / 16));
     (0..5)
