@@ -6,10 +6,12 @@
 //!     KERNEL: forward_portable | forward_simd | forward_packed_simd (batch 1: weights packed for
 //!             one sample at a time, before the calls) | weight_grad_simd | input_grad_simd
 //!             | int8_portable | int8_native (the int8 accumulation, the build's fastest set)
+//!             | adam_simd8 (one Adam step on the 8-lane lanes over INPUTS x OUTPUTS parameters,
+//!             BATCH ignored)
 
-use myelin_core::kernels::{packed, Dims, Kernels, Portable, Simd};
+use myelin_core::kernels::{packed, Backend, Dims, Kernels, Portable, Simd};
 use myelin_core::quant::{I8Backend, Known, QuantDense};
-use myelin_core::Activation;
+use myelin_core::{Activation, Optimizer, Rule};
 use std::hint::black_box;
 
 fn main() {
@@ -46,6 +48,11 @@ fn main() {
         known: Known::of(&qw, &qb, &mult, &shift),
     };
     let mut acc = vec![0i32; batch * outputs];
+    // The optimizer step: parameters `w`, gradient `x`-sized values, both moments.
+    let n = inputs * outputs;
+    let (mut params, grads) = (w.clone(), fill(n, 5));
+    let mut state: Vec<f32> = fill(2 * n, 6).iter().map(|v| v.abs()).collect();
+    let mut adam = Optimizer::new(Rule::adam(0.001)).unwrap_or_else(|e| panic!("{e}"));
     for _ in 0..reps {
         let result = match kernel.as_str() {
             "forward_portable" => Portable.dense_forward(d, &x, &w, &b, &mut out[..batch * outputs], Activation::Relu),
@@ -61,6 +68,11 @@ fn main() {
                 black_box(&mut acc);
                 r
             }
+            "adam_simd8" => {
+                let r = adam.step_on(Backend::SIMD8, &mut params, &grads, &mut state);
+                black_box(&mut params);
+                r
+            }
             _ => usage(),
         };
         black_box(result).unwrap_or_else(|e| panic!("{kernel}: {e}"));
@@ -70,7 +82,7 @@ fn main() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: kernel_work forward_portable|forward_simd|forward_packed_simd|weight_grad_simd|input_grad_simd|int8_portable|int8_native \
+        "usage: kernel_work forward_portable|forward_simd|forward_packed_simd|weight_grad_simd|input_grad_simd|int8_portable|int8_native|adam_simd8 \
          BATCH INPUTS OUTPUTS REPS"
     );
     std::process::exit(2)
