@@ -262,9 +262,36 @@ impl Update {
     }
 }
 
-/// Global L2 norm of `grads` (summed in order, so the value is reproducible).
+/// Partial sums of [`global_norm`]: element `i` is added into sum `i % NORM_LANES`.
+const NORM_LANES: usize = 64;
+
+/// Global L2 norm of `grads`, one fixed summation order whatever the machine: each square
+/// `g * g` (rounded) is added, in index order, into one of 64 partial sums (element `i` into
+/// sum `i % 64`); the 64 sums are then added by halves (sum `l` plus sum `l + 32`, then `l +
+/// 16`, ... down to one) and the square root taken. No operation is fused or reordered, so
+/// the value is the same on every build and CPU, while the 64 independent sums let the
+/// compiler run the loop on vector lanes (one sum in index order would wait on every
+/// addition's latency).
 pub fn global_norm(grads: &[f32]) -> f32 {
-    libm::sqrtf(grads.iter().map(|g| g * g).sum::<f32>())
+    let mut sums = [0.0f32; NORM_LANES];
+    let mut blocks = grads.chunks_exact(NORM_LANES);
+    for block in &mut blocks {
+        for (s, &g) in sums.iter_mut().zip(block) {
+            *s += g * g;
+        }
+    }
+    for (s, &g) in sums.iter_mut().zip(blocks.remainder()) {
+        *s += g * g;
+    }
+    let mut width = NORM_LANES;
+    while width > 1 {
+        width /= 2;
+        let (low, high) = sums.split_at_mut(width);
+        for (a, &b) in low.iter_mut().zip(high.iter()) {
+            *a += b;
+        }
+    }
+    libm::sqrtf(sums[0])
 }
 
 /// Clipping by global norm: if `|g| > max_norm`, scales every gradient by `max_norm / |g|`

@@ -190,6 +190,36 @@ fn regularization_and_clipping() {
     assert!(clip_global_norm(&mut g, 0.0).is_err());
 }
 
+/// The global norm is its documented order, bit for bit: element `i`'s square into partial
+/// sum `i % 64` in index order, the 64 sums added by halves, then the square root; and it
+/// stays within a few rounding errors of the exact norm.
+#[test]
+fn global_norm_is_its_summation_order() {
+    fn definition(g: &[f32]) -> f32 {
+        let mut s = [0.0f32; 64];
+        for (i, &v) in g.iter().enumerate() {
+            s[i % 64] += v * v;
+        }
+        let mut width = 64;
+        while width > 1 {
+            width /= 2;
+            for l in 0..width {
+                s[l] += s[l + width];
+            }
+        }
+        s[0].sqrt()
+    }
+    let mut rng = Rng::new(5);
+    let lens = (0..=200).chain([255, 256, 257, 1000, 4097, 101_770]);
+    for n in lens {
+        let g: Vec<f32> = (0..n).map(|_| rng.uniform_in(-1.0, 1.0) * 1e-2).collect();
+        let norm = global_norm(&g);
+        assert_eq!(norm.to_bits(), definition(&g).to_bits(), "n {n}");
+        let exact = g.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
+        assert!((f64::from(norm) - exact).abs() <= 1e-5 * exact, "n {n}: {norm} against {exact}");
+    }
+}
+
 #[test]
 fn health_reports_dead_relus_saturation_and_norms() {
     let topo = Topology::dense(&[2, 4, 3, 1], Activation::Relu, Activation::Sigmoid, Loss::BinaryCrossEntropy).unwrap();
