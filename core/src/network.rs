@@ -156,10 +156,7 @@ impl Topology {
             kernels.input_grad(dims, delta, w, d_x)?;
             let below_act = below_layer.activation;
             if pass.dropout {
-                // y holds f(z) * mask; where mask != 0, f(z) = y / mask.
-                for ((d, &y), &s) in d_x.iter_mut().zip(input).zip(mask.iter()) {
-                    *d = if s == 0.0 { 0.0 } else { *d * s * below_act.derivative_from_output(y / s) };
-                }
+                dropout_delta(below_act, d_x, input, mask);
             } else if below_act != Activation::Identity {
                 kernels.activation_backward(below_act, input, d_x, layer.inputs)?;
             }
@@ -280,4 +277,25 @@ pub fn argmax(row: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// `d = d * mask * f'(y / mask)` where the unit was kept, `0` where it was dropped (mask 0):
+/// `y` holds `f(z) * mask`, so `f(z) = y / mask`. Every element computes the product and a
+/// dropped one then takes 0 instead (a select, not a branch on a random mask), one loop per
+/// activation, so the loop runs on vector lanes with the scalar bits.
+fn dropout_delta(act: Activation, d_x: &mut [f32], y: &[f32], mask: &[f32]) {
+    #[inline(always)]
+    fn each(d_x: &mut [f32], y: &[f32], mask: &[f32], f: impl Fn(f32) -> f32) {
+        for ((d, &y), &s) in d_x.iter_mut().zip(y).zip(mask) {
+            let kept = *d * s * f(y / s);
+            *d = if s == 0.0 { 0.0 } else { kept };
+        }
+    }
+    match act {
+        Activation::Relu => each(d_x, y, mask, |v| Activation::Relu.derivative_from_output(v)),
+        Activation::LeakyRelu => each(d_x, y, mask, |v| Activation::LeakyRelu.derivative_from_output(v)),
+        Activation::Sigmoid => each(d_x, y, mask, |v| Activation::Sigmoid.derivative_from_output(v)),
+        Activation::Tanh => each(d_x, y, mask, |v| Activation::Tanh.derivative_from_output(v)),
+        other => each(d_x, y, mask, |v| other.derivative_from_output(v)),
+    }
 }

@@ -32,13 +32,14 @@ fn f64_act(a: Activation, z: &mut [f64]) {
     }
 }
 
-/// Independent float64 forward + mean loss.
-fn f64_loss(topo: &Topology, p: &[f64], x: &[f32], t: &[f32], batch: usize) -> f64 {
+/// Independent float64 forward + mean loss; `masks` (empty: no dropout) holds each hidden
+/// layer's dropout mask (batch, width), multiplied into its outputs.
+fn f64_loss(topo: &Topology, p: &[f64], x: &[f32], t: &[f32], batch: usize, masks: &[Vec<f32>]) -> f64 {
     let mut total = 0.0;
     for s in 0..batch {
         let mut a: Vec<f64> = x[s * topo.inputs()..(s + 1) * topo.inputs()].iter().map(|&v| v as f64).collect();
         let mut off = 0;
-        for l in topo.layers() {
+        for (li, l) in topo.layers().iter().enumerate() {
             let (n, m) = (l.inputs, l.outputs);
             let mut z = vec![0.0; m];
             for j in 0..m {
@@ -46,6 +47,9 @@ fn f64_loss(topo: &Topology, p: &[f64], x: &[f32], t: &[f32], batch: usize) -> f
             }
             off += n * m + m;
             f64_act(l.activation, &mut z);
+            if let Some(mask) = masks.get(li) {
+                z.iter_mut().zip(&mask[s * m..(s + 1) * m]).for_each(|(v, &k)| *v *= k as f64);
+            }
             a = z;
         }
         let tt = &t[s * topo.outputs()..(s + 1) * topo.outputs()];
@@ -64,7 +68,26 @@ fn f64_loss(topo: &Topology, p: &[f64], x: &[f32], t: &[f32], batch: usize) -> f
 }
 
 fn check(topo: &Topology, seed: u64, worst: &mut f64) {
+    check_with(topo, seed, None, worst)
+}
+
+/// [`check`] with dropout at `rate` on the hidden layers when given: the masks the core draws
+/// (a fresh generator of the same seed for every forward, so every forward draws the same
+/// ones) are drawn here too, in the same order, and applied in the float64 forward.
+fn check_with(topo: &Topology, seed: u64, rate: Option<f32>, worst: &mut f64) {
     let batch = 3;
+    let dropout = || rate.map(|r| Dropout::new(r, Rng::stream(seed, 7)).unwrap());
+    let masks: Vec<Vec<f32>> = match dropout() {
+        Some(mut d) => topo.layers()[..topo.layers().len() - 1]
+            .iter()
+            .map(|l| {
+                let mut m = vec![0.0; batch * l.outputs];
+                d.draw(&mut m);
+                m
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let mut rng = Rng::new(seed);
     let mut params = vec![0.0f32; topo.params_len()];
     topo.init_params(&mut params, Init::XavierNormal, &mut rng).unwrap();
@@ -88,16 +111,16 @@ fn check(topo: &Topology, seed: u64, worst: &mut f64) {
             let (mut a, mut b) = (p64.clone(), p64.clone());
             a[i] += h;
             b[i] -= h;
-            (f64_loss(topo, &a, &x, &t, batch) - f64_loss(topo, &b, &x, &t, batch)) / (2.0 * h)
+            (f64_loss(topo, &a, &x, &t, batch, &masks) - f64_loss(topo, &b, &x, &t, batch, &masks)) / (2.0 * h)
         })
         .collect();
     for backend in Backend::available() {
         let k = &backend;
         let mut work = vec![0.0f32; topo.workspace_len(batch).unwrap()];
         let mut grads = vec![0.0f32; topo.params_len()];
-        let pass = topo.forward(k, &params, &x, batch, &mut work, None).unwrap();
+        let pass = topo.forward(k, &params, &x, batch, &mut work, dropout().as_mut()).unwrap();
         let loss = topo.loss_of(&pass, &work, &t).unwrap() as f64;
-        let want = f64_loss(topo, &p64, &x, &t, batch);
+        let want = f64_loss(topo, &p64, &x, &t, batch, &masks);
         assert!((loss - want).abs() <= 1e-5 * want.abs().max(1.0), "{topo:?}: loss {loss} vs f64 {want}");
         topo.backward(k, &pass, &params, &x, &t, &mut work, &mut grads).unwrap();
         for (i, (&a, &n)) in grads.iter().zip(&numeric).enumerate() {
@@ -129,4 +152,27 @@ fn every_activation_and_loss_on_one_to_three_hidden_layers() {
     }
     println!("{cases} networks checked; max relative error analytic vs finite differences = {worst:.3e}");
     assert!(cases >= 3 * 5 * 8, "every valid pairing must be covered, got {cases}");
+}
+
+/// Dropout on every hidden activation: the backward's delta through a mask (`y / mask` for
+/// the kept units, 0 for the dropped ones) against finite differences of the float64 forward
+/// with the same masks, on every kernel set.
+#[test]
+fn dropout_on_every_hidden_activation() {
+    let mut worst = 0.0f64;
+    let mut cases = 0;
+    for hidden_layers in 1..=2 {
+        for (hi, &hidden) in HIDDEN.iter().enumerate() {
+            for (output, loss) in [(Activation::Softmax, Loss::CrossEntropy), (Activation::Identity, Loss::Mse)] {
+                let mut sizes = vec![4];
+                sizes.extend((0..hidden_layers).map(|i| 9 + i));
+                sizes.push(3);
+                let topo = Topology::dense(&sizes, hidden, output, loss).unwrap();
+                check_with(&topo, (hidden_layers * 10 + hi) as u64, Some(0.5), &mut worst);
+                cases += 1;
+            }
+        }
+    }
+    println!("{cases} networks with dropout; max relative error = {worst:.3e}");
+    assert_eq!(cases, 2 * HIDDEN.len() * 2);
 }
