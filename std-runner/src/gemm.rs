@@ -247,6 +247,19 @@ impl<'t> TeamGemm<'t> {
     }
 }
 
+impl TeamGemm<'_> {
+    /// `f(i, &mut items[i])` for every item, side by side on the team's members (item `i` on
+    /// member `i % size`); returns when all are done.
+    pub fn each<T: Send>(&self, items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+        Crew::each(self, items, f);
+    }
+
+    /// Members of the team, the caller included.
+    pub fn size(&self) -> usize {
+        Crew::size(self)
+    }
+}
+
 impl Crew for TeamGemm<'_> {
     fn size(&self) -> usize {
         self.team.borrow().size()

@@ -23,6 +23,8 @@ use myelin_core::{Dropout, Health, Kernels, Optimizer, Rng, Topology};
 use rayon::prelude::*;
 use std::ops::Range;
 
+/// Rows per team member below which a shard's rows are gathered by one thread.
+const GATHER_ROWS: usize = 16;
 /// Floating-point work per shard below which shards run sequentially.
 const MIN_PARALLEL_FLOPS: usize = 2_000_000;
 /// Parameters per chunk when reducing shard gradients in parallel (the update splits
@@ -458,10 +460,13 @@ impl Trainer {
         if parallel {
             return self
                 .team
-                .try_for_each_mut(shards, |index, arena| shard_pass(&inputs, kernels, first + index, arena));
+                .try_for_each_mut(shards, |index, arena| shard_pass(&inputs, kernels, None, first + index, arena));
         }
         let on_team = TeamGemm::new(*kernels, &mut self.team, &mut self.scratch);
-        shards.iter_mut().enumerate().try_for_each(|(index, arena)| shard_pass(&inputs, &on_team, first + index, arena))
+        shards
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(index, arena)| shard_pass(&inputs, &on_team, Some(&on_team), first + index, arena))
     }
 
     /// The batch's mean loss: `sum_s (n_s / B) loss_s`, in shard order.
@@ -650,26 +655,48 @@ impl Trainer {
 
 /// Shard `index`'s samples: targets into `targets`; inputs into `buf` only when the samples are
 /// not consecutive rows of `data` (consecutive ones are read in place). Returns the shard's
-/// inputs (n, inputs) and `n`.
-fn gather<'a>(input: &ShardInputs<'a>, index: usize, buf: &'a mut [f32], targets: &mut [f32]) -> (&'a [f32], usize) {
+/// inputs (n, inputs) and `n`. With a `team`, its members copy (or shift) blocks of the rows
+/// side by side: rows picked at random from a large dataset are reads from memory, which a
+/// lone thread waits on one row after another.
+fn gather<'a>(
+    input: &ShardInputs<'a>,
+    index: usize,
+    buf: &'a mut [f32],
+    targets: &mut [f32],
+    team: Option<&TeamGemm<'_>>,
+) -> (&'a [f32], usize) {
     let (b, size) = (input.idx.len(), input.size);
     let part = &input.idx[index * size..((index + 1) * size).min(b)];
     let (fi, fo) = (input.topo.inputs(), input.topo.outputs());
     let consecutive = input.shift.is_none() && part.windows(2).all(|w| w[1] == w[0] + 1);
-    for (r, &i) in part.iter().enumerate() {
-        let row = &mut buf[r * fi..(r + 1) * fi];
-        match input.shift {
-            Some(shift) => shift.apply(input.data.row(i), shift.offsets(input.seed, input.epoch, i), row),
-            None if !consecutive => row.copy_from_slice(input.data.row(i)),
-            None => {}
+    // Rows `r0..` of the shard into `rows` and their targets into `tgts`.
+    let fill = |r0: usize, rows: &mut [f32], tgts: &mut [f32]| {
+        for ((&i, row), t) in part[r0..].iter().zip(rows.chunks_exact_mut(fi.max(1))).zip(tgts.chunks_exact_mut(fo)) {
+            match input.shift {
+                Some(shift) => shift.apply(input.data.row(i), shift.offsets(input.seed, input.epoch, i), row),
+                None if !consecutive => row.copy_from_slice(input.data.row(i)),
+                None => {}
+            }
+            input.data.target_row(i, t);
         }
-        input.data.target_row(i, &mut targets[r * fo..(r + 1) * fo]);
+    };
+    let n = part.len();
+    let members = team.map_or(1, |t| t.size()).min(n / GATHER_ROWS).max(1);
+    if members > 1 && !consecutive && fi > 0 && fo > 0 {
+        let per = n.div_ceil(members);
+        let mut blocks: Vec<(&mut [f32], &mut [f32])> =
+            buf[..n * fi].chunks_mut(per * fi).zip(targets[..n * fo].chunks_mut(per * fo)).collect();
+        if let Some(team) = team {
+            team.each(&mut blocks, |c, (rows, tgts)| fill(c * per, rows, tgts));
+        }
+    } else {
+        fill(0, &mut buf[..n * fi], &mut targets[..n * fo]);
     }
     let x = match part.first() {
-        Some(&first) if consecutive => &input.data.x[first * fi..(first + part.len()) * fi],
-        _ => &buf[..part.len() * fi],
+        Some(&first) if consecutive => &input.data.x[first * fi..(first + n) * fi],
+        _ => &buf[..n * fi],
     };
-    (x, part.len())
+    (x, n)
 }
 
 /// One shard through `kernels`: gather -> forward (with its own dropout stream) -> loss ->
@@ -677,11 +704,12 @@ fn gather<'a>(input: &ShardInputs<'a>, index: usize, buf: &'a mut [f32], targets
 fn shard_pass<K: Kernels + ?Sized>(
     input: &ShardInputs<'_>,
     kernels: &K,
+    team: Option<&TeamGemm<'_>>,
     index: usize,
     arena: &mut Shard,
 ) -> Result<()> {
     let Shard { inputs, targets, work, grads, len, loss } = arena;
-    let (x, n) = gather(input, index, inputs, targets);
+    let (x, n) = gather(input, index, inputs, targets, team);
     *len = n;
     let topo = input.topo;
     let t = &targets[..n * topo.outputs()];
