@@ -3,7 +3,8 @@
 //! warm-up and 3 timed epochs of the synthetic 60,000 samples (SGD at lr 0.1 as `myelin
 //! bench`, or Nesterov momentum, or Adam at lr 0.001: `myelin train`'s default) and prints the
 //! median samples/s and all three. `MYELIN_SHUFFLE=1` takes the samples in a shuffled order,
-//! as `myelin train` does (each shard's rows then gathered), instead of in order. `myelin bench` picks one shard per thread; this runs any shard, e.g. one shard
+//! as `myelin train` does (each shard's rows then gathered), instead of in order. `myelin
+//! bench` picks one shard per thread; this runs any shard, e.g. one shard
 //! split across the threads (`train_rate 2 64 64`) against one per thread (`train_rate 2 32 64`).
 
 use myelin::bench::{synthetic, topology};
@@ -48,10 +49,7 @@ fn main() {
     // rows then gathered into its arena); else the rows in order, as `myelin bench`.
     let mut order: Vec<usize> = (0..data.len()).collect();
     if std::env::var("MYELIN_SHUFFLE").is_ok_and(|v| v == "1") {
-        let mut rng = Rng::new(7);
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i as u32 + 1) as usize);
-        }
+        Rng::new(7).shuffle(&mut order);
     }
     let mut rates = vec![];
     for e in 0..4 {

@@ -130,12 +130,8 @@ impl Optimizer {
 
     /// One update of `params` from `grads`, using and updating `state`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<(), Error> {
-        let n = params.len();
-        check_len(Buffer::Grads, n, grads.len())?;
-        check_len(Buffer::State, self.rule.state_len(n), state.len())?;
-        let update = self.begin();
-        let (s0, s1) = update.state_parts(state, n);
-        update.apply(params, grads, s0, s1)
+        // The portable backend has no lanes: `Update::apply` takes every element.
+        self.step_on(Backend::Portable, params, grads, state)
     }
 
     /// [`Optimizer::step`] on `backend`'s vector lanes ([`Update::apply_on`]): the same bits.

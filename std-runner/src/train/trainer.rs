@@ -681,16 +681,15 @@ fn gather<'a>(
         }
     };
     let n = part.len();
-    let members = team.map_or(1, |t| t.size()).min(n / GATHER_ROWS).max(1);
-    if members > 1 && !consecutive && fi > 0 && fo > 0 {
-        let per = n.div_ceil(members);
-        let mut blocks: Vec<(&mut [f32], &mut [f32])> =
-            buf[..n * fi].chunks_mut(per * fi).zip(targets[..n * fo].chunks_mut(per * fo)).collect();
-        if let Some(team) = team {
+    let members = team.map_or(1, |t| t.size()).min(n / GATHER_ROWS);
+    match team {
+        Some(team) if members > 1 && !consecutive && fi > 0 && fo > 0 => {
+            let per = n.div_ceil(members);
+            let mut blocks: Vec<(&mut [f32], &mut [f32])> =
+                buf[..n * fi].chunks_mut(per * fi).zip(targets[..n * fo].chunks_mut(per * fo)).collect();
             team.each(&mut blocks, |c, (rows, tgts)| fill(c * per, rows, tgts));
         }
-    } else {
-        fill(0, &mut buf[..n * fi], &mut targets[..n * fo]);
+        _ => fill(0, &mut buf[..n * fi], &mut targets[..n * fo]),
     }
     let x = match part.first() {
         Some(&first) if consecutive => &input.data.x[first * fi..(first + n) * fi],
