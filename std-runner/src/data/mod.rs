@@ -43,6 +43,23 @@ pub struct Dataset {
     pub targets: Targets,
 }
 
+impl Targets {
+    /// The targets of the samples at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Targets {
+        match self {
+            Targets::Classes { labels, classes, names } => Targets::Classes {
+                labels: idx.iter().map(|&i| labels[i]).collect(),
+                classes: *classes,
+                names: names.clone(),
+            },
+            Targets::Values { values, width } => Targets::Values {
+                values: idx.iter().flat_map(|&i| values[i * width..(i + 1) * width].iter().copied()).collect(),
+                width: *width,
+            },
+        }
+    }
+}
+
 impl Dataset {
     /// Number of samples.
     pub fn len(&self) -> usize {
@@ -99,18 +116,7 @@ impl Dataset {
         for &i in idx {
             x.extend_from_slice(self.row(i));
         }
-        let targets = match &self.targets {
-            Targets::Classes { labels, classes, names } => Targets::Classes {
-                labels: idx.iter().map(|&i| labels[i]).collect(),
-                classes: *classes,
-                names: names.clone(),
-            },
-            Targets::Values { values, width } => Targets::Values {
-                values: idx.iter().flat_map(|&i| values[i * width..(i + 1) * width].iter().copied()).collect(),
-                width: *width,
-            },
-        };
-        Dataset { x, features: self.features, targets }
+        Dataset { x, features: self.features, targets: self.targets.subset(idx) }
     }
 
     /// Splits off a random `fraction` (seeded) as a validation set: (train, validation).
@@ -210,25 +216,98 @@ impl Standardizer {
 /// (vacated pixels take the background, 0). Small translations are the commonest nuisance
 /// in handwriting, so this is cheap extra data.
 pub fn augment_shifts(d: &Dataset, width: usize, height: usize) -> Dataset {
-    if width * height != d.features {
+    if width * height != d.features || d.features == 0 {
         return d.clone();
     }
     let n = d.len();
-    let mut x = Vec::with_capacity(5 * d.x.len());
-    x.extend_from_slice(&d.x);
-    for (dx, dy) in [(-1isize, 0isize), (1, 0), (0, -1), (0, 1)] {
-        for i in 0..n {
-            let row = d.row(i);
-            for r in 0..height as isize {
-                for c in 0..width as isize {
-                    let (sr, sc) = (r - dy, c - dx);
-                    let inside = (0..height as isize).contains(&sr) && (0..width as isize).contains(&sc);
-                    x.push(if inside { row[(sr as usize) * width + sc as usize] } else { 0.0 });
+    let shifts = [(-1isize, 0isize), (1, 0), (0, -1), (0, 1)];
+    // Every value below is written once: the original rows, then each shift's copies.
+    let mut x = vec![0.0f32; (1 + shifts.len()) * d.x.len()];
+    let (original, copies) = x.split_at_mut(d.x.len());
+    original.copy_from_slice(&d.x);
+    for (&offsets, block) in shifts.iter().zip(copies.chunks_exact_mut(d.x.len())) {
+        for (image, out) in d.x.chunks_exact(d.features).zip(block.chunks_exact_mut(d.features)) {
+            shift_image(width, height, image, offsets, out);
+        }
+    }
+    let idx: Vec<usize> = (0..(1 + shifts.len()) * n).map(|i| i % n).collect();
+    Dataset { x, features: d.features, targets: d.targets.subset(&idx) }
+}
+
+/// `out` = `image` (`width` x `height` pixels, row-major) moved right by `dx` and down by
+/// `dy`: `out[r][c] = image[r - dy][c - dx]` where that pixel exists, else 0. Each image row
+/// is one copy of the columns that stay inside plus the zeros around them.
+pub fn shift_image(width: usize, height: usize, image: &[f32], (dx, dy): (isize, isize), out: &mut [f32]) {
+    let w = width as isize;
+    // Columns c with 0 <= c - dx < w.
+    let (c0, c1) = (dx.clamp(0, w) as usize, (w + dx).clamp(0, w) as usize);
+    for (r, row) in out.chunks_exact_mut(width.max(1)).take(height).enumerate() {
+        let source = usize::try_from(r as isize - dy).ok().filter(|&sr| sr < height);
+        match source.and_then(|sr| image.get(sr * width..(sr + 1) * width)) {
+            Some(src) if c0 < c1 => {
+                row[..c0].fill(0.0);
+                row[c0..c1].copy_from_slice(&src[(c0 as isize - dx) as usize..(c1 as isize - dx) as usize]);
+                row[c1..].fill(0.0);
+            }
+            _ => row.fill(0.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{augment_shifts, shift_image, Dataset, Targets};
+
+    /// The definition, pixel by pixel: `out[r][c] = image[r - dy][c - dx]`, else 0.
+    fn shifted(w: usize, h: usize, image: &[f32], (dx, dy): (isize, isize)) -> Vec<f32> {
+        let mut out = vec![];
+        for r in 0..h as isize {
+            for c in 0..w as isize {
+                let (sr, sc) = (r - dy, c - dx);
+                let inside = (0..h as isize).contains(&sr) && (0..w as isize).contains(&sc);
+                out.push(if inside { image[sr as usize * w + sc as usize] } else { 0.0 });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shifting_an_image_is_the_per_pixel_definition() {
+        for (w, h) in [(5, 3), (3, 5), (1, 1), (4, 4), (7, 1), (1, 6)] {
+            let image: Vec<f32> = (1..=w * h).map(|v| v as f32).collect();
+            for dx in -(w as isize) - 1..=w as isize + 1 {
+                for dy in -(h as isize) - 1..=h as isize + 1 {
+                    // NaN wherever the shift leaves a value unwritten.
+                    let mut out = vec![f32::NAN; w * h];
+                    shift_image(w, h, &image, (dx, dy), &mut out);
+                    assert_eq!(out, shifted(w, h, &image, (dx, dy)), "{w} x {h} by ({dx}, {dy})");
                 }
             }
         }
     }
-    let idx: Vec<usize> = (0..5 * n).map(|i| i % n).collect();
-    let targets = d.subset(&idx).targets;
-    Dataset { x, features: d.features, targets }
+
+    #[test]
+    fn augmentation_appends_each_shift_of_every_image_with_its_target() {
+        let (w, h, n) = (4, 3, 3);
+        let x: Vec<f32> = (0..n * w * h).map(|v| (v + 1) as f32).collect();
+        let labels = Targets::Classes { labels: vec![2, 0, 1], classes: 3, names: vec![] };
+        let values = Targets::Values { values: vec![0.5, 1.5, 2.5, 3.5, 4.5, 5.5], width: 2 };
+        for targets in [labels, values] {
+            let d = Dataset { x: x.clone(), features: w * h, targets };
+            let a = augment_shifts(&d, w, h);
+            assert_eq!(a.len(), 5 * n);
+            for (k, offsets) in [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)].into_iter().enumerate() {
+                for i in 0..n {
+                    assert_eq!(a.row(k * n + i), shifted(w, h, d.row(i), offsets), "copy {k}, image {i}");
+                }
+            }
+            let t = d.target_width();
+            let (mut got, mut want) = (vec![0.0; t], vec![0.0; t]);
+            for j in 0..5 * n {
+                a.target_row(j, &mut got);
+                d.target_row(j % n, &mut want);
+                assert_eq!(got, want, "target of sample {j}");
+            }
+        }
+    }
 }

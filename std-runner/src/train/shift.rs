@@ -41,15 +41,8 @@ impl ImageShift {
     }
 
     /// `out` = `image` moved right by `dx` and down by `dy` (zeros where nothing moved in).
-    pub fn apply(&self, image: &[f32], (dx, dy): (isize, isize), out: &mut [f32]) {
-        let (w, h) = (self.width as isize, self.height as isize);
-        for r in 0..h {
-            for c in 0..w {
-                let (sr, sc) = (r - dy, c - dx);
-                let inside = (0..h).contains(&sr) && (0..w).contains(&sc);
-                out[(r * w + c) as usize] = if inside { image[(sr * w + sc) as usize] } else { 0.0 };
-            }
-        }
+    pub fn apply(&self, image: &[f32], offsets: (isize, isize), out: &mut [f32]) {
+        crate::data::shift_image(self.width, self.height, image, offsets, out);
     }
 }
 
