@@ -442,6 +442,47 @@ fn simd_forward_is_an_ordered_fma_chain() {
     assert!(checked >= if cfg!(miri) { 2 } else { 5 }, "only {checked} shapes reached the chained forward");
 }
 
+/// The panel products are ordered chains too: each weight-gradient element one chain over
+/// the samples in order from the gradient it adds to, each input-gradient element one over
+/// the outputs in order from 0; fused (`f32::mul_add`) in the columns of whole 8-lane
+/// vectors, a product then a sum in the last `inputs % 8` columns. For every SIMD width,
+/// tile shape and pass in `all_dims` (on ARM64 the NEON tile included, whose lanes take four
+/// steps of `A` per load).
+#[test]
+#[cfg_attr(miri, ignore = "an order check: the same products run under Miri in the other tests here")]
+fn simd_panel_products_are_ordered_chains() {
+    let mut rng = Rng::new(18);
+    for simd in simd_backends() {
+        for d in all_dims() {
+            let c = case(&mut rng, d, false);
+            let got = run(&simd, &c, Activation::Identity);
+            let (n, m) = (d.inputs, d.outputs);
+            let step = |i: usize, acc: f32, a: f32, b: f32| if i < n - n % 8 { a.mul_add(b, acc) } else { acc + a * b };
+            for j in 0..m {
+                for i in 0..n {
+                    let chain =
+                        (0..d.batch).fold(c.g0[j * n + i], |acc, s| step(i, acc, c.delta[s * m + j], c.x[s * n + i]));
+                    assert_eq!(
+                        got.d_w[j * n + i].to_bits(),
+                        chain.to_bits(),
+                        "{simd:?} {d:?} weight gradient ({j}, {i})"
+                    );
+                }
+            }
+            for s in 0..d.batch {
+                for i in 0..n {
+                    let chain = (0..m).fold(0.0f32, |acc, j| step(i, acc, c.delta[s * m + j], c.w[j * n + i]));
+                    assert_eq!(
+                        got.d_x[s * n + i].to_bits(),
+                        chain.to_bits(),
+                        "{simd:?} {d:?} input gradient ({s}, {i})"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Below 16 samples or outputs each output is a dot product summed in 16 lanes (the last
 /// `inputs % 16` zero-padded), then lane by lane the two halves, halves of 4, lanes 0 + 2 and
 /// 1 + 3, and those two: for every SIMD width (the 8-lane tiles run it as two halves).

@@ -33,6 +33,8 @@ use wide::f32x8;
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", not(miri)))]
 mod asm;
 mod forward;
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+mod neon;
 mod update;
 #[cfg(target_arch = "x86_64")]
 pub(super) use forward::{even_block, KC_W, OC_W};
@@ -124,6 +126,12 @@ unsafe fn tile8<const RB: usize, const CV: usize>(
     if RB == 6 && CV == 2 {
         // SAFETY: the caller's bounds, for 6 rows of 16 columns.
         unsafe { asm::tile6x16(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) };
+        return;
+    }
+    #[cfg(all(target_arch = "aarch64", not(miri)))]
+    if RB == 6 && CV == 2 {
+        // SAFETY: the caller's bounds, for 6 rows of 16 columns.
+        unsafe { neon::tile6x16(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) };
         return;
     }
     let mut acc = [[f32x8::ZERO; CV]; RB];
