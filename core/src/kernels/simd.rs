@@ -35,6 +35,11 @@ mod asm;
 mod forward;
 #[cfg(all(target_arch = "aarch64", not(miri)))]
 mod neon;
+// The target's own 6 x 16 tile, where it has one ([`tile8`] runs it for that shape).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", not(miri)))]
+use asm::tile6x16 as native_tile6x16;
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+use neon::tile6x16 as native_tile6x16;
 mod update;
 #[cfg(target_arch = "x86_64")]
 pub(super) use forward::{even_block, KC_W, OC_W};
@@ -122,16 +127,13 @@ unsafe fn tile8<const RB: usize, const CV: usize>(
     m_len: usize,
     mode: Accumulate,
 ) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", not(miri)))]
+    #[cfg(any(
+        all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", not(miri)),
+        all(target_arch = "aarch64", not(miri))
+    ))]
     if RB == 6 && CV == 2 {
         // SAFETY: the caller's bounds, for 6 rows of 16 columns.
-        unsafe { asm::tile6x16(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) };
-        return;
-    }
-    #[cfg(all(target_arch = "aarch64", not(miri)))]
-    if RB == 6 && CV == 2 {
-        // SAFETY: the caller's bounds, for 6 rows of 16 columns.
-        unsafe { neon::tile6x16(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) };
+        unsafe { native_tile6x16(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) };
         return;
     }
     let mut acc = [[f32x8::ZERO; CV]; RB];

@@ -5,13 +5,13 @@
 //! lane of that load (`fmla` by element): no broadcast per row and step, as the generic tile
 //! ([`super::tile8`], two NEON halves per `f32x8` and a `dup` per row and step) needs. The
 //! 24 accumulators, the 6 rows of `A` and one vector of `B` fill the 32 vector registers.
-//! Each `vfmaq_laneq_f32` / `vfmaq_f32` is the same single-rounding `c + a * b` as
+//! Each `vfmaq_laneq_f32` is the same single-rounding `c + a * b` as
 //! `f32x8::mul_add`, for every element in order over `m`, so the bits are those of `tile8`
 //! (the kernel tests compare the 8-lane products with ordered `f32::mul_add` chains under
 //! qemu-aarch64).
 
 use crate::kernels::Accumulate;
-use core::arch::aarch64::{float32x4_t, vdupq_n_f32, vfmaq_f32, vfmaq_laneq_f32, vld1q_f32, vst1q_f32};
+use core::arch::aarch64::{float32x4_t, vdupq_n_f32, vfmaq_laneq_f32, vld1q_f32, vst1q_f32};
 
 /// Rows of the tile.
 const ROWS: usize = 6;
@@ -48,7 +48,7 @@ pub(super) unsafe fn tile6x16(
             }
         }
     }
-    // One step `m` with the row values `av[r]` taken from lane `L` of each row's load.
+    // One step `m` with the row values `av[r]` taken from lane `$lane` of each row's vector.
     macro_rules! lane_step {
         ($av:ident, $m:expr, $lane:literal) => {
             for v in 0..VECS {
@@ -73,17 +73,11 @@ pub(super) unsafe fn tile6x16(
             m += 4;
         }
     }
+    // One step at a time (all of them when a_ms != 1), each row's value in every lane.
     while m < m_len {
         // SAFETY: A(r, m) for r < 6, m < m_len (caller).
         let av: [float32x4_t; ROWS] = core::array::from_fn(|r| unsafe { vdupq_n_f32(*a.add(r * a_rs + m * a_ms)) });
-        for v in 0..VECS {
-            // SAFETY: row m < m_len of B, columns 4v .. 4v + 4 < 16 (caller).
-            let bv = unsafe { vld1q_f32(b.add(m * b_rs + 4 * v)) };
-            for (row, &ar) in acc.iter_mut().zip(av.iter()) {
-                // SAFETY: register arithmetic only.
-                row[v] = unsafe { vfmaq_f32(row[v], bv, ar) };
-            }
-        }
+        lane_step!(av, m, 0);
         m += 1;
     }
     for (r, row) in acc.iter().enumerate() {
