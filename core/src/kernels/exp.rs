@@ -69,10 +69,17 @@ pub(crate) fn expf_x8(x: f32x8) -> f32x8 {
 }
 
 /// `softmax_row`'s bits on every row of `y` (rows of `width`), after adding `bias` when
-/// given: per row the same maximum (found by the same comparisons in order) subtracted in
-/// place; then `expf` of the whole block eight lanes at a time (independent lanes, full
-/// vectors whatever the width); then per row the same sum in order and the same scaling.
+/// given, with the exponentials eight lanes at a time ([`softmax_rows_by`]).
 pub(crate) fn softmax_rows_x8(y: &mut [f32], width: usize, bias: Option<&[f32]>) {
+    softmax_rows_by(y, width, bias, exp_in_place_x8)
+}
+
+/// `softmax_row`'s bits on every row of `y` (rows of `width`), after adding `bias` when
+/// given: per row the same maximum (found by the same comparisons in order) subtracted in
+/// place; then `exp_all`, which must replace every element of the block by its `libm::expf`
+/// (the exponentials of a whole block of rows in full vectors whatever the row's width);
+/// then per row the same sum in order and the same scaling.
+pub(crate) fn softmax_rows_by(y: &mut [f32], width: usize, bias: Option<&[f32]>, exp_all: impl FnOnce(&mut [f32])) {
     if width == 0 {
         return;
     }
@@ -85,6 +92,21 @@ pub(crate) fn softmax_rows_x8(y: &mut [f32], width: usize, bias: Option<&[f32]>)
             *z -= max;
         }
     }
+    exp_all(&mut *y);
+    for row in y.chunks_exact_mut(width) {
+        let mut sum = 0.0f32;
+        for &e in row.iter() {
+            sum += e;
+        }
+        let inv = 1.0 / sum;
+        for v in row.iter_mut() {
+            *v *= inv;
+        }
+    }
+}
+
+/// Every element of `y` replaced by its `libm::expf`, eight at a time ([`expf_x8`]).
+fn exp_in_place_x8(y: &mut [f32]) {
     let mut chunks = y.chunks_exact_mut(8);
     for c in &mut chunks {
         let v = f32x8::from(<[f32; 8]>::try_from(&*c).unwrap_or([0.0; 8]));
@@ -96,16 +118,6 @@ pub(crate) fn softmax_rows_x8(y: &mut [f32], width: usize, bias: Option<&[f32]>)
         a.iter_mut().zip(tail.iter()).for_each(|(a, &t)| *a = t);
         let e = expf_x8(f32x8::from(a)).to_array();
         tail.iter_mut().zip(e).for_each(|(t, e)| *t = e);
-    }
-    for row in y.chunks_exact_mut(width) {
-        let mut sum = 0.0f32;
-        for &e in row.iter() {
-            sum += e;
-        }
-        let inv = 1.0 / sum;
-        for v in row.iter_mut() {
-            *v *= inv;
-        }
     }
 }
 

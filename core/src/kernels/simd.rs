@@ -438,6 +438,18 @@ impl Simd {
         self.wide
     }
 
+    /// `kernels::bias_activation` as these kernels run it: the softmax's exponentials sixteen
+    /// lanes at a time with the AVX-512 tiles, eight otherwise; the same bits.
+    pub(super) fn bias_activation(self, y: &mut [f32], b: &[f32], act: Activation) {
+        #[cfg(target_arch = "x86_64")]
+        if self.wide && act == Activation::Softmax {
+            // SAFETY: `wide` is only set where AVX-512F was detected.
+            unsafe { super::avx512::softmax_rows(y, b.len(), Some(b)) };
+            return;
+        }
+        bias_activation_x8(y, b, act)
+    }
+
     /// Whether the forward product computed on consecutive blocks of `per` samples (the last
     /// block holding what is left) gives the same bits as on the whole `batch`: each output
     /// is computed by the same operations unless a block's size changes the path (the
@@ -509,13 +521,13 @@ impl Simd {
 
 /// A forward with no products to compute: nothing without samples or outputs, `y = act(b)`
 /// without inputs (the tiles assume at least one). Returns whether that was the case.
-fn without_products(d: Dims, y: &mut [f32], b: &[f32], act: Activation) -> bool {
+fn without_products(k: Simd, d: Dims, y: &mut [f32], b: &[f32], act: Activation) -> bool {
     if d.outputs == 0 || d.batch == 0 {
         return true;
     }
     if d.inputs == 0 {
         y.fill(0.0);
-        bias_activation_x8(y, b, act);
+        k.bias_activation(y, b, act);
         return true;
     }
     false
@@ -526,7 +538,7 @@ impl RawKernels for Simd {
         if !d.fits(x.len(), w.len(), y.len()) || b.len() != d.outputs {
             return;
         }
-        if without_products(d, y, b, act) {
+        if without_products(*self, d, y, b, act) {
             return;
         }
         #[cfg(target_arch = "x86_64")]
@@ -534,7 +546,7 @@ impl RawKernels for Simd {
             // SAFETY: `wide` is only set where AVX-512F was detected; lengths checked by the guard above:
             // x = batch*inputs, w = outputs*inputs, y = batch*outputs.
             unsafe { super::avx512::forward(x.as_ptr(), w.as_ptr(), y.as_mut_ptr(), d.batch, d.inputs, d.outputs) };
-            bias_activation_x8(y, b, act);
+            self.bias_activation(y, b, act);
             return;
         }
         if chains(d.batch, d.outputs) {
@@ -548,7 +560,7 @@ impl RawKernels for Simd {
                     forward_chains(x, w, y, d.outputs, d.batch, d.inputs, d.outputs);
                 }
             };
-            bias_activation_x8(y, b, act);
+            self.bias_activation(y, b, act);
             return;
         }
         // SAFETY: lengths checked by the guard above: x = batch*inputs, w = outputs*inputs,
@@ -560,7 +572,7 @@ impl RawKernels for Simd {
                 forward_dots::<false>(d, x, w, y);
             }
         }
-        bias_activation_x8(y, b, act);
+        self.bias_activation(y, b, act);
     }
 
     fn weight_grad_impl(&self, d: Dims, delta: &[f32], x: &[f32], d_w: &mut [f32]) {
@@ -593,7 +605,7 @@ impl RawKernels for Simd {
         if !d.fits_packed(x.len(), wp.len(), y.len()) || b.len() != d.outputs {
             return;
         }
-        if without_products(d, y, b, act) {
+        if without_products(*self, d, y, b, act) {
             return;
         }
         for (xs, ys) in x.chunks_exact(d.inputs).zip(y.chunks_exact_mut(d.outputs)) {
@@ -609,6 +621,6 @@ impl RawKernels for Simd {
             // SAFETY: as above, for the 8-lane reading of the same layout.
             unsafe { forward_packed(xs.as_ptr(), wp.as_ptr(), ys.as_mut_ptr(), d.inputs, d.outputs) };
         }
-        bias_activation_x8(y, b, act);
+        self.bias_activation(y, b, act);
     }
 }

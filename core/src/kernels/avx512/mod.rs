@@ -20,6 +20,9 @@
 //!   through masked loads. The 8-lane tiles sum in the same 16 lanes (two halves) by the
 //!   same tree, so the forward too gives the same bits on both widths (tested).
 //!
+//! - The softmax's exponentials sixteen at a time (`exp.rs`): `libm::expf`'s operations on
+//!   every lane, as the 8-lane `kernels::exp` (the same bits, tested over every `f32`).
+//!
 //! Stack: 200 KB for the packed blocks of `forward_w`, which calls `forward_t` (48 KB) for
 //! its last outputs, so the peak is about 248 KB; 24 KB
 //! (`pass_transposed`).
@@ -30,10 +33,12 @@
 
 use core::arch::x86_64::{__m512, _mm512_maskz_loadu_ps, _mm512_setzero_ps};
 
+mod exp;
 mod forward;
 mod tiles;
 mod update;
 
+pub(super) use exp::softmax_rows;
 pub(super) use forward::{forward, forward_packed};
 pub(super) use tiles::pass;
 pub(super) use update::update;
