@@ -15,6 +15,17 @@
 #[cfg(target_arch = "x86_64")]
 use std::time::Instant;
 
+/// `println!` that ends the program quietly once stdout is closed (a reader such as `head`
+/// that has read enough), instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 use myelin_benches::peak::{avx2, avx512, ACC, ACC2, ROUNDS};
 
@@ -117,16 +128,13 @@ fn main() {
     {
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: AVX2 and FMA detected just above.
-            println!("AVX2 FMA, 8 lanes x {ACC2} accumulators: {:.1} GFLOP/s", best(8, ACC2, |r| unsafe { avx2(r) }));
+            say!("AVX2 FMA, 8 lanes x {ACC2} accumulators: {:.1} GFLOP/s", best(8, ACC2, |r| unsafe { avx2(r) }));
         }
         if is_x86_feature_detected!("avx512f") {
             // SAFETY: AVX-512F detected just above.
-            println!(
-                "AVX-512 FMA, 16 lanes x {ACC} accumulators: {:.1} GFLOP/s",
-                best(16, ACC, |r| unsafe { avx512(r) })
-            );
+            say!("AVX-512 FMA, 16 lanes x {ACC} accumulators: {:.1} GFLOP/s", best(16, ACC, |r| unsafe { avx512(r) }));
         } else {
-            println!("AVX-512F: not on this CPU");
+            say!("AVX-512F: not on this CPU");
         }
         // The int8 kernels' limits, in multiply-accumulates (an FMA lane is one: half its
         // GFLOP/s above).
@@ -135,20 +143,18 @@ fn main() {
             let madd = best_ops(16 * ACC2, |r| unsafe { avx2_madd(r) });
             // SAFETY: as above.
             let maddubs = best_ops(32 * ACC2, |r| unsafe { avx2_maddubs(r) });
-            println!("AVX2 int8, vpmaddwd + vpaddd (16-bit pairs), {ACC2} accumulators: {madd:.1} GMAC/s");
-            println!(
-                "AVX2 int8, vpmaddubsw + vpmaddwd + vpaddd (7-bit weights), {ACC2} accumulators: {maddubs:.1} GMAC/s"
-            );
+            say!("AVX2 int8, vpmaddwd + vpaddd (16-bit pairs), {ACC2} accumulators: {madd:.1} GMAC/s");
+            say!("AVX2 int8, vpmaddubsw + vpmaddwd + vpaddd (7-bit weights), {ACC2} accumulators: {maddubs:.1} GMAC/s");
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni") {
             // SAFETY: AVX2 and AVX-VNNI detected just above.
             let dp = best_ops(32 * ACC2, |r| unsafe { avx_vnni(r) });
-            println!("AVX-VNNI int8, vpdpbusd on ymm, {ACC2} accumulators: {dp:.1} GMAC/s");
+            say!("AVX-VNNI int8, vpdpbusd on ymm, {ACC2} accumulators: {dp:.1} GMAC/s");
         }
         if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
             // SAFETY: AVX-512F and VNNI detected just above.
             let dp = best_ops(64 * ACC, |r| unsafe { vnni(r) });
-            println!("AVX-512 VNNI int8, vpdpbusd, {ACC} accumulators: {dp:.1} GMAC/s");
+            say!("AVX-512 VNNI int8, vpdpbusd, {ACC} accumulators: {dp:.1} GMAC/s");
         }
     }
     #[cfg(target_arch = "x86_64")]
@@ -175,7 +181,7 @@ fn main() {
                 t0.elapsed().as_secs_f64() / passes as f64 * 1e6
             })
             .fold(f64::INFINITY, f64::min);
-        println!(
+        say!(
             "reading the 784-128-10 weights ({} bytes, L2-resident) with {}-bit loads: {us:.2} us per pass, {:.1} GB/s",
             4 * floats,
             if wide { 512 } else { 256 },
@@ -183,7 +189,7 @@ fn main() {
         );
     }
     #[cfg(not(target_arch = "x86_64"))]
-    println!("this harness measures x86_64 FMA units only");
+    say!("this harness measures x86_64 FMA units only");
 }
 
 /// The sum of `v` in 8 chains of 16 lanes (every float read once).

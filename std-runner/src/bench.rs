@@ -162,17 +162,7 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
             })
         })
     };
-    let rounds = 5;
-    let mut rates = Vec::new();
-    run()?;
-    let reps = 64;
-    for _ in 0..rounds {
-        let t0 = Instant::now();
-        for _ in 0..reps {
-            run()?;
-        }
-        rates.push((batch * reps) as f64 / t0.elapsed().as_secs_f64());
-    }
+    let rate = throughput(batch, &mut run)?;
     // Batch-1 latency: one thread is all a single sample can use. The parameters are packed
     // once for one sample at a time (`Topology::predict_one`: the bits of `predict` on a
     // batch of one, each layer's weights read in one pass in order), as a loop serving
@@ -196,11 +186,12 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
         }
         lat.push(t0.elapsed().as_secs_f64() / 1000.0 * 1e6);
     }
-    Ok((median(rates), median(lat)))
+    Ok((rate, median(lat)))
 }
 
 /// The batch-1024 throughput (samples/s) and batch-1 latency (us) of `run(n, x)` over the
-/// first 1024 samples split across `threads` threads: rounds of 64 batches, medians.
+/// first 1024 samples split across `threads` threads: [`throughput`]'s rounds, then the
+/// median of 7 rounds of 1,000 single samples.
 fn time_inference(
     x: &[f32],
     features: usize,
@@ -213,7 +204,7 @@ fn time_inference(
     let parts = threads.max(1);
     let per = batch.div_ceil(parts);
     let x = &x[..batch * features];
-    let once = || -> Result<()> {
+    let mut once = || -> Result<()> {
         pool.install(|| {
             (0..parts).into_par_iter().try_for_each(|i| {
                 let n = per.min(batch - i * per);
@@ -221,15 +212,7 @@ fn time_inference(
             })
         })
     };
-    once()?;
-    let mut rates = Vec::new();
-    for _ in 0..5 {
-        let t0 = Instant::now();
-        for _ in 0..64 {
-            once()?;
-        }
-        rates.push((batch * 64) as f64 / t0.elapsed().as_secs_f64());
-    }
+    let rate = throughput(batch, &mut once)?;
     for _ in 0..200 {
         run(1, &x[..features])?;
     }
@@ -241,7 +224,39 @@ fn time_inference(
         }
         lat.push(t0.elapsed().as_secs_f64() / 1000.0 * 1e6);
     }
-    Ok((median(rates), median(lat)))
+    Ok((rate, median(lat)))
+}
+
+/// Items per second of `run`, which processes `items`, as the peers' harness takes it
+/// (`time_throughput` in ../shared/peers/common.py): two calls to warm up; the repetitions
+/// doubled until they take an eighth of a second, then scaled to half a second; the median
+/// of five rounds of that many calls.
+fn throughput(items: usize, run: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    const ROUND_SECONDS: f64 = 0.5;
+    run()?;
+    run()?;
+    let mut reps: usize = 1;
+    let dt = loop {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            run()?;
+        }
+        let dt = t0.elapsed().as_secs_f64();
+        if dt >= ROUND_SECONDS / 4.0 || reps >= 1 << 16 {
+            break dt;
+        }
+        reps *= 2;
+    };
+    let reps = ((reps as f64 * ROUND_SECONDS / dt.max(1e-9)) as usize).max(1);
+    let mut rates = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            run()?;
+        }
+        rates.push((items * reps) as f64 / t0.elapsed().as_secs_f64());
+    }
+    Ok(median(rates))
 }
 
 /// The int8 benchmark model: the float benchmark's weights (He-uniform, seed 1) quantized
