@@ -210,8 +210,8 @@ unsafe fn panel_column(
 /// changes no bit.
 const MB: usize = 128;
 /// Pass length with the AVX-512 tiles: their 12 x 32 accumulators are loaded and stored
-/// once per pass, and 128 halves that cost against 64.
-const MB_WIDE: usize = 128;
+/// once per pass (BENCHMARKS.md, "Kernel choices": 128 against 64, then 256 against 128).
+const MB_WIDE: usize = 256;
 
 /// The whole panel product over `rows` x `n`, in passes of [`MB`] values of `m` (the first
 /// pass initializes `C` unless accumulating; the others add to it).

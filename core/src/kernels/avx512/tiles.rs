@@ -114,13 +114,14 @@ pub(super) unsafe fn tile_any<const CV: usize>(
     go!(8 7 6 5 4 3 2 1);
 }
 
-/// Longest pass [`pass_transposed`] takes (the callers' passes are at most 128 long).
-const AT_M: usize = 128;
+/// Longest pass [`pass_transposed`] takes (the callers' passes, `MB_WIDE` in simd.rs, are at
+/// most 256 long).
+const AT_M: usize = 256;
 /// Rows of `A` transposed at a time in [`pass_transposed`] (`AT_R x AT_M` floats, 24 KB).
-const AT_R: usize = 48;
+const AT_R: usize = 24;
 
 /// [`pass`] for `A` stored by columns (`A(r, m) = ap[r + m * a_ms]`, the weight gradient's
-/// `delta^T`): blocks of 96 rows of `A` are first transposed so that every tile reads its
+/// `delta^T`): blocks of [`AT_R`] rows of `A` are first transposed so that every tile reads its
 /// rows along `m` (the two-step assembly loop). Same operations per element as [`pass`].
 ///
 /// # Safety
