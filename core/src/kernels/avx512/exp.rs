@@ -165,19 +165,22 @@ mod tests {
         assert_eq!(first_mismatch(0, 1 << 32, 1), None);
     }
 
-    /// [`softmax_rows`] against `softmax_row` after the bias, bit for bit, on blocks of rows
-    /// of every width up to 40, ordinary values, infinities, NaNs and huge spreads.
+    /// [`softmax_rows`] against `softmax_row` after the bias (or without one), bit for bit,
+    /// on every width up to 70, 1 to 35 rows (vectors across rows, tails), ordinary values,
+    /// ties, infinities, NaNs and huge spreads.
     #[test]
     fn softmax_rows_x16_is_softmax_row() {
         if !super::super::available() {
             return;
         }
+        const ROWS: [usize; 6] = [1, 5, 16, 17, 32, 35];
         let mut rng = crate::Rng::new(7);
         let specials = [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 1e30, -1e30, 90.0, -120.0];
-        let (mut y, mut want, mut b) = ([0.0f32; 5 * 40], [0.0f32; 5 * 40], [0.0f32; 40]);
-        for width in 1..=40 {
+        let (mut y, mut want, mut b) = ([0.0f32; 35 * 70], [0.0f32; 35 * 70], [0.0f32; 70]);
+        for width in 1..=70 {
             for trial in 0..64 {
-                let rows = 1 + trial % 5;
+                let rows = ROWS[trial % ROWS.len()];
+                let with_bias = trial % 3 != 2;
                 let scale = [0.1f32, 3.0, 40.0, 300.0][trial % 4];
                 let (y, want, b) = (&mut y[..rows * width], &mut want[..rows * width], &mut b[..width]);
                 y.iter_mut().for_each(|v| *v = (rng.uniform() * 2.0 - 1.0) * scale);
@@ -185,13 +188,19 @@ mod tests {
                 if trial % 8 == 7 {
                     y[rng.below((rows * width) as u32) as usize] = specials[trial / 8 % specials.len()];
                 }
+                if trial % 16 == 5 && width > 1 {
+                    let r = rng.below(rows as u32) as usize * width;
+                    y[r + width - 1] = y[r];
+                }
                 want.copy_from_slice(y);
                 for row in want.chunks_exact_mut(width) {
-                    row.iter_mut().zip(&*b).for_each(|(v, &b)| *v += b);
+                    if with_bias {
+                        row.iter_mut().zip(&*b).for_each(|(v, &b)| *v += b);
+                    }
                     crate::activation::softmax_row(row);
                 }
                 // SAFETY: AVX-512F checked above.
-                unsafe { softmax_rows(y, width, Some(b)) };
+                unsafe { softmax_rows(y, width, if with_bias { Some(&*b) } else { None }) };
                 for (i, (g, w)) in y.iter().zip(want.iter()).enumerate() {
                     assert_eq!(g.to_bits(), w.to_bits(), "width {width}, trial {trial}, element {i}");
                 }
