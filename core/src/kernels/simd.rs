@@ -545,8 +545,11 @@ impl RawKernels for Simd {
         if self.wide {
             // SAFETY: `wide` is only set where AVX-512F was detected; lengths checked by the guard above:
             // x = batch*inputs, w = outputs*inputs, y = batch*outputs.
-            unsafe { super::avx512::forward(x.as_ptr(), w.as_ptr(), y.as_mut_ptr(), d.batch, d.inputs, d.outputs) };
-            self.bias_activation(y, b, act);
+            // The identity and the ReLU go with the bias into the tiles that finish outputs.
+            let (xp, wp, yp) = (x.as_ptr(), w.as_ptr(), y.as_mut_ptr());
+            if !unsafe { super::avx512::forward(xp, wp, yp, d.batch, d.inputs, d.outputs, Some((b, act))) } {
+                self.bias_activation(y, b, act);
+            }
             return;
         }
         if chains(d.batch, d.outputs) {

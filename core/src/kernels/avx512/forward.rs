@@ -1,8 +1,9 @@
 //! The forward product: chained tiles over packed `x^T` or `W^T` blocks, dot tiles for few
 //! samples or outputs.
 
-use super::tiles::{tile_any, tile_height};
+use super::tiles::{tile_any, tile_height, Finish};
 use super::{transpose_into, Aligned, LANES};
+use crate::activation::Activation;
 use crate::kernels::Accumulate;
 use core::arch::x86_64::{
     _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_reduce_add_ps, _mm512_setzero_ps,
@@ -58,9 +59,9 @@ unsafe fn forward_t(x: *const f32, w: *const f32, y: *mut f32, y_rs: usize, batc
                     unsafe {
                         let (cp, ap) = (ct.as_mut_ptr().add(r0 * SB), w.add((o0 + r0) * n + k0));
                         if cv2 {
-                            tile_any::<2>(rows, cp, SB, ap, n, 1, bp, SB, kw, mode);
+                            tile_any::<2>(rows, cp, SB, ap, n, 1, bp, SB, kw, mode, Finish::Store);
                         } else {
-                            tile_any::<1>(rows, cp, SB, ap, n, 1, bp, SB, kw, mode);
+                            tile_any::<1>(rows, cp, SB, ap, n, 1, bp, SB, kw, mode, Finish::Store);
                         }
                     }
                     r0 += rows;
@@ -93,7 +94,15 @@ use crate::kernels::simd::{KC_W, OC_W};
 // Never inlined, as the 8-lane `forward_w`: the frame is set up only where it is used.
 #[inline(never)]
 #[target_feature(enable = "avx512f")]
-unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: usize, outputs: usize) {
+unsafe fn forward_w(
+    x: *const f32,
+    w: *const f32,
+    y: *mut f32,
+    batch: usize,
+    n: usize,
+    outputs: usize,
+    epilogue: Option<Epilogue>,
+) {
     // Only what the transposes below write is read, so the block is left uninitialised.
     let mut pack = MaybeUninit::<Aligned<[f32; KC_W * OC_W]>>::uninit();
     let pack = pack.as_mut_ptr().cast::<f32>();
@@ -121,10 +130,19 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
                 };
             }
             let mode = if k0 > 0 { Accumulate::Add } else { Accumulate::Overwrite };
+            let last = k0 + kw == n;
             let mut s0 = 0;
             while s0 < batch {
                 let rows = tile_height::<2>(batch - s0);
                 for p in 0..oc / (2 * LANES) {
+                    // The block's last inputs: the tiles store finished outputs.
+                    let fin = match epilogue {
+                        Some((b, Activation::Identity)) if last => {
+                            Finish::Bias(b.as_ptr().wrapping_add(o0 + p * 2 * LANES))
+                        }
+                        Some((b, _)) if last => Finish::BiasRelu(b.as_ptr().wrapping_add(o0 + p * 2 * LANES)),
+                        _ => Finish::Store,
+                    };
                     // SAFETY: samples s0..s0 + rows of x and y, outputs o0 + 32p .. + 32 <= full,
                     // inputs k0..k0 + kw; panel p of the pack holds kw x 32 floats.
                     unsafe {
@@ -139,6 +157,7 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
                             2 * LANES,
                             kw,
                             mode,
+                            fin,
                         )
                     };
                 }
@@ -151,15 +170,32 @@ unsafe fn forward_w(x: *const f32, w: *const f32, y: *mut f32, batch: usize, n: 
     if full < outputs {
         // SAFETY: rows full..outputs of W and the same columns of y (row stride outputs).
         unsafe { forward_t(x, w.add(full * n), y.add(full), outputs, batch, n, outputs - full) };
+        if let Some((b, act)) = epilogue {
+            let b = b.get(full..outputs).unwrap_or(&[]);
+            for s in 0..batch {
+                // SAFETY: row s of y, columns full..outputs (caller); no other reference to
+                // them lives.
+                let row = unsafe { core::slice::from_raw_parts_mut(y.add(s * outputs + full), outputs - full) };
+                crate::kernels::bias_activation(row, b, act);
+            }
+        }
     }
 }
+
+/// The bias (`outputs` floats) and the activation, the identity or the ReLU, that
+/// [`forward_w`]'s tiles apply to the outputs they finish ([`Finish`]).
+pub(in crate::kernels) type Epilogue<'a> = (&'a [f32], Activation);
 
 /// Below this many samples the forward reads 8 rows of W side by side for each sample.
 const FEW: usize = 4;
 const FMR: usize = 4;
 const FNR: usize = 4;
 
-/// `y[s][j] = x[s] . w[j]` for the whole batch (no bias, no activation).
+/// `y[s][j] = x[s] . w[j]` for the whole batch; where `y = x W^T` runs over packed panels
+/// ([`forward_w`]) with an `epilogue` (a bias of `outputs` floats and the identity or the
+/// ReLU), also the bias and the activation, applied by the tiles as they store finished
+/// outputs: the bits of `kernels::bias_activation` after the product. Returns whether it
+/// applied the epilogue (otherwise the caller does).
 ///
 /// # Safety
 /// [`available`](super::available) returned true; `x` holds `batch x n`, `w` holds `outputs x n` and `y` holds
@@ -172,16 +208,19 @@ pub(in crate::kernels) unsafe fn forward(
     batch: usize,
     n: usize,
     outputs: usize,
-) {
+    epilogue: Option<Epilogue>,
+) -> bool {
+    let epilogue =
+        epilogue.filter(|(b, act)| b.len() == outputs && matches!(act, Activation::Identity | Activation::Relu));
     if chains(batch, outputs) {
         if batch >= W_MIN && outputs >= 2 * LANES {
             // SAFETY: forwarded from the caller.
-            unsafe { forward_w(x, w, y, batch, n, outputs) };
-        } else {
-            // SAFETY: forwarded from the caller (y rows are `outputs` long).
-            unsafe { forward_t(x, w, y, outputs, batch, n, outputs) };
+            unsafe { forward_w(x, w, y, batch, n, outputs, epilogue) };
+            return epilogue.is_some();
         }
-        return;
+        // SAFETY: forwarded from the caller (y rows are `outputs` long).
+        unsafe { forward_t(x, w, y, outputs, batch, n, outputs) };
+        return false;
     }
     if batch < FEW {
         // A sample or two: W streams once from cache, so what counts is how many of its rows
@@ -206,7 +245,7 @@ pub(in crate::kernels) unsafe fn forward(
                 j += nr;
             }
         }
-        return;
+        return false;
     }
     let mut j = 0;
     while j < outputs {
@@ -228,6 +267,7 @@ pub(in crate::kernels) unsafe fn forward(
         }
         j += nr;
     }
+    false
 }
 
 /// One sample's forward from packed weights (`kernels::packed`): for each block of rows

@@ -12,7 +12,9 @@
 //! - Forward from 16 samples and 16 outputs: the same tiles, each output one chain over the
 //!   inputs in order (`forward.rs`: `forward_t`, `y^T = W x^T` over packed 32-sample blocks; from 64
 //!   samples `forward_w`, `y = x W^T` over packed panels of `W^T`); both give the bits of
-//!   `f32::mul_add` in a loop (tested).
+//!   `f32::mul_add` in a loop (tested). `forward_w`'s tiles add the bias and apply the
+//!   identity or the ReLU to the outputs they finish as they store them (`tiles::Finish`),
+//!   the operations of the separate pass they replace.
 //! - Forward below that: dot products along `inputs`, 4 samples x 4 outputs of `zmm`
 //!   accumulators (one sample: 8 rows of `W` side by side, each prefetched a few lines ahead
 //!   when `W` is larger than L1), 16 lanes then a horizontal sum

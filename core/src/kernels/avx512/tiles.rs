@@ -4,7 +4,8 @@
 use super::{transpose_into, Aligned, LANES, RB};
 use crate::kernels::Accumulate;
 use core::arch::x86_64::{
-    __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_max_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    _mm512_storeu_ps,
 };
 
 /// Columns `0..n - n % 16` of one pass of the panel product (see `simd::panel_pass`); returns
@@ -49,6 +50,7 @@ pub(in crate::kernels) unsafe fn pass<const PREFETCH: bool>(
                         n,
                         m_len,
                         mode,
+                        Finish::Store,
                     )
                 };
                 r0 += r;
@@ -78,6 +80,41 @@ pub(super) fn tile_height<const CV: usize>(left: usize) -> usize {
     }
 }
 
+/// What a tile does to its sums as it stores them: nothing, or, where they are a forward's
+/// finished outputs, add the bias of its columns (`b` points at the first one's) and apply the
+/// identity or the ReLU: `kernels::bias_activation`'s operations per element (`max(s, 0)` is
+/// `s > 0 ? s : 0`: `vmaxps` gives its second operand unless the first is greater, for NaN and
+/// -0 too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Finish {
+    /// The sums as they are.
+    Store,
+    /// `s + b`.
+    Bias(*const f32),
+    /// `max(s + b, 0)`.
+    BiasRelu(*const f32),
+}
+
+impl Finish {
+    /// Column vector `v` of a tile's row as [`Finish`] says.
+    ///
+    /// # Safety
+    /// AVX-512F present; with a bias, `b` holds the tile's `16 * (v + 1)` columns at least.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn apply(self, s: __m512, v: usize) -> __m512 {
+        match self {
+            Finish::Store => s,
+            // SAFETY: the bias of columns 16 v .. 16 v + 16 (caller).
+            Finish::Bias(b) => _mm512_add_ps(s, unsafe { _mm512_loadu_ps(b.add(v * LANES)) }),
+            // SAFETY: as above.
+            Finish::BiasRelu(b) => {
+                _mm512_max_ps(_mm512_add_ps(s, unsafe { _mm512_loadu_ps(b.add(v * LANES)) }), _mm512_setzero_ps())
+            }
+        }
+    }
+}
+
 /// One `r x (16 * CV)` tile (`r` from [`tile_height`]): the assembly tiles for 12 and 8 rows
 /// of two vectors, [`tile`] otherwise. Arguments as for [`tile`].
 ///
@@ -97,16 +134,17 @@ pub(super) unsafe fn tile_any<const CV: usize>(
     b_rs: usize,
     m_len: usize,
     mode: Accumulate,
+    fin: Finish,
 ) {
     macro_rules! go {
         ($($r:literal)*) => {
             match r {
                 // SAFETY: the caller's bounds.
-                12 if CV == 2 => unsafe { tile12x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) },
+                12 if CV == 2 => unsafe { tile12x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode, fin) },
                 // SAFETY: the caller's bounds.
-                8 if CV == 2 => unsafe { tile8x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) },
+                8 if CV == 2 => unsafe { tile8x32(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode, fin) },
                 // SAFETY: the caller's bounds.
-                $($r => unsafe { tile::<$r, CV>(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode) },)*
+                $($r => unsafe { tile::<$r, CV>(c, c_rs, a, a_rs, a_ms, b, b_rs, m_len, mode, fin) },)*
                 _ => {}
             }
         };
@@ -161,9 +199,9 @@ unsafe fn pass_transposed<const PREFETCH: bool>(
                 unsafe {
                     let (c, a, b) = (cp.add((r0 + r) * n + k0), at.as_ptr().add(r * AT_M), bp.add(k0));
                     if wide {
-                        tile_any::<2>(h, c, n, a, AT_M, 1, b, n, m_len, mode);
+                        tile_any::<2>(h, c, n, a, AT_M, 1, b, n, m_len, mode, Finish::Store);
                     } else {
-                        tile_any::<1>(h, c, n, a, AT_M, 1, b, n, m_len, mode);
+                        tile_any::<1>(h, c, n, a, AT_M, 1, b, n, m_len, mode, Finish::Store);
                     }
                 }
                 r += h;
@@ -194,6 +232,7 @@ unsafe fn tile<const R: usize, const CV: usize>(
     b_rs: usize,
     m_len: usize,
     mode: Accumulate,
+    fin: Finish,
 ) {
     let mut acc: [[__m512; CV]; R] = [[_mm512_setzero_ps(); CV]; R];
     if mode == Accumulate::Add {
@@ -219,8 +258,8 @@ unsafe fn tile<const R: usize, const CV: usize>(
     }
     for (r, row) in acc.iter().enumerate() {
         for (v, val) in row.iter().enumerate() {
-            // SAFETY: tile inside C (caller).
-            unsafe { _mm512_storeu_ps(c.add(r * c_rs + v * LANES), *val) };
+            // SAFETY: tile inside C, the bias of its columns (caller).
+            unsafe { _mm512_storeu_ps(c.add(r * c_rs + v * LANES), fin.apply(*val, v)) };
         }
     }
 }
@@ -304,6 +343,7 @@ macro_rules! asm_tile {
             b_rs: usize,
             m_len: usize,
             mode: Accumulate,
+            fin: Finish,
         ) {
             let mut acc = [_mm512_setzero_ps(); 2 * $r];
             if mode == Accumulate::Add {
@@ -350,8 +390,8 @@ macro_rules! asm_tile {
                 acc = [$($c0, $c1),*];
             }
             for (i, val) in acc.iter().enumerate() {
-                // SAFETY: tile inside C (caller).
-                unsafe { _mm512_storeu_ps(c.add((i / 2) * c_rs + (i % 2) * LANES), *val) };
+                // SAFETY: tile inside C, the bias of its columns (caller).
+                unsafe { _mm512_storeu_ps(c.add((i / 2) * c_rs + (i % 2) * LANES), fin.apply(*val, i % 2)) };
             }
         }
     };
