@@ -149,18 +149,20 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
     let mut works: Vec<Vec<f32>> = (0..parts).map(|_| vec![0.0; topo.inference_len(per).unwrap_or(0)]).collect();
     let x = &data.x[..batch * 784];
     // A failing call is an error, not a fast iteration.
+    let part = |i: usize, w: &mut Vec<f32>| -> Result<()> {
+        let n = per.min(batch - i * per);
+        let xs = &x[i * per * 784..(i * per + n) * 784];
+        let len = topo.inference_len(n).map_err(crate::Error::core("sizing"))?;
+        std::hint::black_box(topo.predict(&k, &params, xs, n, &mut w[..len]).map_err(crate::Error::core("predict"))?);
+        Ok(())
+    };
+    // One thread runs on the caller's, as a program calling `predict` does (a pool's worker
+    // would add a hand-over to it and back on every call).
     let mut run = || -> Result<()> {
-        pool.install(|| {
-            works.par_iter_mut().enumerate().try_for_each(|(i, w)| {
-                let n = per.min(batch - i * per);
-                let xs = &x[i * per * 784..(i * per + n) * 784];
-                let len = topo.inference_len(n).map_err(crate::Error::core("sizing"))?;
-                std::hint::black_box(
-                    topo.predict(&k, &params, xs, n, &mut w[..len]).map_err(crate::Error::core("predict"))?,
-                );
-                Ok(())
-            })
-        })
+        match works.as_mut_slice() {
+            [w] => part(0, w),
+            works => pool.install(|| works.par_iter_mut().enumerate().try_for_each(|(i, w)| part(i, w))),
+        }
     };
     let rate = throughput(batch, &mut run)?;
     // Batch-1 latency: one thread is all a single sample can use. The parameters are packed
@@ -190,7 +192,7 @@ pub fn infer_workload(data: &Dataset, sizes: &[usize], threads: usize) -> Result
 }
 
 /// The batch-1024 throughput (samples/s) and batch-1 latency (us) of `run(n, x)` over the
-/// first 1024 samples split across `threads` threads: [`throughput`]'s rounds, then the
+/// first 1024 samples split across `threads` threads (one: the caller's): [`throughput`]'s rounds, then the
 /// median of 7 rounds of 1,000 single samples.
 fn time_inference(
     x: &[f32],
@@ -204,13 +206,16 @@ fn time_inference(
     let parts = threads.max(1);
     let per = batch.div_ceil(parts);
     let x = &x[..batch * features];
+    let part = |i: usize| -> Result<()> {
+        let n = per.min(batch - i * per);
+        run(n, &x[i * per * features..(i * per + n) * features])
+    };
+    // One thread on the caller's, as above.
     let mut once = || -> Result<()> {
-        pool.install(|| {
-            (0..parts).into_par_iter().try_for_each(|i| {
-                let n = per.min(batch - i * per);
-                run(n, &x[i * per * features..(i * per + n) * features])
-            })
-        })
+        if parts == 1 {
+            return part(0);
+        }
+        pool.install(|| (0..parts).into_par_iter().try_for_each(part))
     };
     let rate = throughput(batch, &mut once)?;
     for _ in 0..200 {
