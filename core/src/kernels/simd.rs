@@ -440,6 +440,7 @@ impl Simd {
 
     /// `kernels::bias_activation` as these kernels run it: the softmax's exponentials sixteen
     /// lanes at a time with the AVX-512 tiles, eight otherwise; the same bits.
+    #[inline(always)]
     pub(super) fn bias_activation(self, y: &mut [f32], b: &[f32], act: Activation) {
         #[cfg(target_arch = "x86_64")]
         if self.wide && act == Activation::Softmax {
