@@ -122,7 +122,7 @@ fn exp_in_place_x8(y: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The lanes of `expf_x8` over the bit patterns `from, from + step, ...` below `to` (eight
@@ -146,25 +146,33 @@ mod tests {
         None
     }
 
-    /// Every branch of libm's expf and every threshold between them, bit for bit: each
-    /// threshold's neighbourhood pattern by pattern, the rest of both signs by a stride.
+    /// The patterns a lane-wise `expf` is checked on, as `(from, to, step)`: every branch
+    /// threshold's neighbourhood pattern by pattern, the subnormal and largest results, the
+    /// infinities and NaNs, and a stride over all the rest.
+    pub(crate) fn expf_cases() -> impl Iterator<Item = (u64, u64, u64)> {
+        let thresholds: [u32; 6] = [0x3900_0000, 0x3eb1_7218, 0x3f85_1592, 0x42ae_ac50, 0x42b1_7218, 0x42cf_f1b5];
+        let near = thresholds
+            .into_iter()
+            .flat_map(|t| [0u64, 0x8000_0000].map(|sign| (sign | u64::from(t)) - 4096).map(|c| (c, c + 8192, 1)));
+        let stride = if cfg!(debug_assertions) { 4099 } else { 257 };
+        near.chain([
+            // Subnormal and smallest normal results: x from -87.34 to -103.98 (k from -126 to -150).
+            (0xc2ae_ac50, 0xc2d0_0000, 7),
+            // k = 128 (the largest finite results), infinities and NaNs of both signs.
+            (0x42b0_0000, 0x42b2_0000, 3),
+            (0x7f7f_ff00, 0x7fc0_0100, 1),
+            (0xff7f_ff00, 0xffc0_0100, 1),
+            (0, 1 << 32, stride),
+        ])
+    }
+
+    /// Every branch of libm's expf and every threshold between them, bit for bit
+    /// ([`expf_cases`]).
     #[test]
     fn expf_x8_is_libms_expf() {
-        let thresholds: [u32; 6] = [0x3900_0000, 0x3eb1_7218, 0x3f85_1592, 0x42ae_ac50, 0x42b1_7218, 0x42cf_f1b5];
-        for t in thresholds {
-            for sign in [0u64, 0x8000_0000] {
-                let c = sign | u64::from(t);
-                assert_eq!(first_mismatch(c - 4096, c + 4096, 1), None, "near {t:#x}, sign {sign:#x}");
-            }
+        for (from, to, step) in expf_cases() {
+            assert_eq!(first_mismatch(from, to, step), None, "{from:#x}..{to:#x} by {step}");
         }
-        // Subnormal and smallest normal results: x from -87.34 to -103.98 (k from -126 to -150).
-        assert_eq!(first_mismatch(0xc2ae_ac50, 0xc2d0_0000, 7), None);
-        // k = 128 (the largest finite results), infinities and NaNs of both signs.
-        assert_eq!(first_mismatch(0x42b0_0000, 0x42b2_0000, 3), None);
-        assert_eq!(first_mismatch(0x7f7f_ff00, 0x7fc0_0100, 1), None);
-        assert_eq!(first_mismatch(0xff7f_ff00, 0xffc0_0100, 1), None);
-        let stride = if cfg!(debug_assertions) { 4099 } else { 257 };
-        assert_eq!(first_mismatch(0, 1 << 32, stride), None);
     }
 
     /// Every `f32`, bit for bit (release: `cargo test --release -p myelin-core --lib --
